@@ -1,0 +1,318 @@
+//! The consumer API: attach to a ring file and drain it in batches.
+//!
+//! ```no_run
+//! let mut consumer = profilis::Consumer::attach("/dev/shm/app.ring")?;
+//! loop {
+//!     let batch = consumer.read(4096);
+//!     for event in batch.events {
+//!         println!("{} {} {}ns", event.kind.as_str(), batch.names.name(event.name), event.dur_ns);
+//!     }
+//!     consumer.commit();
+//!     # break;
+//! }
+//! # Ok::<(), profilis::OpenError>(())
+//! ```
+//!
+//! Delivery is at-least-once across a consumer crash: events returned by
+//! [`Consumer::read`] are released only by [`Consumer::commit`], so a
+//! consumer killed in between sees them again after re-attaching (their
+//! [`Event::position`] identifies them). Nothing committed is ever delivered
+//! twice, and every position ends in exactly one counter.
+
+use crate::error::OpenError;
+use crate::file::{HeaderInfo, Mapping};
+use crate::layout::NO_WRITER;
+use crate::record::{Event, MsgRef, StrId};
+use crate::ring::{ConsumerCore, Counters, RingRef};
+use crate::sync::Ordering::{Acquire, Relaxed};
+use crate::{clock, process};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Consumer settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsumerOptions {
+    /// How long a claimed but uncommitted slot may hold up the consumer
+    /// before it is skipped and counted as abandoned (default 50 ms).
+    pub stall_timeout: Duration,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            stall_timeout: Duration::from_millis(50),
+        }
+    }
+}
+
+/// Resolves string ids and message references of the ring's events, with a
+/// cache (ids never change meaning once complete).
+pub struct Names {
+    view: RingRef<'static>,
+    cache: RefCell<HashMap<u32, Arc<str>>>,
+    unresolved: Cell<u64>,
+}
+
+impl Names {
+    /// Text of `id`; a placeholder such as `<overflow>` when it has none.
+    pub fn name(&self, id: StrId) -> Arc<str> {
+        if let Some(s) = self.cache.borrow().get(&id.0) {
+            return s.clone();
+        }
+        match self.view.resolve(id) {
+            Ok(text) => {
+                let text: Arc<str> = text.into();
+                self.cache.borrow_mut().insert(id.0, text.clone());
+                text
+            }
+            Err(e) => {
+                if id != StrId::NONE {
+                    self.unresolved.set(self.unresolved.get() + 1);
+                }
+                e.placeholder().into()
+            }
+        }
+    }
+
+    /// Text of a message reference, `None` if there is none or it was
+    /// overwritten before it could be read.
+    pub fn message(&self, msg: MsgRef) -> Option<String> {
+        if msg.0 == 0 {
+            return None;
+        }
+        let text = self.view.read_message(msg);
+        if text.is_none() {
+            self.unresolved.set(self.unresolved.get() + 1);
+        }
+        text
+    }
+
+    /// Lookups that found no text (overflow, damaged or overwritten), a
+    /// counted loss of detail rather than of events.
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved.get()
+    }
+}
+
+/// Events returned by one [`Consumer::read`].
+pub struct Batch<'a> {
+    /// The events, in ring order.
+    pub events: &'a [Event],
+    /// Resolves their names and messages.
+    pub names: &'a Names,
+    wall_offset_ns: u64,
+}
+
+impl Batch<'_> {
+    /// Wall-clock ns since the Unix epoch of an event's monotonic timestamp.
+    pub fn wall_ns(&self, event: &Event) -> u64 {
+        event.ts_mono_ns.wrapping_add(self.wall_offset_ns)
+    }
+}
+
+/// A process that wrote into the ring, from the writer table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriterInfo {
+    /// Index in the table (events carry it).
+    pub index: u16,
+    /// Process id.
+    pub pid: u32,
+    /// Process start time (ticks after boot).
+    pub start_time: u64,
+    /// Service name, if the writer set one.
+    pub service: Option<Arc<str>>,
+    /// Wall-clock ns when it registered.
+    pub registered_wall_ns: u64,
+    /// Monotonic ns of its latest heartbeat.
+    pub heartbeat_mono_ns: u64,
+    /// Events it could not place (ring full).
+    pub dropped: u64,
+    /// Events it emitted, in steps of 1024.
+    pub emitted_hint: u64,
+    /// Whether that process (same pid and start time) still runs.
+    pub alive: bool,
+}
+
+/// The single consumer of a ring.
+pub struct Consumer {
+    core: ConsumerCore,
+    names: Names,
+    view: RingRef<'static>,
+    wall_offset_ns: u64,
+    // Declared last: unmapped after every view above is gone.
+    mapping: Mapping,
+}
+
+impl Consumer {
+    /// Attaches with default options.
+    pub fn attach(path: impl AsRef<Path>) -> Result<Consumer, OpenError> {
+        Consumer::attach_with(path, ConsumerOptions::default())
+    }
+
+    /// Attaches to the ring at `path`: validates the file, takes the
+    /// consumer lock (one consumer per ring), and resumes from the stored
+    /// read position.
+    pub fn attach_with(
+        path: impl AsRef<Path>,
+        options: ConsumerOptions,
+    ) -> Result<Consumer, OpenError> {
+        let path = path.as_ref();
+        let mapping = Mapping::open(path)?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(mapping.file());
+        // SAFETY: `fd` is a valid open descriptor owned by `mapping`.
+        if unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                OpenError::Busy(path.to_owned())
+            } else {
+                OpenError::Io {
+                    action: "locking ring file",
+                    path: path.to_owned(),
+                    source: err,
+                }
+            });
+        }
+        // SAFETY: the views are stored in the same struct as `mapping`,
+        // which is declared last and so dropped after them.
+        let view = unsafe { mapping.view_unbounded() };
+        let timeout = options.stall_timeout.as_nanos().min(u64::MAX as u128) as u64;
+        let core =
+            ConsumerCore::attach(view, timeout).map_err(|s| OpenError::InconsistentState {
+                path: path.to_owned(),
+                head: s.head,
+                pending_to: s.pending_to,
+                tail: s.tail,
+            })?;
+        view.header
+            .consumer_pid
+            .store(process::pid() as u64, Relaxed);
+        Ok(Consumer {
+            core,
+            names: Names {
+                view,
+                cache: RefCell::new(HashMap::new()),
+                unresolved: Cell::new(0),
+            },
+            view,
+            wall_offset_ns: clock::wall_offset_ns(),
+            mapping,
+        })
+    }
+
+    /// Reads up to `limit` positions and returns the ready events. Call
+    /// [`commit`](Consumer::commit) once they are processed.
+    pub fn read(&mut self, limit: usize) -> Batch<'_> {
+        let now = clock::mono_ns();
+        self.wall_offset_ns = clock::wall_offset_ns();
+        self.view.header.consumer_heartbeat_ns.store(now, Relaxed);
+        let events = self.core.read(self.view, now, limit);
+        Batch {
+            events,
+            names: &self.names,
+            wall_offset_ns: self.wall_offset_ns,
+        }
+    }
+
+    /// Releases the last batch: its events count as received and their slots
+    /// return to the writers.
+    pub fn commit(&mut self) {
+        self.core.commit(self.view);
+    }
+
+    /// Reads, hands each event to `f`, and commits. Returns the number of
+    /// events delivered.
+    pub fn poll(&mut self, limit: usize, mut f: impl FnMut(&Event, &Names)) -> usize {
+        let batch = self.read(limit);
+        for event in batch.events {
+            f(event, batch.names);
+        }
+        let n = batch.events.len();
+        self.commit();
+        n
+    }
+
+    /// Counters of the ring.
+    pub fn counters(&self) -> Counters {
+        self.core.counters(self.view)
+    }
+
+    /// Positions claimed but not yet consumed.
+    pub fn lag(&self) -> u64 {
+        self.counters().in_flight
+    }
+
+    /// Identity and shape of the ring.
+    pub fn info(&self) -> &HeaderInfo {
+        self.mapping.info()
+    }
+
+    /// Path of the ring file.
+    pub fn path(&self) -> &Path {
+        self.mapping.path()
+    }
+
+    /// Resolver for names and messages.
+    pub fn names(&self) -> &Names {
+        &self.names
+    }
+
+    /// Wall-clock ns of a monotonic timestamp, using an offset measured at
+    /// the last read.
+    pub fn wall_ns(&self, mono_ns: u64) -> u64 {
+        mono_ns.wrapping_add(self.wall_offset_ns)
+    }
+
+    /// Interning requests that got the overflow id (string table full).
+    pub fn strings_overflow(&self) -> u64 {
+        self.view.header.strings_overflow.load(Relaxed)
+    }
+
+    /// Messages lost to contention for a message slot.
+    pub fn messages_lost(&self) -> u64 {
+        self.view.header.messages_lost.load(Relaxed)
+    }
+
+    /// Writer processes that found the writer table full.
+    pub fn writers_overflow(&self) -> u64 {
+        self.view.header.writers_overflow.load(Relaxed)
+    }
+
+    /// The writer table: every process that registered.
+    pub fn writers(&self) -> Vec<WriterInfo> {
+        let mut out = Vec::new();
+        for (i, entry) in self.view.writers.iter().enumerate() {
+            let pid = entry.pid.load(Acquire) as u32;
+            if pid == 0 {
+                continue;
+            }
+            // ORDERING: Acquire pairs with the Release store of `start_time`
+            // at registration: a non-zero start time means a complete entry.
+            let start_time = entry.start_time.load(Acquire);
+            let service = match entry.service.load(Relaxed) {
+                0 => None,
+                id => Some(self.names.name(StrId(id as u32))),
+            };
+            out.push(WriterInfo {
+                index: i as u16,
+                pid,
+                start_time,
+                service,
+                registered_wall_ns: entry.registered_wall_ns.load(Relaxed),
+                heartbeat_mono_ns: entry.heartbeat_ns.load(Relaxed),
+                dropped: entry.dropped.load(Relaxed),
+                emitted_hint: entry.emitted_hint.load(Relaxed),
+                alive: start_time != 0 && process::is_alive(pid, start_time),
+            });
+        }
+        out
+    }
+
+    /// Writer-table entry an event came from, if any.
+    pub fn writer_of(&self, event: &Event) -> Option<u16> {
+        (event.writer != NO_WRITER && (event.writer as usize) < self.view.writers.len())
+            .then_some(event.writer)
+    }
+}

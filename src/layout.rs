@@ -1,0 +1,513 @@
+//! The byte layout of a ring file: every offset and size, in one place.
+//!
+//! FORMAT.md states the same numbers in prose; the `const` assertions at the
+//! bottom keep the two from drifting. Nothing outside this module computes an
+//! offset. All multi-byte values are little-endian `u64` words, accessed as
+//! atomics so that concurrent access from several processes (or a hostile one)
+//! is never undefined behaviour.
+//!
+//! ```text
+//! 0                HEADER (4096 bytes; struct `Header` is the first 512)
+//! 4096             writer table: writer_entries x 64 bytes
+//! ...              string index: string_entries x 16 bytes
+//! ...              string arena: arena_bytes
+//! ...              message slots: message_slots x 256 bytes
+//! (4096-aligned)   event slots: capacity x 128 bytes
+//! ```
+
+use crate::sync::AtomicU64;
+
+/// `b"PROFILIS"` read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"PROFILIS");
+/// Format version written by this library; attach refuses any other.
+pub const VERSION: u64 = 1;
+
+/// Bytes reserved for the header at the start of the file.
+pub const HEADER_BYTES: u64 = 4096;
+/// Bytes of one event slot.
+pub const SLOT_BYTES: u64 = 128;
+/// Number of 8-byte words in an event record (112 bytes).
+pub const RECORD_WORDS: usize = 14;
+/// Bytes of one writer-table entry.
+pub const WRITER_ENTRY_BYTES: u64 = 64;
+/// Bytes of one string-index entry.
+pub const STR_ENTRY_BYTES: u64 = 16;
+/// Bytes of one message slot (exception messages and other variable text).
+pub const MSG_SLOT_BYTES: u64 = 256;
+/// Text words in a message slot (240 bytes of UTF-8).
+pub const MSG_TEXT_WORDS: usize = 30;
+/// Longest message text stored; longer text is cut at a char boundary.
+pub const MSG_MAX_BYTES: usize = MSG_TEXT_WORDS * 8;
+/// Longest interned string; longer strings are cut at a char boundary.
+pub const STR_MAX_BYTES: usize = 1024;
+/// Words in one copy of the consumer state.
+pub const STATE_WORDS: usize = 6;
+
+/// Limits checked at creation and on attach.
+pub const MIN_CAPACITY: u64 = 2;
+/// Largest ring: 2^24 slots (2 GiB of slots).
+pub const MAX_CAPACITY: u64 = 1 << 24;
+/// Smallest string index.
+pub const MIN_STRING_ENTRIES: u64 = 16;
+/// Largest string index.
+pub const MAX_STRING_ENTRIES: u64 = 1 << 20;
+/// Smallest string arena.
+pub const MIN_ARENA_BYTES: u64 = 4096;
+/// Largest string arena (offsets are 32-bit).
+pub const MAX_ARENA_BYTES: u64 = 1 << 28;
+/// Smallest message region.
+pub const MIN_MESSAGE_SLOTS: u64 = 4;
+/// Largest message region.
+pub const MAX_MESSAGE_SLOTS: u64 = 1 << 16;
+/// Smallest writer table.
+pub const MIN_WRITER_ENTRIES: u64 = 1;
+/// Largest writer table (writer indices are 16-bit, 0xFFFF means none).
+pub const MAX_WRITER_ENTRIES: u64 = 4096;
+
+/// Full-ring policy stored in `Header::policy`.
+pub const POLICY_DROP_NEWEST: u64 = 0;
+/// Overwrite the oldest unread event when the ring is full.
+pub const POLICY_OVERWRITE_OLDEST: u64 = 1;
+
+/// Slot sequence value meaning "free for the writer of position `pos`".
+#[inline]
+pub const fn seq_free(pos: u64) -> u64 {
+    pos << 1
+}
+
+/// Slot sequence value meaning "holds the committed event of position `pos`".
+#[inline]
+pub const fn seq_committed(pos: u64) -> u64 {
+    (pos << 1) | 1
+}
+
+/// The ring header. Fields in the first block are written once by the creator
+/// before the file is renamed into place and never change afterwards.
+#[repr(C)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: AtomicU64,
+    /// [`VERSION`].
+    pub version: AtomicU64,
+    /// [`SLOT_BYTES`].
+    pub slot_bytes: AtomicU64,
+    /// Number of event slots, a power of two.
+    pub capacity: AtomicU64,
+    /// [`POLICY_DROP_NEWEST`] or [`POLICY_OVERWRITE_OLDEST`].
+    pub policy: AtomicU64,
+    /// Entries in the string index, a power of two.
+    pub string_entries: AtomicU64,
+    /// Bytes in the string arena, a multiple of 64.
+    pub arena_bytes: AtomicU64,
+    /// Message slots, a power of two.
+    pub message_slots: AtomicU64,
+    /// Entries in the writer table.
+    pub writer_entries: AtomicU64,
+    /// Total file size; must equal [`Params::file_bytes`].
+    pub file_bytes: AtomicU64,
+    /// Random identity of this ring file, distinguishes a re-created file.
+    pub ring_id: AtomicU64,
+    /// `CLOCK_REALTIME` at creation, ns since the Unix epoch.
+    pub created_wall_ns: AtomicU64,
+    /// `CLOCK_MONOTONIC` read together with `created_wall_ns`.
+    pub created_mono_ns: AtomicU64,
+    /// pid of the creating process.
+    pub creator_pid: AtomicU64,
+    _pad0: [u64; 2],
+
+    /// Claim position: the next position a writer will claim. Hot among
+    /// writers, so it has a 128-byte block to itself.
+    pub tail: AtomicU64,
+    _pad1: [u64; 15],
+
+    /// Events refused because the ring was full (never got a position).
+    pub dropped_full: AtomicU64,
+    /// Interning requests answered with the overflow id.
+    pub strings_overflow: AtomicU64,
+    /// Bytes of the string arena handed out (never more than `arena_bytes`).
+    pub arena_used: AtomicU64,
+    /// Next message sequence number.
+    pub messages_next: AtomicU64,
+    /// Messages a writer gave up on (slot taken by a newer message).
+    pub messages_lost: AtomicU64,
+    /// Processes that found the writer table full.
+    pub writers_overflow: AtomicU64,
+    _pad2: [u64; 10],
+
+    /// Version of the consumer state; `state[state_seq & 1]` is current.
+    pub state_seq: AtomicU64,
+    /// Two copies of the consumer state (see [`STATE_HEAD`] and friends).
+    pub state: [[AtomicU64; STATE_WORDS]; 2],
+    /// pid of the attached consumer (0 when none); informational.
+    pub consumer_pid: AtomicU64,
+    /// `CLOCK_MONOTONIC` of the consumer's last poll; informational.
+    pub consumer_heartbeat_ns: AtomicU64,
+    _pad3: [u64; 1],
+}
+
+/// Index of the read position in a consumer state copy.
+pub const STATE_HEAD: usize = 0;
+/// Index of the end of a batch whose outcome is counted but whose slots may
+/// not all be released yet (equal to head when none).
+pub const STATE_PENDING_TO: usize = 1;
+/// Index of the received counter.
+pub const STATE_RECEIVED: usize = 2;
+/// Index of the abandoned counter.
+pub const STATE_ABANDONED: usize = 3;
+/// Index of the torn counter.
+pub const STATE_TORN: usize = 4;
+/// Index of the overwritten counter.
+pub const STATE_OVERWRITTEN: usize = 5;
+
+/// One event slot: the sequence word, the record, padding.
+#[repr(C, align(128))]
+pub struct Slot {
+    /// [`seq_free`] / [`seq_committed`] of the position the slot holds.
+    pub seq: AtomicU64,
+    /// The event record, see [`crate::record`].
+    pub words: [AtomicU64; RECORD_WORDS],
+    _pad: [u64; 1],
+}
+
+/// One entry of the string index (open addressing, linear probing).
+#[repr(C)]
+pub struct StrEntry {
+    /// Hash of the string (never 0); 0 means the entry is empty.
+    pub key: AtomicU64,
+    /// `READY | len << 32 | arena offset`, 0 until the text is in the arena.
+    pub loc: AtomicU64,
+}
+
+/// Bit set in [`StrEntry::loc`] once the entry's text is complete.
+pub const STR_LOC_READY: u64 = 1 << 63;
+/// Bit set in [`StrEntry::loc`] when the arena had no room: the entry maps to
+/// the overflow id forever.
+pub const STR_LOC_OVERFLOW: u64 = 1 << 62;
+
+/// One message slot (seqlock-protected variable text).
+#[repr(C)]
+pub struct MsgSlot {
+    /// `2*n + 1` while message `n` is written, `2*n + 2` once complete.
+    pub seq: AtomicU64,
+    /// `len | checksum << 32`.
+    pub meta: AtomicU64,
+    /// UTF-8 text, zero padded.
+    pub text: [AtomicU64; MSG_TEXT_WORDS],
+}
+
+/// One writer-table entry: a process that writes into the ring.
+#[repr(C)]
+pub struct WriterEntry {
+    /// pid of the writer process, 0 when the entry is free.
+    pub pid: AtomicU64,
+    /// Process start time (clock ticks after boot, `/proc/PID/stat` field
+    /// 22), so a reused pid is not mistaken for the writer.
+    pub start_time: AtomicU64,
+    /// Interned service name of the writer (0 when unset).
+    pub service: AtomicU64,
+    /// `CLOCK_REALTIME` ns when the writer registered.
+    pub registered_wall_ns: AtomicU64,
+    /// `CLOCK_MONOTONIC` ns of the writer's latest heartbeat.
+    pub heartbeat_ns: AtomicU64,
+    /// Events this writer could not place because the ring was full.
+    pub dropped: AtomicU64,
+    /// Events this writer emitted, published every [`HEARTBEAT_EVERY`] events.
+    pub emitted_hint: AtomicU64,
+    _pad: [u64; 1],
+}
+
+/// A writer thread refreshes its process's heartbeat once per this many events.
+pub const HEARTBEAT_EVERY: u64 = 1024;
+/// Writer index recorded in events from a process without a table entry.
+pub const NO_WRITER: u16 = u16::MAX;
+
+/// The shape of a ring: the parameters chosen at creation, from which every
+/// region's offset follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Event slots (power of two).
+    pub capacity: u64,
+    /// String index entries (power of two).
+    pub string_entries: u64,
+    /// String arena bytes (multiple of 64).
+    pub arena_bytes: u64,
+    /// Message slots (power of two).
+    pub message_slots: u64,
+    /// Writer table entries.
+    pub writer_entries: u64,
+}
+
+const fn align_up(value: u64, to: u64) -> u64 {
+    value.div_ceil(to) * to
+}
+
+impl Params {
+    /// Offset of the writer table.
+    pub const fn writers_offset(&self) -> u64 {
+        HEADER_BYTES
+    }
+    /// Offset of the string index.
+    pub const fn strings_offset(&self) -> u64 {
+        align_up(
+            self.writers_offset() + self.writer_entries * WRITER_ENTRY_BYTES,
+            64,
+        )
+    }
+    /// Offset of the string arena.
+    pub const fn arena_offset(&self) -> u64 {
+        align_up(
+            self.strings_offset() + self.string_entries * STR_ENTRY_BYTES,
+            64,
+        )
+    }
+    /// Offset of the message slots.
+    pub const fn messages_offset(&self) -> u64 {
+        align_up(self.arena_offset() + self.arena_bytes, 64)
+    }
+    /// Offset of the event slots (page aligned).
+    pub const fn slots_offset(&self) -> u64 {
+        align_up(
+            self.messages_offset() + self.message_slots * MSG_SLOT_BYTES,
+            4096,
+        )
+    }
+    /// Size of the whole file.
+    pub const fn file_bytes(&self) -> u64 {
+        align_up(self.slots_offset() + self.capacity * SLOT_BYTES, 4096)
+    }
+
+    /// Checks every parameter against its limits; `Err` names the first one
+    /// out of range.
+    pub fn check(&self) -> Result<(), &'static str> {
+        let pow2_in = |v: u64, lo: u64, hi: u64| v.is_power_of_two() && v >= lo && v <= hi;
+        if !pow2_in(self.capacity, MIN_CAPACITY, MAX_CAPACITY) {
+            return Err("capacity must be a power of two in 2..=2^24");
+        }
+        if !pow2_in(self.string_entries, MIN_STRING_ENTRIES, MAX_STRING_ENTRIES) {
+            return Err("string_entries must be a power of two in 16..=2^20");
+        }
+        if self.arena_bytes % 64 != 0
+            || self.arena_bytes < MIN_ARENA_BYTES
+            || self.arena_bytes > MAX_ARENA_BYTES
+        {
+            return Err("arena_bytes must be a multiple of 64 in 4096..=2^28");
+        }
+        if !pow2_in(self.message_slots, MIN_MESSAGE_SLOTS, MAX_MESSAGE_SLOTS) {
+            return Err("message_slots must be a power of two in 4..=2^16");
+        }
+        if self.writer_entries < MIN_WRITER_ENTRIES || self.writer_entries > MAX_WRITER_ENTRIES {
+            return Err("writer_entries must be in 1..=4096");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(profilis_loom))]
+mod asserts {
+    use super::*;
+    use core::mem::{align_of, offset_of, size_of};
+
+    const _: () = assert!(size_of::<Header>() == 512);
+    const _: () = assert!(size_of::<Header>() as u64 <= HEADER_BYTES);
+    const _: () = assert!(offset_of!(Header, magic) == 0);
+    const _: () = assert!(offset_of!(Header, version) == 8);
+    const _: () = assert!(offset_of!(Header, slot_bytes) == 16);
+    const _: () = assert!(offset_of!(Header, capacity) == 24);
+    const _: () = assert!(offset_of!(Header, policy) == 32);
+    const _: () = assert!(offset_of!(Header, string_entries) == 40);
+    const _: () = assert!(offset_of!(Header, arena_bytes) == 48);
+    const _: () = assert!(offset_of!(Header, message_slots) == 56);
+    const _: () = assert!(offset_of!(Header, writer_entries) == 64);
+    const _: () = assert!(offset_of!(Header, file_bytes) == 72);
+    const _: () = assert!(offset_of!(Header, ring_id) == 80);
+    const _: () = assert!(offset_of!(Header, created_wall_ns) == 88);
+    const _: () = assert!(offset_of!(Header, created_mono_ns) == 96);
+    const _: () = assert!(offset_of!(Header, creator_pid) == 104);
+    const _: () = assert!(offset_of!(Header, tail) == 128);
+    const _: () = assert!(offset_of!(Header, dropped_full) == 256);
+    const _: () = assert!(offset_of!(Header, strings_overflow) == 264);
+    const _: () = assert!(offset_of!(Header, arena_used) == 272);
+    const _: () = assert!(offset_of!(Header, messages_next) == 280);
+    const _: () = assert!(offset_of!(Header, messages_lost) == 288);
+    const _: () = assert!(offset_of!(Header, writers_overflow) == 296);
+    const _: () = assert!(offset_of!(Header, state_seq) == 384);
+    const _: () = assert!(offset_of!(Header, state) == 392);
+    const _: () = assert!(offset_of!(Header, consumer_pid) == 488);
+    const _: () = assert!(offset_of!(Header, consumer_heartbeat_ns) == 496);
+
+    const _: () = assert!(size_of::<Slot>() as u64 == SLOT_BYTES);
+    const _: () = assert!(align_of::<Slot>() == 128);
+    const _: () = assert!(offset_of!(Slot, seq) == 0);
+    const _: () = assert!(offset_of!(Slot, words) == 8);
+    const _: () = assert!(size_of::<StrEntry>() as u64 == STR_ENTRY_BYTES);
+    const _: () = assert!(size_of::<MsgSlot>() as u64 == MSG_SLOT_BYTES);
+    const _: () = assert!(size_of::<WriterEntry>() as u64 == WRITER_ENTRY_BYTES);
+    const _: () = assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);
+}
+
+fn zero() -> AtomicU64 {
+    AtomicU64::new(0)
+}
+
+impl Header {
+    /// A zeroed header on the heap (for rings that live in process memory:
+    /// tests and the loom models).
+    pub fn zeroed() -> Header {
+        Header {
+            magic: zero(),
+            version: zero(),
+            slot_bytes: zero(),
+            capacity: zero(),
+            policy: zero(),
+            string_entries: zero(),
+            arena_bytes: zero(),
+            message_slots: zero(),
+            writer_entries: zero(),
+            file_bytes: zero(),
+            ring_id: zero(),
+            created_wall_ns: zero(),
+            created_mono_ns: zero(),
+            creator_pid: zero(),
+            _pad0: [0; 2],
+            tail: zero(),
+            _pad1: [0; 15],
+            dropped_full: zero(),
+            strings_overflow: zero(),
+            arena_used: zero(),
+            messages_next: zero(),
+            messages_lost: zero(),
+            writers_overflow: zero(),
+            _pad2: [0; 10],
+            state_seq: zero(),
+            state: [
+                core::array::from_fn(|_| zero()),
+                core::array::from_fn(|_| zero()),
+            ],
+            consumer_pid: zero(),
+            consumer_heartbeat_ns: zero(),
+            _pad3: [0; 1],
+        }
+    }
+}
+
+impl Slot {
+    /// A slot waiting for the writer of position `pos`.
+    pub fn free_for(pos: u64) -> Slot {
+        Slot {
+            seq: AtomicU64::new(seq_free(pos)),
+            words: core::array::from_fn(|_| zero()),
+            _pad: [0; 1],
+        }
+    }
+}
+
+impl StrEntry {
+    /// An empty entry.
+    pub fn empty() -> StrEntry {
+        StrEntry {
+            key: zero(),
+            loc: zero(),
+        }
+    }
+}
+
+impl MsgSlot {
+    /// An empty message slot.
+    pub fn empty() -> MsgSlot {
+        MsgSlot {
+            seq: zero(),
+            meta: zero(),
+            text: core::array::from_fn(|_| zero()),
+        }
+    }
+}
+
+impl WriterEntry {
+    /// A free writer entry.
+    pub fn empty() -> WriterEntry {
+        WriterEntry {
+            pid: zero(),
+            start_time: zero(),
+            service: zero(),
+            registered_wall_ns: zero(),
+            heartbeat_ns: zero(),
+            dropped: zero(),
+            emitted_hint: zero(),
+            _pad: [0; 1],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_do_not_overlap_and_are_aligned() {
+        let p = Params {
+            capacity: 1024,
+            string_entries: 4096,
+            arena_bytes: 256 * 1024,
+            message_slots: 256,
+            writer_entries: 64,
+        };
+        p.check().unwrap();
+        assert_eq!(p.writers_offset(), 4096);
+        assert!(p.strings_offset() >= p.writers_offset() + 64 * 64);
+        assert!(p.arena_offset() >= p.strings_offset() + 4096 * 16);
+        assert!(p.messages_offset() >= p.arena_offset() + 256 * 1024);
+        assert_eq!(p.slots_offset() % 4096, 0);
+        assert!(p.slots_offset() >= p.messages_offset() + 256 * 256);
+        assert_eq!(p.file_bytes(), p.slots_offset() + 1024 * 128);
+    }
+
+    #[test]
+    fn check_rejects_out_of_range_parameters() {
+        let ok = Params {
+            capacity: 2,
+            string_entries: 16,
+            arena_bytes: 4096,
+            message_slots: 4,
+            writer_entries: 1,
+        };
+        assert!(ok.check().is_ok());
+        assert!(Params { capacity: 3, ..ok }.check().is_err());
+        assert!(Params { capacity: 1, ..ok }.check().is_err());
+        assert!(Params {
+            string_entries: 100,
+            ..ok
+        }
+        .check()
+        .is_err());
+        assert!(Params {
+            arena_bytes: 4100,
+            ..ok
+        }
+        .check()
+        .is_err());
+        assert!(Params {
+            message_slots: 0,
+            ..ok
+        }
+        .check()
+        .is_err());
+        assert!(Params {
+            writer_entries: 0,
+            ..ok
+        }
+        .check()
+        .is_err());
+        assert!(Params {
+            writer_entries: 5000,
+            ..ok
+        }
+        .check()
+        .is_err());
+    }
+
+    #[test]
+    fn sequence_values_order_by_lap() {
+        assert!(seq_free(5) < seq_committed(5));
+        assert!(seq_committed(5) < seq_free(6));
+    }
+}

@@ -1,0 +1,107 @@
+//! Message slots: bounded storage for variable text such as exception
+//! messages, which would flood the string table if interned.
+//!
+//! A small overwrite ring of 256-byte slots, each guarded by a sequence word
+//! (seqlock). A writer takes message number `n` with `fetch_add` and the slot
+//! `n % slots`; the event carries a [`MsgRef`] naming `n`. The consumer reads
+//! the text when it reads the event; if a newer message took the slot in the
+//! meantime, the reference no longer matches and the text is reported lost.
+
+use crate::hash::{hash_bytes, word_le};
+use crate::layout::MSG_MAX_BYTES;
+use crate::record::MsgRef;
+use crate::ring::RingRef;
+use crate::strings::truncate_str;
+use crate::sync::{fence, Ordering::*};
+
+const REF_MASK: u64 = 0x7FFF_FFFF;
+
+fn text_check(bytes: &[u8]) -> u64 {
+    hash_bytes(bytes) & 0xFFFF_FFFF
+}
+
+impl<'a> RingRef<'a> {
+    /// Stores `text` (cut to 240 bytes) and returns a reference for an event.
+    /// Returns `MsgRef(0)` if a newer message took the slot first (counted).
+    pub fn record_message(&self, text: &str) -> MsgRef {
+        let text = truncate_str(text, MSG_MAX_BYTES);
+        let n = self.header.messages_next.fetch_add(1, Relaxed);
+        let slot = &self.messages[(n & (self.messages.len() as u64 - 1)) as usize];
+        let writing = 2 * n + 1;
+        let mut seen = slot.seq.load(Relaxed);
+        loop {
+            if seen >= writing {
+                self.header.messages_lost.fetch_add(1, Relaxed);
+                return MsgRef(0);
+            }
+            match slot
+                .seq
+                .compare_exchange_weak(seen, writing, Relaxed, Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => seen = actual,
+            }
+        }
+        // ORDERING: Release fence pairs with the consumer's Acquire fence in
+        // `read_message`: a reader that sees any word below also sees
+        // `writing` (odd) and rejects the read.
+        fence(Release);
+        let bytes = text.as_bytes();
+        slot.meta
+            .store(bytes.len() as u64 | text_check(bytes) << 32, Relaxed);
+        let mut chunks = bytes.chunks(8);
+        for word in slot.text.iter() {
+            word.store(chunks.next().map_or(0, word_le), Relaxed);
+        }
+        // ORDERING: Release pairs with the consumer's Acquire load of `seq`:
+        // the text is visible once the slot reads complete. CAS, so a newer
+        // writer that took the slot meanwhile keeps it.
+        if slot
+            .seq
+            .compare_exchange(writing, writing + 1, Release, Relaxed)
+            .is_err()
+        {
+            self.header.messages_lost.fetch_add(1, Relaxed);
+            return MsgRef(0);
+        }
+        MsgRef((n & REF_MASK) as u32 + 1)
+    }
+
+    /// Reads the text a [`MsgRef`] names, or `None` if it was overwritten,
+    /// never completed, or is damaged.
+    pub fn read_message(&self, msg: MsgRef) -> Option<String> {
+        if msg.0 == 0 {
+            return None;
+        }
+        let n_low = (msg.0 - 1) as u64;
+        let slot = self
+            .messages
+            .get((n_low & (self.messages.len() as u64 - 1)) as usize)?;
+        // ORDERING: Acquire pairs with the writer's Release CAS completing
+        // the message.
+        let seq = slot.seq.load(Acquire);
+        if seq == 0 || seq % 2 != 0 || ((seq / 2 - 1) & REF_MASK) != n_low {
+            return None;
+        }
+        let meta = slot.meta.load(Relaxed);
+        let mut bytes = Vec::with_capacity(MSG_MAX_BYTES);
+        for word in slot.text.iter() {
+            bytes.extend_from_slice(&word.load(Relaxed).to_le_bytes());
+        }
+        // ORDERING: Acquire fence pairs with the writer's Release fence after
+        // it marks the slot odd: if we read any of its words, we see the mark.
+        fence(Acquire);
+        if slot.seq.load(Relaxed) != seq {
+            return None;
+        }
+        let len = (meta & 0xFFFF_FFFF) as usize;
+        if len > MSG_MAX_BYTES {
+            return None;
+        }
+        bytes.truncate(len);
+        if text_check(&bytes) != meta >> 32 {
+            return None;
+        }
+        String::from_utf8(bytes).ok()
+    }
+}

@@ -1,0 +1,405 @@
+//! The event record: what one slot carries, and its encoding as 14 words.
+//!
+//! ```text
+//! w0  position stamp (the ring position the writer claimed)
+//! w1  kind:u8 | flags:u8 << 8 | method:u8 << 16 | status:u16 << 32
+//! w2  name:u32 | exception type:u32 << 32
+//! w3  pid:u32 | tid:u32 << 32
+//! w4  timestamp, CLOCK_MONOTONIC ns at the end of the measured work
+//! w5  duration ns
+//! w6  trace id, low 64 bits      w7  trace id, high 64 bits
+//! w8  span id                    w9  parent span id
+//! w10 value (DB rows, REQ bytes in, CUSTOM value as f64 bits)
+//! w11 value2 (REQ bytes out)
+//! w12 message ref:u32 | writer index:u16 << 32
+//! w13 checksum of w0..w12
+//! ```
+//!
+//! The stamp and the checksum let the consumer detect a record that a late
+//! writer (one skipped after the stall timeout) scribbled over: such a record
+//! is counted as torn, never delivered.
+
+use crate::layout::RECORD_WORDS;
+
+/// What an event measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// An HTTP (or other) request: route, method, status, bytes.
+    Req = 1,
+    /// A function call or span.
+    Fn = 2,
+    /// A database query: redacted text, rows.
+    Db = 3,
+    /// A custom metric sample: name and value.
+    Custom = 4,
+}
+
+impl Kind {
+    /// Decodes a kind byte.
+    pub fn from_u8(v: u8) -> Option<Kind> {
+        match v {
+            1 => Some(Kind::Req),
+            2 => Some(Kind::Fn),
+            3 => Some(Kind::Db),
+            4 => Some(Kind::Custom),
+            _ => None,
+        }
+    }
+
+    /// Upper-case name used in output (`REQ`, `FN`, `DB`, `CUSTOM`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Req => "REQ",
+            Kind::Fn => "FN",
+            Kind::Db => "DB",
+            Kind::Custom => "CUSTOM",
+        }
+    }
+}
+
+/// HTTP method of a request event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(u8)]
+pub enum Method {
+    /// Not a request, or not known.
+    #[default]
+    None = 0,
+    /// GET
+    Get = 1,
+    /// POST
+    Post = 2,
+    /// PUT
+    Put = 3,
+    /// DELETE
+    Delete = 4,
+    /// PATCH
+    Patch = 5,
+    /// HEAD
+    Head = 6,
+    /// OPTIONS
+    Options = 7,
+    /// CONNECT
+    Connect = 8,
+    /// TRACE
+    Trace = 9,
+    /// Any other method.
+    Other = 255,
+}
+
+impl Method {
+    /// Decodes a method byte; unknown values map to `Other`.
+    pub fn from_u8(v: u8) -> Method {
+        match v {
+            0 => Method::None,
+            1 => Method::Get,
+            2 => Method::Post,
+            3 => Method::Put,
+            4 => Method::Delete,
+            5 => Method::Patch,
+            6 => Method::Head,
+            7 => Method::Options,
+            8 => Method::Connect,
+            9 => Method::Trace,
+            _ => Method::Other,
+        }
+    }
+
+    /// Parses a method name (case-sensitive, as HTTP defines it).
+    pub fn parse(name: &str) -> Method {
+        match name {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
+            "HEAD" => Method::Head,
+            "OPTIONS" => Method::Options,
+            "CONNECT" => Method::Connect,
+            "TRACE" => Method::Trace,
+            "" => Method::None,
+            _ => Method::Other,
+        }
+    }
+
+    /// The method name, `""` for `None`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::None => "",
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+            Method::Patch => "PATCH",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+            Method::Connect => "CONNECT",
+            Method::Trace => "TRACE",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+/// Event flag: the measured work failed.
+pub const FLAG_ERROR: u8 = 1;
+/// Event flag: the event belongs to a sampled trace.
+pub const FLAG_SAMPLED: u8 = 2;
+
+/// Id of an interned string; 0 means "none".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
+pub struct StrId(pub u32);
+
+impl StrId {
+    /// No string.
+    pub const NONE: StrId = StrId(0);
+    /// The string table was full: the text could not be interned.
+    pub const OVERFLOW: StrId = StrId(u32::MAX);
+}
+
+/// Reference to a message slot; 0 means "no message".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct MsgRef(pub u32);
+
+/// A decoded event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Ring position the event was written at (unique per ring).
+    pub position: u64,
+    /// What the event measures.
+    pub kind: Kind,
+    /// [`FLAG_ERROR`], [`FLAG_SAMPLED`].
+    pub flags: u8,
+    /// HTTP method (requests).
+    pub method: Method,
+    /// HTTP status (requests), 0 otherwise.
+    pub status: u16,
+    /// Route template, function name, redacted query or metric name.
+    pub name: StrId,
+    /// Exception type, when the work failed with one.
+    pub exception_type: StrId,
+    /// Exception message, when one was recorded.
+    pub message: MsgRef,
+    /// Writer process id.
+    pub pid: u32,
+    /// Writer thread id.
+    pub tid: u32,
+    /// `CLOCK_MONOTONIC` ns at the end of the measured work.
+    pub ts_mono_ns: u64,
+    /// Duration in ns.
+    pub dur_ns: u64,
+    /// W3C trace id (0 when none).
+    pub trace_id: u128,
+    /// Span id of this event (0 when none).
+    pub span_id: u64,
+    /// Parent span id (0 when none).
+    pub parent_span_id: u64,
+    /// DB rows, REQ bytes in, or CUSTOM value (f64 bits).
+    pub value: u64,
+    /// REQ bytes out.
+    pub value2: u64,
+    /// Writer-table index of the writer process ([`crate::layout::NO_WRITER`] if none).
+    pub writer: u16,
+}
+
+impl Event {
+    /// True when [`FLAG_ERROR`] is set.
+    pub fn is_error(&self) -> bool {
+        self.flags & FLAG_ERROR != 0
+    }
+
+    /// The custom metric value of a [`Kind::Custom`] event.
+    pub fn custom_value(&self) -> f64 {
+        f64::from_bits(self.value)
+    }
+}
+
+const CHECK_MULTIPLIERS: [u64; RECORD_WORDS - 1] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xC2B2_AE3D_27D4_EB4F,
+    0x1656_67B1_9E37_79F9,
+    0x85EB_CA77_C2B2_AE63,
+    0x27D4_EB2F_1656_67C5,
+    0xD6E8_FEB8_6659_FD93,
+    0xA076_1D64_78BD_642F,
+    0xE703_7ED1_A0B4_28DB,
+    0x8EBC_6AF0_9C88_C6E3,
+    0x5899_65CC_7537_4CC3,
+    0x1D8E_4E27_C47D_124F,
+    0xFF51_AFD7_ED55_8CCD,
+    0xC4CE_B9FE_1A85_EC53,
+];
+
+/// Checksum of record words 0..13. Each word is multiplied by its own odd
+/// constant, so a change to any single word always changes the sum; the
+/// constant offset makes an all-zero record invalid.
+#[inline]
+pub fn checksum(words: &[u64; RECORD_WORDS]) -> u64 {
+    let mut acc: u64 = 0x5052_4F46_494C_4953; // "PROFILIS"
+    let mut i = 0;
+    while i < RECORD_WORDS - 1 {
+        acc = acc.wrapping_add(words[i].wrapping_mul(CHECK_MULTIPLIERS[i]));
+        i += 1;
+    }
+    acc ^ (acc >> 31)
+}
+
+impl Event {
+    /// Encodes the event as record words, stamping `position` and the
+    /// checksum.
+    #[inline]
+    pub fn encode(&self, position: u64) -> [u64; RECORD_WORDS] {
+        let mut w = [0u64; RECORD_WORDS];
+        w[0] = position;
+        w[1] = self.kind as u64
+            | (self.flags as u64) << 8
+            | (self.method as u64) << 16
+            | (self.status as u64) << 32;
+        w[2] = self.name.0 as u64 | (self.exception_type.0 as u64) << 32;
+        w[3] = self.pid as u64 | (self.tid as u64) << 32;
+        w[4] = self.ts_mono_ns;
+        w[5] = self.dur_ns;
+        w[6] = self.trace_id as u64;
+        w[7] = (self.trace_id >> 64) as u64;
+        w[8] = self.span_id;
+        w[9] = self.parent_span_id;
+        w[10] = self.value;
+        w[11] = self.value2;
+        w[12] = self.message.0 as u64 | (self.writer as u64) << 32;
+        w[13] = checksum(&w);
+        w
+    }
+
+    /// Decodes record words read from the slot of `position`.
+    pub fn decode(position: u64, w: &[u64; RECORD_WORDS]) -> Result<Event, Torn> {
+        if w[13] != checksum(w) {
+            return Err(Torn::Checksum);
+        }
+        if w[0] != position {
+            return Err(Torn::Stamp);
+        }
+        let kind = Kind::from_u8(w[1] as u8).ok_or(Torn::Kind)?;
+        Ok(Event {
+            position,
+            kind,
+            flags: (w[1] >> 8) as u8,
+            method: Method::from_u8((w[1] >> 16) as u8),
+            status: (w[1] >> 32) as u16,
+            name: StrId(w[2] as u32),
+            exception_type: StrId((w[2] >> 32) as u32),
+            pid: w[3] as u32,
+            tid: (w[3] >> 32) as u32,
+            ts_mono_ns: w[4],
+            dur_ns: w[5],
+            trace_id: w[6] as u128 | (w[7] as u128) << 64,
+            span_id: w[8],
+            parent_span_id: w[9],
+            value: w[10],
+            value2: w[11],
+            message: MsgRef(w[12] as u32),
+            writer: (w[12] >> 32) as u16,
+        })
+    }
+}
+
+/// Why a committed record was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Torn {
+    /// The words do not match their checksum: two writes were mixed.
+    Checksum,
+    /// A whole record from another position (a late writer's).
+    Stamp,
+    /// A kind byte no version of the format defines.
+    Kind,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Event {
+        Event {
+            position: 0,
+            kind: Kind::Req,
+            flags: FLAG_ERROR,
+            method: Method::Post,
+            status: 503,
+            name: StrId(7),
+            exception_type: StrId(9),
+            message: MsgRef(3),
+            pid: 1234,
+            tid: 5678,
+            ts_mono_ns: 1_000_000,
+            dur_ns: 250,
+            trace_id: 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210,
+            span_id: 42,
+            parent_span_id: 41,
+            value: 100,
+            value2: 200,
+            writer: 5,
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trip() {
+        let e = sample();
+        let w = e.encode(77);
+        let d = Event::decode(77, &w).unwrap();
+        assert_eq!(d, Event { position: 77, ..e });
+    }
+
+    #[test]
+    fn any_single_word_change_is_detected() {
+        let w = sample().encode(77);
+        for i in 0..RECORD_WORDS {
+            for delta in [1u64, 1 << 63, 0xdead_beef, u64::MAX] {
+                let mut bad = w;
+                bad[i] ^= delta;
+                assert!(
+                    Event::decode(77, &bad).is_err(),
+                    "word {i} delta {delta:#x}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn stamp_of_another_position_is_rejected() {
+        let w = sample().encode(77);
+        assert_eq!(Event::decode(77 + 1024, &w), Err(Torn::Stamp));
+    }
+
+    #[test]
+    fn zero_record_is_rejected() {
+        assert!(Event::decode(0, &[0; RECORD_WORDS]).is_err());
+    }
+
+    #[test]
+    fn mixed_records_are_detected() {
+        let a = sample().encode(5);
+        let b = Event {
+            dur_ns: 999,
+            status: 200,
+            ..sample()
+        }
+        .encode(5);
+        // Every split of a into b, both directions, differs from both originals.
+        for cut in 1..RECORD_WORDS {
+            let mut mix = a;
+            mix[cut..].copy_from_slice(&b[cut..]);
+            if mix != a && mix != b {
+                assert!(Event::decode(5, &mix).is_err(), "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn method_names_round_trip() {
+        for m in [
+            "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT", "TRACE",
+        ] {
+            assert_eq!(Method::parse(m).as_str(), m);
+            assert_eq!(Method::from_u8(Method::parse(m) as u8), Method::parse(m));
+        }
+        assert_eq!(Method::parse("BREW"), Method::Other);
+    }
+}

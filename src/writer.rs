@@ -1,0 +1,541 @@
+//! The writer handle: [`Ring`] and the emit functions.
+//!
+//! The hot path (`Ring::record` and the `emit_*` helpers built on it) reads
+//! the clock and the thread's cached ids, claims a slot with one CAS, writes
+//! 14 words and commits with one CAS. It never allocates, takes a lock, makes
+//! a syscall or copies a string: names arrive as interned [`StrId`]s, cached
+//! per call site with [`name!`](crate::name) or looked up by hash.
+
+use crate::context::{self, SpanContext};
+use crate::error::OpenError;
+use crate::file::{FullPolicy, HeaderInfo, Mapping};
+use crate::layout::{Params, HEARTBEAT_EVERY, NO_WRITER};
+use crate::record::{Event, Kind, Method, MsgRef, StrId, FLAG_ERROR, FLAG_SAMPLED};
+use crate::ring::{Full, RingRef};
+use crate::sync::local::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use crate::sync::Ordering::{AcqRel, Acquire, Release};
+use crate::{clock, process};
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Options for creating a ring. An existing ring keeps the shape its creator
+/// chose; only `service` applies to every process that opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RingOptions {
+    /// Event slots, a power of two (default 65536: 8 MiB of slots).
+    pub capacity: u64,
+    /// What happens when the ring is full (default drop-newest).
+    pub policy: FullPolicy,
+    /// String-index entries, a power of two (default 4096).
+    pub string_entries: u64,
+    /// String arena bytes, a multiple of 64 (default 256 KiB).
+    pub arena_bytes: u64,
+    /// Message slots for exception text, a power of two (default 256).
+    pub message_slots: u64,
+    /// Writer-table entries (default 64).
+    pub writer_entries: u64,
+    /// Service name recorded for this process (merges workers of one service).
+    pub service: Option<String>,
+}
+
+impl Default for RingOptions {
+    fn default() -> Self {
+        RingOptions {
+            capacity: 65536,
+            policy: FullPolicy::DropNewest,
+            string_entries: 4096,
+            arena_bytes: 256 * 1024,
+            message_slots: 256,
+            writer_entries: 64,
+            service: None,
+        }
+    }
+}
+
+impl RingOptions {
+    /// Sets the capacity.
+    pub fn capacity(mut self, slots: u64) -> Self {
+        self.capacity = slots;
+        self
+    }
+
+    /// Sets the full-ring policy.
+    pub fn policy(mut self, policy: FullPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sets the service name.
+    pub fn service(mut self, name: impl Into<String>) -> Self {
+        self.service = Some(name.into());
+        self
+    }
+
+    /// Defaults overridden by `PROFILIS_CAPACITY`, `PROFILIS_POLICY` and
+    /// `PROFILIS_SERVICE`.
+    pub fn from_env() -> Result<Self, OpenError> {
+        let mut o = RingOptions::default();
+        if let Ok(v) = std::env::var("PROFILIS_CAPACITY") {
+            o.capacity = v.parse().map_err(|_| {
+                OpenError::InvalidOptions(format!("PROFILIS_CAPACITY={v:?} is not a number"))
+            })?;
+        }
+        if let Ok(v) = std::env::var("PROFILIS_POLICY") {
+            o.policy = v
+                .parse()
+                .map_err(|e| OpenError::InvalidOptions(format!("PROFILIS_POLICY: {e}")))?;
+        }
+        if let Ok(v) = std::env::var("PROFILIS_SERVICE") {
+            if !v.is_empty() {
+                o.service = Some(v);
+            }
+        }
+        Ok(o)
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            capacity: self.capacity,
+            string_entries: self.string_entries,
+            arena_bytes: self.arena_bytes,
+            message_slots: self.message_slots,
+            writer_entries: self.writer_entries,
+        }
+    }
+}
+
+/// The ring file used when `PROFILIS_RING` is not set:
+/// `$PROFILIS_DIR/profilis-<uid>.ring`, with `PROFILIS_DIR` defaulting to
+/// `/dev/shm`.
+pub fn default_ring_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("PROFILIS_RING").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let dir = std::env::var_os("PROFILIS_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/shm"));
+    // SAFETY: geteuid has no preconditions.
+    dir.join(format!("profilis-{}.ring", unsafe { libc::geteuid() }))
+}
+
+/// What happened to one event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emit {
+    /// Committed into the ring.
+    Written,
+    /// The ring was full; counted in `dropped`.
+    Dropped,
+    /// The consumer skipped this claim before it was committed (the writer
+    /// stalled past the timeout); counted as abandoned.
+    Late,
+    /// No ring: `init` was not called or failed.
+    Disabled,
+}
+
+/// Optional event fields; `Default` leaves them empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fields {
+    /// [`FLAG_ERROR`](crate::record::FLAG_ERROR) and friends.
+    pub flags: u8,
+    /// HTTP method.
+    pub method: Method,
+    /// HTTP status.
+    pub status: u16,
+    /// Duration in ns.
+    pub dur_ns: u64,
+    /// Exception type.
+    pub exception_type: StrId,
+    /// Exception message (see [`Ring::message`]).
+    pub message: MsgRef,
+    /// DB rows, request bytes in, or custom value bits.
+    pub value: u64,
+    /// Response bytes out.
+    pub value2: u64,
+    /// End of the measured work in `CLOCK_MONOTONIC` ns; 0 means "now".
+    pub ts_mono_ns: u64,
+    /// Trace context; `None` means the thread's current context.
+    pub span: Option<SpanContext>,
+}
+
+/// Something that names an event: an interned id, a call-site cache, or text
+/// looked up by hash.
+pub trait Name {
+    /// The id of this name in `ring`.
+    fn str_id(&self, ring: &Ring) -> StrId;
+}
+
+impl Name for StrId {
+    #[inline]
+    fn str_id(&self, _: &Ring) -> StrId {
+        *self
+    }
+}
+
+impl Name for &str {
+    #[inline]
+    fn str_id(&self, ring: &Ring) -> StrId {
+        ring.intern(self)
+    }
+}
+
+impl Name for String {
+    #[inline]
+    fn str_id(&self, ring: &Ring) -> StrId {
+        ring.intern(self)
+    }
+}
+
+impl Name for &String {
+    #[inline]
+    fn str_id(&self, ring: &Ring) -> StrId {
+        ring.intern(self)
+    }
+}
+
+impl Name for &CallSite {
+    #[inline]
+    fn str_id(&self, ring: &Ring) -> StrId {
+        self.id(ring)
+    }
+}
+
+/// A per-call-site cache of an interned name; create one with
+/// [`name!`](crate::name).
+pub struct CallSite {
+    text: &'static str,
+    /// `ring instance << 32 | id`, 0 when empty.
+    cached: AtomicU64,
+}
+
+impl CallSite {
+    /// A cache for `text`.
+    pub const fn new(text: &'static str) -> CallSite {
+        CallSite {
+            text,
+            cached: AtomicU64::new(0),
+        }
+    }
+
+    /// The text.
+    pub fn text(&self) -> &'static str {
+        self.text
+    }
+
+    /// The id of the text in `ring`, interned on first use.
+    #[inline]
+    pub fn id(&self, ring: &Ring) -> StrId {
+        let c = self.cached.load(Relaxed);
+        if c >> 32 == ring.inner.instance as u64 {
+            return StrId(c as u32);
+        }
+        let id = ring.intern(self.text);
+        if id != StrId::OVERFLOW {
+            self.cached
+                .store((ring.inner.instance as u64) << 32 | id.0 as u64, Relaxed);
+        }
+        id
+    }
+}
+
+/// A per-call-site cached name: `profilis::emit_fn(profilis::name!("load"), ..)`.
+#[macro_export]
+macro_rules! name {
+    ($text:expr) => {{
+        static SITE: $crate::CallSite = $crate::CallSite::new($text);
+        &SITE
+    }};
+}
+
+static NEXT_INSTANCE: AtomicU32 = AtomicU32::new(1);
+
+struct Inner {
+    view: RingRef<'static>,
+    // Declared after `view`, so it is dropped (unmapped) after any use of it.
+    mapping: Mapping,
+    instance: u32,
+    /// `pid << 16 | writer index` registered for the current process.
+    writer: AtomicU64,
+    service: Option<String>,
+}
+
+/// A writer's handle on a ring file. Cheap to clone; thread-safe.
+#[derive(Clone)]
+pub struct Ring {
+    inner: Arc<Inner>,
+}
+
+thread_local! {
+    static EMITS: Cell<u64> = const { Cell::new(0) };
+}
+
+impl Ring {
+    /// Opens the ring at `path`, creating it with `options` if it does not
+    /// exist (atomically, mode 0600, never through a symlink).
+    pub fn create_or_open(path: impl AsRef<Path>, options: RingOptions) -> Result<Ring, OpenError> {
+        let mapping = Mapping::create_or_open(path.as_ref(), options.params(), options.policy)?;
+        Ok(Ring::from_mapping(mapping, options.service))
+    }
+
+    /// Opens an existing ring at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Ring, OpenError> {
+        Ok(Ring::from_mapping(Mapping::open(path.as_ref())?, None))
+    }
+
+    fn from_mapping(mapping: Mapping, service: Option<String>) -> Ring {
+        // SAFETY: `view` is stored next to `mapping` in `Inner`, never handed
+        // out with a lifetime longer than a borrow of the `Ring`, and
+        // `Inner`'s fields drop after their last use.
+        let view = unsafe { mapping.view_unbounded() };
+        Ring {
+            inner: Arc::new(Inner {
+                view,
+                mapping,
+                instance: NEXT_INSTANCE.fetch_add(1, Relaxed),
+                writer: AtomicU64::new(0),
+                service,
+            }),
+        }
+    }
+
+    /// The shared structures.
+    #[inline]
+    pub fn view(&self) -> RingRef<'_> {
+        self.inner.view
+    }
+
+    /// Path of the ring file.
+    pub fn path(&self) -> &Path {
+        self.inner.mapping.path()
+    }
+
+    /// The ring's identity and shape.
+    pub fn info(&self) -> &HeaderInfo {
+        self.inner.mapping.info()
+    }
+
+    /// Interns `text` (cut to 1024 bytes) and returns its id. A full table
+    /// yields [`StrId::OVERFLOW`] (counted), never an error.
+    #[inline]
+    pub fn intern(&self, text: &str) -> StrId {
+        self.view().intern(text)
+    }
+
+    /// Stores variable text (an exception message, cut to 240 bytes) for an
+    /// event to reference.
+    pub fn message(&self, text: &str) -> MsgRef {
+        self.view().record_message(text)
+    }
+
+    /// Writer-table index of this process, registering it on first use (and
+    /// again after a fork).
+    #[inline]
+    fn writer_index(&self, pid: u32) -> u16 {
+        let w = self.inner.writer.load(Relaxed);
+        if (w >> 16) as u32 == pid {
+            return w as u16;
+        }
+        self.register(pid)
+    }
+
+    #[cold]
+    fn register(&self, pid: u32) -> u16 {
+        let start = process::start_time(pid).unwrap_or(0);
+        let view = self.view();
+        let service = self
+            .inner
+            .service
+            .as_deref()
+            .map_or(0, |s| view.intern(s).0 as u64);
+        let mut index = NO_WRITER;
+        for (i, entry) in view.writers.iter().enumerate() {
+            // ORDERING: Acquire pairs with the Release store of `start_time`
+            // below in the process that registered the entry.
+            if entry.pid.load(Acquire) == pid as u64 && entry.start_time.load(Acquire) == start {
+                index = i as u16;
+                break;
+            }
+        }
+        if index == NO_WRITER {
+            for (i, entry) in view.writers.iter().enumerate() {
+                if entry
+                    .pid
+                    .compare_exchange(0, pid as u64, AcqRel, Relaxed)
+                    .is_ok()
+                {
+                    entry.service.store(service, Relaxed);
+                    entry.registered_wall_ns.store(clock::wall_ns(), Relaxed);
+                    entry.heartbeat_ns.store(clock::mono_ns(), Relaxed);
+                    // ORDERING: Release pairs with the Acquire loads of
+                    // `start_time` by readers of the table: an entry whose
+                    // start time is set is complete.
+                    entry.start_time.store(start, Release);
+                    index = i as u16;
+                    break;
+                }
+            }
+        }
+        if index == NO_WRITER {
+            view.header.writers_overflow.fetch_add(1, Relaxed);
+        }
+        self.inner
+            .writer
+            .store((pid as u64) << 16 | index as u64, Relaxed);
+        index
+    }
+
+    /// Records one event. This is the hot path every helper goes through.
+    #[inline]
+    pub fn record(&self, kind: Kind, name: StrId, fields: &Fields) -> Emit {
+        let view = self.view();
+        let pid = process::pid();
+        let writer = self.writer_index(pid);
+        let event = build_event(kind, name, fields, pid, writer);
+        let outcome = match view.try_claim() {
+            Ok(pos) => match view.commit(pos, &event.encode(pos)) {
+                Ok(()) => Emit::Written,
+                Err(_) => Emit::Late,
+            },
+            Err(Full) => {
+                if let Some(entry) = view.writers.get(writer as usize) {
+                    entry.dropped.fetch_add(1, Relaxed);
+                }
+                Emit::Dropped
+            }
+        };
+        self.heartbeat(writer, event.ts_mono_ns);
+        outcome
+    }
+
+    #[inline]
+    fn heartbeat(&self, writer: u16, ts: u64) {
+        let n = EMITS.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            n
+        });
+        if n % HEARTBEAT_EVERY == 0 {
+            if let Some(entry) = self.view().writers.get(writer as usize) {
+                entry.heartbeat_ns.store(ts, Relaxed);
+                entry.emitted_hint.fetch_add(HEARTBEAT_EVERY, Relaxed);
+            }
+        }
+    }
+
+    /// Records a request: route template, HTTP status, duration.
+    #[inline]
+    pub fn emit_req(&self, route: impl Name, status: u16, dur_ns: u64) -> Emit {
+        let fields = Fields {
+            status,
+            dur_ns,
+            flags: if status >= 500 { FLAG_ERROR } else { 0 },
+            ..Fields::default()
+        };
+        self.record(Kind::Req, route.str_id(self), &fields)
+    }
+
+    /// Records a function call: name, duration, whether it failed.
+    #[inline]
+    pub fn emit_fn(&self, name: impl Name, dur_ns: u64, error: bool) -> Emit {
+        let fields = Fields {
+            dur_ns,
+            flags: if error { FLAG_ERROR } else { 0 },
+            ..Fields::default()
+        };
+        self.record(Kind::Fn, name.str_id(self), &fields)
+    }
+
+    /// Records a database query: redacted text, duration, rows.
+    #[inline]
+    pub fn emit_db(&self, query: impl Name, dur_ns: u64, rows: u64) -> Emit {
+        let fields = Fields {
+            dur_ns,
+            value: rows,
+            ..Fields::default()
+        };
+        self.record(Kind::Db, query.str_id(self), &fields)
+    }
+
+    /// Records a custom metric sample.
+    #[inline]
+    pub fn emit_custom(&self, name: impl Name, value: f64) -> Emit {
+        let fields = Fields {
+            value: value.to_bits(),
+            ..Fields::default()
+        };
+        self.record(Kind::Custom, name.str_id(self), &fields)
+    }
+
+    /// Claims a position without writing it: the first half of a two-phase
+    /// emit. Commit it with [`Claim::commit`]. A claim dropped uncommitted is
+    /// what a crashed writer leaves behind: the consumer skips it after its
+    /// stall timeout and counts it as abandoned.
+    pub fn claim(&self) -> Result<Claim<'_>, Emit> {
+        let pid = process::pid();
+        self.writer_index(pid);
+        match self.view().try_claim() {
+            Ok(pos) => Ok(Claim { ring: self, pos }),
+            Err(Full) => Err(Emit::Dropped),
+        }
+    }
+}
+
+/// A claimed, not yet committed position (see [`Ring::claim`]).
+pub struct Claim<'a> {
+    ring: &'a Ring,
+    pos: u64,
+}
+
+impl Claim<'_> {
+    /// The ring position claimed.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// Writes `event` (its `position` is ignored) and commits it.
+    pub fn commit(self, event: &Event) -> Emit {
+        match self.ring.view().commit(self.pos, &event.encode(self.pos)) {
+            Ok(()) => Emit::Written,
+            Err(_) => Emit::Late,
+        }
+    }
+}
+
+/// Builds an [`Event`] the way [`Ring::record`] does, for [`Claim::commit`].
+pub fn event_now(kind: Kind, name: StrId, fields: &Fields) -> Event {
+    build_event(kind, name, fields, process::pid(), NO_WRITER)
+}
+
+#[inline]
+fn build_event(kind: Kind, name: StrId, fields: &Fields, pid: u32, writer: u16) -> Event {
+    let span = fields.span.unwrap_or_else(context::current);
+    let mut flags = fields.flags;
+    if span.sampled {
+        flags |= FLAG_SAMPLED;
+    }
+    Event {
+        position: 0,
+        kind,
+        flags,
+        method: fields.method,
+        status: fields.status,
+        name,
+        exception_type: fields.exception_type,
+        message: fields.message,
+        pid,
+        tid: process::tid(),
+        ts_mono_ns: if fields.ts_mono_ns != 0 {
+            fields.ts_mono_ns
+        } else {
+            clock::mono_ns()
+        },
+        dur_ns: fields.dur_ns,
+        trace_id: span.trace_id,
+        span_id: span.span_id,
+        parent_span_id: span.parent_span_id,
+        value: fields.value,
+        value2: fields.value2,
+        writer,
+    }
+}
