@@ -32,6 +32,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// How often `read` checks the file size (an `fstat`).
+const SIZE_CHECK_NS: u64 = 100_000_000;
+
 /// Consumer settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConsumerOptions {
@@ -142,6 +145,8 @@ pub struct Consumer {
     names: Names,
     view: RingRef<'static>,
     wall_offset_ns: u64,
+    truncated: bool,
+    last_size_check_ns: u64,
     // Declared last: unmapped after every view above is gone.
     mapping: Mapping,
 }
@@ -198,28 +203,54 @@ impl Consumer {
             },
             view,
             wall_offset_ns: clock::wall_offset_ns(),
+            truncated: false,
+            last_size_check_ns: 0,
             mapping,
         })
     }
 
     /// Reads up to `limit` positions and returns the ready events. Call
-    /// [`commit`](Consumer::commit) once they are processed.
+    /// [`commit`](Consumer::commit) once they are processed. A ring whose
+    /// file was truncated returns nothing more (see
+    /// [`truncated`](Consumer::truncated)).
     pub fn read(&mut self, limit: usize) -> Batch<'_> {
         let now = clock::mono_ns();
         self.wall_offset_ns = clock::wall_offset_ns();
-        self.view.header.consumer_heartbeat_ns.store(now, Relaxed);
-        let events = self.core.read(self.view, now, limit);
+        if !self.truncated && now.saturating_sub(self.last_size_check_ns) >= SIZE_CHECK_NS {
+            self.last_size_check_ns = now;
+            self.truncated = self.mapping.truncated();
+        }
+        if self.truncated {
+            self.core.discard();
+        } else {
+            self.view.header.consumer_heartbeat_ns.store(now, Relaxed);
+            self.core.read(self.view, now, limit);
+            if self.mapping.faulted() {
+                // Part of what was just read came from zero pages.
+                self.truncated = true;
+                self.core.discard();
+            }
+        }
         Batch {
-            events,
+            events: self.core.events(),
             names: &self.names,
             wall_offset_ns: self.wall_offset_ns,
         }
     }
 
+    /// True once the ring file was found shorter than its header states
+    /// (someone truncated it while attached). Such a ring yields nothing more
+    /// and should be detached; the events not yet read are lost with the file.
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
     /// Releases the last batch: its events count as received and their slots
     /// return to the writers.
     pub fn commit(&mut self) {
-        self.core.commit(self.view);
+        if !self.truncated {
+            self.core.commit(self.view);
+        }
     }
 
     /// Reads, hands each event to `f`, and commits. Returns the number of

@@ -140,6 +140,8 @@ pub fn parse_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, HeaderEr
 /// A mapped, validated ring file.
 pub(crate) struct Mapping {
     file: File,
+    // Unregistered before `map` unmaps (fields drop in order).
+    sigbus: crate::sigbus::Guard,
     map: MmapRaw,
     info: HeaderInfo,
     path: PathBuf,
@@ -267,10 +269,26 @@ impl Mapping {
         }
         Ok(Mapping {
             file,
+            sigbus: crate::sigbus::register(map.as_ptr(), map.len()),
             map,
             info,
             path: path.to_owned(),
         })
+    }
+
+    /// True when the file was found shorter than its header states: either
+    /// an access faulted (SIGBUS, survived) or `fstat` says so now.
+    pub fn truncated(&self) -> bool {
+        self.sigbus.truncated()
+            || self
+                .file
+                .metadata()
+                .map_or(true, |m| m.len() < self.info.params.file_bytes())
+    }
+
+    /// True when an access to the mapping faulted because the file shrank.
+    pub fn faulted(&self) -> bool {
+        self.sigbus.truncated()
     }
 
     /// Opens the ring at `path`, creating it with `params` and `policy` if it
@@ -345,6 +363,7 @@ impl Mapping {
         };
         let mapping = Mapping {
             file,
+            sigbus: crate::sigbus::register(map.as_ptr(), map.len()),
             map,
             info,
             path: path.to_owned(),

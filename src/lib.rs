@@ -43,6 +43,8 @@ pub mod file;
 #[cfg(not(profilis_loom))]
 pub mod process;
 #[cfg(not(profilis_loom))]
+mod sigbus;
+#[cfg(not(profilis_loom))]
 mod span;
 #[cfg(not(profilis_loom))]
 mod writer;

@@ -348,6 +348,20 @@ impl ConsumerCore {
         Ok(core)
     }
 
+    /// The events of the last [`read`](ConsumerCore::read).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+
+    /// Forgets the last read without releasing anything (it will be read
+    /// again).
+    pub fn discard(&mut self) {
+        self.events.clear();
+        self.releases.clear();
+        self.tally = Tally::default();
+        self.batch_end = self.state.head;
+    }
+
     /// The durable state as last published.
     pub fn state(&self) -> ConsumerState {
         self.state

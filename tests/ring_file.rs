@@ -269,3 +269,46 @@ fn files_that_are_not_usable_rings_give_typed_errors() {
     let message = Consumer::attach(&garbage).err().unwrap().to_string();
     assert!(message.contains("not a Profilis ring file"), "{message}");
 }
+
+#[test]
+fn a_ring_file_truncated_while_mapped_does_not_kill_reader_or_writer() {
+    let dir = TempDir::new("truncate");
+    let path = dir.path("t.ring");
+    let ring = Ring::create_or_open(&path, small()).unwrap();
+    for i in 0..10 {
+        ring.emit_fn("f", i, false);
+    }
+    let mut consumer = Consumer::attach(&path).unwrap();
+    assert_eq!(consumer.read(4).events.len(), 4);
+    consumer.commit();
+    // Someone truncates the file to its header while both have it mapped.
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(4096).unwrap();
+    // The consumer touches the vanished slot pages before its next size
+    // check: the fault is survived and the ring reported truncated.
+    let batch = consumer.read(100);
+    assert!(batch.events.is_empty());
+    assert!(consumer.truncated());
+    consumer.commit();
+    // The writer's next emits touch vanished pages too, and it lives on.
+    for i in 0..100 {
+        ring.emit_fn("g", i, false);
+    }
+    // A fresh attach refuses the short file with a clear error.
+    assert!(matches!(
+        Consumer::attach(&path),
+        Err(OpenError::Busy(_))
+            | Err(OpenError::Header {
+                source: HeaderError::Truncated { .. },
+                ..
+            })
+    ));
+    drop(consumer);
+    assert!(matches!(
+        Consumer::attach(&path),
+        Err(OpenError::Header {
+            source: HeaderError::Truncated { .. },
+            ..
+        })
+    ));
+}
