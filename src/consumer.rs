@@ -23,7 +23,7 @@ use crate::error::OpenError;
 use crate::file::{HeaderInfo, Mapping};
 use crate::layout::NO_WRITER;
 use crate::record::{Event, MsgRef, StrId};
-use crate::ring::{ConsumerCore, Counters, RingRef};
+use crate::ring::{ConsumerCore, Counters, Loss, RingRef};
 use crate::sync::Ordering::{Acquire, Relaxed};
 use crate::{clock, process};
 use std::cell::{Cell, RefCell};
@@ -135,6 +135,8 @@ pub struct WriterInfo {
     pub dropped: u64,
     /// Events it emitted, in steps of 1024.
     pub emitted_hint: u64,
+    /// Its events overwritten before they were read (overwrite-oldest).
+    pub overwritten: u64,
     /// Whether that process (same pid and start time) still runs.
     pub alive: bool,
 }
@@ -265,6 +267,13 @@ impl Consumer {
         n
     }
 
+    /// Positions lost since the last call (abandoned, torn, overwritten),
+    /// each with the writer it came from when the slot still tells, and the
+    /// number lost beyond what is kept between calls. Committed batches only.
+    pub fn take_losses(&mut self) -> (Vec<Loss>, u64) {
+        self.core.take_losses()
+    }
+
     /// Counters of the ring.
     pub fn counters(&self) -> Counters {
         self.core.counters(self.view)
@@ -335,6 +344,7 @@ impl Consumer {
                 heartbeat_mono_ns: entry.heartbeat_ns.load(Relaxed),
                 dropped: entry.dropped.load(Relaxed),
                 emitted_hint: entry.emitted_hint.load(Relaxed),
+                overwritten: entry.overwritten.load(Relaxed),
                 alive: start_time != 0 && process::is_alive(pid, start_time),
             });
         }

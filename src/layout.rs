@@ -213,7 +213,9 @@ pub struct WriterEntry {
     pub dropped: AtomicU64,
     /// Events this writer emitted, published every [`HEARTBEAT_EVERY`] events.
     pub emitted_hint: AtomicU64,
-    _pad: [u64; 1],
+    /// Events of this writer overwritten before they were read (charged by
+    /// the overwriting writer, overwrite-oldest rings only).
+    pub overwritten: AtomicU64,
 }
 
 /// A writer thread refreshes its process's heartbeat once per this many events.
@@ -342,6 +344,18 @@ mod asserts {
     const _: () = assert!(size_of::<StrEntry>() as u64 == STR_ENTRY_BYTES);
     const _: () = assert!(size_of::<MsgSlot>() as u64 == MSG_SLOT_BYTES);
     const _: () = assert!(size_of::<WriterEntry>() as u64 == WRITER_ENTRY_BYTES);
+    const _: () = assert!(offset_of!(WriterEntry, pid) == 0);
+    const _: () = assert!(offset_of!(WriterEntry, start_time) == 8);
+    const _: () = assert!(offset_of!(WriterEntry, service) == 16);
+    const _: () = assert!(offset_of!(WriterEntry, registered_wall_ns) == 24);
+    const _: () = assert!(offset_of!(WriterEntry, heartbeat_ns) == 32);
+    const _: () = assert!(offset_of!(WriterEntry, dropped) == 40);
+    const _: () = assert!(offset_of!(WriterEntry, emitted_hint) == 48);
+    const _: () = assert!(offset_of!(WriterEntry, overwritten) == 56);
+    const _: () = assert!(offset_of!(StrEntry, key) == 0 && offset_of!(StrEntry, loc) == 8);
+    const _: () = assert!(offset_of!(MsgSlot, seq) == 0);
+    const _: () = assert!(offset_of!(MsgSlot, meta) == 8);
+    const _: () = assert!(offset_of!(MsgSlot, text) == 16);
     const _: () = assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);
 }
 
@@ -433,7 +447,7 @@ impl WriterEntry {
             heartbeat_ns: zero(),
             dropped: zero(),
             emitted_hint: zero(),
-            _pad: [0; 1],
+            overwritten: zero(),
         }
     }
 }

@@ -50,7 +50,7 @@ mod span;
 mod writer;
 
 pub use record::{Event, Kind, Method, MsgRef, StrId};
-pub use ring::Counters;
+pub use ring::{Counters, Loss, LossCause};
 
 #[cfg(not(profilis_loom))]
 pub use crate::{

@@ -100,12 +100,22 @@ impl<'a> RingRef<'a> {
                 if self.overwrite && pos >= cap && seq == seq_committed(pos - cap) {
                     // Overwrite-oldest: take the unread event's slot. The
                     // consumer counts the position as overwritten when it
-                    // walks past it. Whoever wins, re-examine the slot.
+                    // walks past it; the victim's writer entry is charged
+                    // here, the only place that still knows whose it was.
+                    // The record cannot change before the steal CAS, so the
+                    // index read here belongs to the event stolen.
+                    let victim = (slot.words[12].load(Relaxed) >> 32) as u16;
                     // ORDERING: Acquire pairs with the committing writer's
                     // Release; AcqRel so our later writes follow the steal.
-                    let _ = slot
+                    if slot
                         .seq
-                        .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
+                        .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed)
+                        .is_ok()
+                    {
+                        if let Some(entry) = self.writers.get(victim as usize) {
+                            entry.overwritten.fetch_add(1, Relaxed);
+                        }
+                    }
                     continue;
                 }
                 self.header.dropped_full.fetch_add(1, Relaxed);
@@ -281,6 +291,37 @@ pub struct InconsistentState {
     pub tail: u64,
 }
 
+/// Why a position produced no event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LossCause {
+    /// Skipped after the stall timeout: the writer died or stalled between
+    /// claim and commit.
+    Abandoned,
+    /// The record failed validation.
+    Torn,
+    /// Overwritten before it was read (overwrite-oldest).
+    Overwritten,
+}
+
+/// One position that produced no event, with the writer it came from when
+/// the slot still tells (0 / [`NO_WRITER`](crate::layout::NO_WRITER) when it
+/// does not).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loss {
+    /// Ring position.
+    pub position: u64,
+    /// What happened.
+    pub cause: LossCause,
+    /// pid of the writer, 0 if unknown.
+    pub pid: u32,
+    /// Writer-table index, `NO_WRITER` if unknown.
+    pub writer: u16,
+}
+
+/// Losses kept for the caller between [`ConsumerCore::take_losses`] calls;
+/// beyond this they are only counted (the counters stay exact).
+pub const MAX_KEPT_LOSSES: usize = 65536;
+
 /// Outcome counts of one batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Tally {
@@ -303,6 +344,9 @@ pub struct ConsumerCore {
     releases: Vec<(u64, u64)>,
     batch_end: u64,
     tally: Tally,
+    batch_losses: Vec<Loss>,
+    losses: Vec<Loss>,
+    losses_untold: u64,
 }
 
 impl ConsumerCore {
@@ -330,6 +374,9 @@ impl ConsumerCore {
             releases: Vec::new(),
             batch_end: state.head,
             tally: Tally::default(),
+            batch_losses: Vec::new(),
+            losses: Vec::new(),
+            losses_untold: 0,
         };
         if state.pending_to > state.head {
             // The previous consumer delivered and counted [head, pending_to)
@@ -358,6 +405,7 @@ impl ConsumerCore {
     pub fn discard(&mut self) {
         self.events.clear();
         self.releases.clear();
+        self.batch_losses.clear();
         self.tally = Tally::default();
         self.batch_end = self.state.head;
     }
@@ -378,6 +426,7 @@ impl ConsumerCore {
     pub fn read(&mut self, ring: RingRef<'_>, now_ns: u64, limit: usize) -> &[Event] {
         self.events.clear();
         self.releases.clear();
+        self.batch_losses.clear();
         self.tally = Tally::default();
         let cap = ring.capacity();
         let mut pos = self.state.head;
@@ -394,12 +443,19 @@ impl ConsumerCore {
                                 self.events.push(event);
                                 self.tally.received += 1;
                             }
-                            Err(_) => self.tally.torn += 1,
+                            Err(_) => {
+                                self.tally.torn += 1;
+                                self.batch_losses.push(unknown_loss(pos, LossCause::Torn));
+                            }
                         }
                         self.releases.push((pos, seq));
                     }
                     // Stolen by an overwriting writer while we read.
-                    None => self.tally.overwritten += 1,
+                    None => {
+                        self.tally.overwritten += 1;
+                        self.batch_losses
+                            .push(unknown_loss(pos, LossCause::Overwritten));
+                    }
                 }
             } else if seq == seq_free(pos) {
                 if ring.header.tail.load(Relaxed) <= pos {
@@ -430,11 +486,14 @@ impl ConsumerCore {
                 // Resolved without us: an overwriting writer took the slot, or
                 // (drop-newest) a previous consumer skipped the claim and died
                 // before recording it.
-                if ring.overwrite {
+                let cause = if ring.overwrite {
                     self.tally.overwritten += 1;
+                    LossCause::Overwritten
                 } else {
                     self.tally.abandoned += 1;
-                }
+                    LossCause::Abandoned
+                };
+                self.batch_losses.push(unknown_loss(pos, cause));
             } else if ring.header.tail.load(Relaxed) <= pos {
                 // Unclaimed slot with a value no protocol step writes: repair
                 // it so writers can use it again, and stop.
@@ -445,6 +504,7 @@ impl ConsumerCore {
             } else {
                 // A claimed position whose slot holds nonsense: damaged file.
                 self.tally.torn += 1;
+                self.batch_losses.push(unknown_loss(pos, LossCause::Torn));
                 self.releases.push((pos, seq));
             }
             pos += 1;
@@ -478,7 +538,32 @@ impl ConsumerCore {
         self.state.pending_to = pos + 1;
         self.state.abandoned += 1;
         self.state.publish(ring.header, &mut self.version);
+        // Whatever the writer got to write before it stopped: if the stamp is
+        // ours, the identity words after it are likely its own.
+        let words = &slot.words;
+        let mut loss = unknown_loss(pos, LossCause::Abandoned);
+        let pid = words[3].load(Relaxed) as u32;
+        if words[0].load(Relaxed) == pos && pid != 0 {
+            loss.pid = pid;
+            loss.writer = (words[12].load(Relaxed) >> 32) as u16;
+        }
+        self.keep_loss(loss);
         true
+    }
+
+    fn keep_loss(&mut self, loss: Loss) {
+        if self.losses.len() < MAX_KEPT_LOSSES {
+            self.losses.push(loss);
+        } else {
+            self.losses_untold += 1;
+        }
+    }
+
+    /// Takes the positions lost since the last call (committed batches and
+    /// skips only), and how many more were lost beyond [`MAX_KEPT_LOSSES`].
+    pub fn take_losses(&mut self) -> (Vec<Loss>, u64) {
+        let untold = std::mem::take(&mut self.losses_untold);
+        (std::mem::take(&mut self.losses), untold)
     }
 
     /// Releases the batch returned by the last [`read`](ConsumerCore::read):
@@ -502,6 +587,11 @@ impl ConsumerCore {
         next.head = self.batch_end;
         next.publish(ring.header, &mut self.version);
         self.state = next;
+        for i in 0..self.batch_losses.len() {
+            let loss = self.batch_losses[i];
+            self.keep_loss(loss);
+        }
+        self.batch_losses.clear();
         self.events.clear();
         self.releases.clear();
         self.tally = Tally::default();
@@ -528,6 +618,15 @@ impl ConsumerCore {
             head: s.head,
             tail,
         }
+    }
+}
+
+fn unknown_loss(position: u64, cause: LossCause) -> Loss {
+    Loss {
+        position,
+        cause,
+        pid: 0,
+        writer: crate::layout::NO_WRITER,
     }
 }
 

@@ -206,6 +206,14 @@ fn a_dropped_claim_is_skipped_after_the_stall_timeout() {
     assert_eq!(got, vec![5]);
     let c = consumer.counters();
     assert_eq!((c.abandoned, c.received, c.in_flight), (1, 1, 0));
+    let (losses, _) = consumer.take_losses();
+    assert_eq!(losses.len(), 1);
+    assert_eq!(
+        (losses[0].position, losses[0].cause),
+        (0, profilis::LossCause::Abandoned)
+    );
+    // Nothing was written into the slot: the writer is unknown.
+    assert_eq!(losses[0].pid, 0);
     // The writer that held the claim learns it was skipped.
     let event = profilis::event_now(Kind::Fn, profilis::StrId::NONE, &Default::default());
     assert_eq!(claim.commit(&event), Emit::Late);
