@@ -193,7 +193,7 @@ pub struct WorkloadArgs {
     #[arg(long, env = "PROFILIS_RING", value_name = "PATH")]
     pub ring: PathBuf,
 
-    /// Requests per second, all threads together.
+    /// Requests per second, all threads together (0: as fast as possible).
     #[arg(long, default_value_t = 2000)]
     pub rate: u64,
 

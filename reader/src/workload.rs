@@ -204,7 +204,8 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
     });
     let done = Arc::new(AtomicU64::new(0));
     let threads = args.threads.max(1) as u64;
-    let per_thread_rate = (args.rate / threads).max(1);
+    // 0: as fast as possible.
+    let per_thread_rate = if args.rate == 0 { 0 } else { (args.rate / threads).max(1) };
     let mut handles = Vec::new();
     for t in 0..threads {
         let (ring, ids, stop, done) = (ring.clone(), ids.clone(), stop.clone(), done.clone());
@@ -213,11 +214,12 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
             let mut rng = 0x9E37_79B9_7F4A_7C15
                 ^ (t + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93)
                 ^ u64::from(std::process::id());
-            let interval = Duration::from_nanos(1_000_000_000 / per_thread_rate);
+            let interval = Duration::from_nanos(1_000_000_000 / per_thread_rate.max(1));
             let mut due = Instant::now();
             let mut n = 0u64;
             while !stop.load(Relaxed) {
-                if limit > 0 && done.fetch_add(1, Relaxed) >= limit {
+                let k = done.fetch_add(1, Relaxed);
+                if limit > 0 && k >= limit {
                     break;
                 }
                 request(&ring, &mut rng, &ids);
@@ -228,6 +230,9 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
                         profilis::name!("cache_hit_ratio"),
                         0.8 + (next(&mut rng) % 200) as f64 / 1000.0,
                     );
+                }
+                if per_thread_rate == 0 {
+                    continue;
                 }
                 due += interval;
                 let now = Instant::now();
@@ -242,5 +247,8 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
     for h in handles {
         let _ = h.join();
     }
+    let requests = done.load(Relaxed);
+    let requests = if args.requests > 0 { requests.min(args.requests) } else { requests };
+    println!("{{\"requests\":{requests}}}");
     Ok(ExitCode::SUCCESS)
 }
