@@ -45,7 +45,11 @@ fn fill(ring: &Ring, events: u64) {
                     value2: (rng >> 28) % 65536,
                     ..Fields::default()
                 };
-                ring.record(Kind::Req, routes[(rng >> 8) as usize % routes.len()], &fields);
+                ring.record(
+                    Kind::Req,
+                    routes[(rng >> 8) as usize % routes.len()],
+                    &fields,
+                );
             }
             60..=84 => {
                 ring.emit_fn(function, 10_000 + (rng >> 32) % 2_000_000, false);
@@ -101,7 +105,10 @@ fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let dir = base.join(format!("profilis-jsonl-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("creating the bench directory");
-    println!("JSONL end to end (ring -> stats -> JSONL file), {CAPACITY} events per round, files in {}", dir.display());
+    println!(
+        "JSONL end to end (ring -> stats -> JSONL file), {CAPACITY} events per round, files in {}",
+        dir.display()
+    );
     for (label, jsonl) in [("stats + JSONL file", true), ("stats only", false)] {
         let mut best = 0.0f64;
         for _ in 0..ROUNDS {

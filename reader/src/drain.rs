@@ -262,7 +262,7 @@ impl Drain {
             info.params.string_entries,
         );
         self.next_slot += 1;
-        ctx.refresh_writers(&consumer.writers(), Instant::now());
+        ctx.refresh_writers(&consumer.writers(), None, Instant::now());
         let mut exported = vec![ExporterCounts::default(); self.exporters.len()];
         if let Some(old) = self.detached.remove(&info.ring_id) {
             exported = old.exported;
@@ -392,13 +392,14 @@ impl Drain {
             batch
                 .events
                 .iter()
-                .any(|e| src.ctx.needs_writer_refresh(e, now))
+                .find(|e| src.ctx.needs_writer_refresh(e, now))
+                .map(|e| e.writer)
         };
-        if refresh {
+        if refresh.is_some() {
             // A writer registered since the table was last read: learn its
             // service before rendering, then read the same batch again.
             let table = src.consumer.writers();
-            src.ctx.refresh_writers(&table, now);
+            src.ctx.refresh_writers(&table, refresh, now);
         }
         let n = {
             let batch = src.consumer.read(batch_max);

@@ -150,7 +150,10 @@ mod tests {
             buf.clear();
             push_f64(&mut buf, v);
             let text = std::str::from_utf8(&buf).unwrap();
-            assert!(serde_json::from_str::<f64>(text).is_ok(), "{text} is not JSON");
+            assert!(
+                serde_json::from_str::<f64>(text).is_ok(),
+                "{text} is not JSON"
+            );
             assert_eq!(text.parse::<f64>().unwrap(), v, "{text}");
         }
         for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {

@@ -122,8 +122,7 @@ impl RingContext {
     }
 
     /// Whether a refresh of the writer table is due for `event`: its writer
-    /// is unknown and the table was not re-read in the last 100 ms (a
-    /// writer killed while registering must not make every batch re-read).
+    /// is unknown, and no refresh in the last 100 ms left a writer unknown.
     pub fn needs_writer_refresh(&self, event: &Event, now: Instant) -> bool {
         !self.writer_known(event.writer)
             && self
@@ -131,9 +130,9 @@ impl RingContext {
                 .map_or(true, |t| now.duration_since(t).as_millis() >= 100)
     }
 
-    /// Takes in a fresh copy of the writer table.
-    pub fn refresh_writers(&mut self, table: &[WriterInfo], now: Instant) {
-        self.writers_checked = Some(now);
+    /// Takes in a fresh copy of the writer table, read because of an event
+    /// from writer `wanted` (if any).
+    pub fn refresh_writers(&mut self, table: &[WriterInfo], wanted: Option<u16>, now: Instant) {
         for w in table {
             let i = w.index as usize;
             if i >= self.writers.len() {
@@ -148,6 +147,9 @@ impl RingContext {
                 service: w.service.clone(),
             };
         }
+        // Still unknown (a writer killed while registering, or a bogus
+        // index): do not read the table again for every batch.
+        self.writers_checked = wanted.filter(|&w| !self.writer_known(w)).map(|_| now);
     }
 
     /// Service name of the writer of an event, as a JSON string literal.

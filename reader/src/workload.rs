@@ -205,7 +205,11 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
     let done = Arc::new(AtomicU64::new(0));
     let threads = args.threads.max(1) as u64;
     // 0: as fast as possible.
-    let per_thread_rate = if args.rate == 0 { 0 } else { (args.rate / threads).max(1) };
+    let per_thread_rate = if args.rate == 0 {
+        0
+    } else {
+        (args.rate / threads).max(1)
+    };
     let mut handles = Vec::new();
     for t in 0..threads {
         let (ring, ids, stop, done) = (ring.clone(), ids.clone(), stop.clone(), done.clone());
@@ -248,7 +252,11 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
         let _ = h.join();
     }
     let requests = done.load(Relaxed);
-    let requests = if args.requests > 0 { requests.min(args.requests) } else { requests };
+    let requests = if args.requests > 0 {
+        requests.min(args.requests)
+    } else {
+        requests
+    };
     println!("{{\"requests\":{requests}}}");
     Ok(ExitCode::SUCCESS)
 }

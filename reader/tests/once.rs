@@ -31,7 +31,11 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
         ],
         DEADLINE,
     );
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let acct = accounting(&out.stdout);
     assert_eq!(acct.len(), 1);
     let a = &acct[0];
@@ -44,7 +48,9 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
     let files = data_files(&out_dir);
     assert!(files.len() >= 3, "rotation made several files: {files:?}");
     assert!(
-        files.iter().all(|f| f.extension().is_some_and(|e| e == "jsonl")),
+        files
+            .iter()
+            .all(|f| f.extension().is_some_and(|e| e == "jsonl")),
         "only closed files remain after exit: {files:?}"
     );
     let lines = read_lines(&out_dir);
@@ -56,7 +62,10 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
     for v in &lines {
         check_fields(v);
         assert_eq!(v["ring_id"], a["ring_id"]);
-        assert!(seqs.insert(v["seq"].as_u64().unwrap()), "duplicate seq in {v}");
+        assert!(
+            seqs.insert(v["seq"].as_u64().unwrap()),
+            "duplicate seq in {v}"
+        );
         kinds.insert(v["kind"].as_str().unwrap().to_string());
         assert_eq!(v["service"], "test-svc");
         let name = v["name"].as_str().unwrap();
@@ -74,13 +83,23 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
             }
         }
         if v["kind"] == "FN" {
-            assert!(v.get("trace_id").is_some() && v.get("parent_span_id").is_some(), "{v}");
+            assert!(
+                v.get("trace_id").is_some() && v.get("parent_span_id").is_some(),
+                "{v}"
+            );
         }
     }
     assert_eq!(seqs, (0..60_000).collect::<HashSet<u64>>());
-    assert!(messages > 100, "recent exception messages exported: {messages}");
+    assert!(
+        messages > 100,
+        "recent exception messages exported: {messages}"
+    );
     assert_eq!(kinds.len(), 4, "every kind exported: {kinds:?}");
-    assert_eq!(hostile_seen.len(), HOSTILE.len(), "hostile names round-trip");
+    assert_eq!(
+        hostile_seen.len(),
+        HOSTILE.len(),
+        "hostile names round-trip"
+    );
 }
 
 #[test]
@@ -130,7 +149,11 @@ fn compressed_run(kind: &str, ext: &str) {
         ],
         DEADLINE,
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let files = data_files(&out_dir);
     assert!(files.len() >= 3, "{files:?}");
     assert!(
@@ -186,10 +209,16 @@ fn retention_keeps_the_newest_files() {
 #[test]
 fn missing_ring_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_reader(&[tmp.path().join("nope.ring").to_str().unwrap(), "--once"], DEADLINE);
+    let out = run_reader(
+        &[tmp.path().join("nope.ring").to_str().unwrap(), "--once"],
+        DEADLINE,
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not exist") && err.contains("--wait"), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("--wait"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -197,7 +226,12 @@ fn wait_attaches_a_ring_that_appears_later() {
     let tmp = tempfile::tempdir().unwrap();
     let ring_path = tmp.path().join("later.ring");
     let child = reader()
-        .args([ring_path.to_str().unwrap(), "--wait", "--once", "--accounting"])
+        .args([
+            ring_path.to_str().unwrap(),
+            "--wait",
+            "--once",
+            "--accounting",
+        ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -208,6 +242,10 @@ fn wait_attaches_a_ring_that_appears_later() {
     write_events(&ring, 1000);
     std::fs::rename(&staging, &ring_path).unwrap();
     let out = wait_output(child, DEADLINE);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(accounting(&out.stdout)[0]["received"], 1000);
 }

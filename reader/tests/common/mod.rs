@@ -90,9 +90,21 @@ pub fn write_events(ring: &Ring, n: u64) -> (u64, u64) {
                     method: Method::Get,
                     status: if error { 503 } else { 200 },
                     dur_ns: 1_000 + i % 7_000_000,
-                    exception_type: if error { exception } else { profilis::StrId::NONE },
-                    message: if error { ring.message("line 1\nline \"2\" \\ end") } else { profilis::MsgRef(0) },
-                    flags: if error { profilis::record::FLAG_ERROR } else { 0 },
+                    exception_type: if error {
+                        exception
+                    } else {
+                        profilis::StrId::NONE
+                    },
+                    message: if error {
+                        ring.message("line 1\nline \"2\" \\ end")
+                    } else {
+                        profilis::MsgRef(0)
+                    },
+                    flags: if error {
+                        profilis::record::FLAG_ERROR
+                    } else {
+                        0
+                    },
                     value: i % 1000,
                     value2: i % 5000,
                     ..Fields::default()
@@ -123,8 +135,13 @@ pub fn write_events(ring: &Ring, n: u64) -> (u64, u64) {
 
 /// Creates a ring with `capacity` slots.
 pub fn ring(path: &Path, capacity: u64) -> Ring {
-    Ring::create_or_open(path, RingOptions::default().capacity(capacity).service("test-svc"))
-        .expect("creating ring")
+    Ring::create_or_open(
+        path,
+        RingOptions::default()
+            .capacity(capacity)
+            .service("test-svc"),
+    )
+    .expect("creating ring")
 }
 
 /// The files of a JSONL directory that hold events (closed, compressed and
@@ -184,7 +201,9 @@ pub fn read_lines(dir: &Path) -> Vec<Value> {
 /// Checks the documented fields of one line.
 pub fn check_fields(v: &Value) {
     let o = v.as_object().expect("line is an object");
-    for key in ["ts_ns", "kind", "name", "error", "pid", "tid", "ring_id", "seq"] {
+    for key in [
+        "ts_ns", "kind", "name", "error", "pid", "tid", "ring_id", "seq",
+    ] {
         assert!(o.contains_key(key), "missing {key} in {v}");
     }
     assert!(v["ts_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
@@ -192,7 +211,13 @@ pub fn check_fields(v: &Value) {
     let kind = v["kind"].as_str().unwrap();
     match kind {
         "REQ" => {
-            assert!(v["status"].is_u64() && v["dur_ns"].is_u64() && v["bytes_in"].is_u64() && v["bytes_out"].is_u64(), "{v}");
+            assert!(
+                v["status"].is_u64()
+                    && v["dur_ns"].is_u64()
+                    && v["bytes_in"].is_u64()
+                    && v["bytes_out"].is_u64(),
+                "{v}"
+            );
         }
         "FN" => assert!(v["dur_ns"].is_u64(), "{v}"),
         "DB" => assert!(v["rows"].is_u64() && v["dur_ns"].is_u64(), "{v}"),
@@ -201,7 +226,10 @@ pub fn check_fields(v: &Value) {
     }
     if let Some(t) = v.get("trace_id") {
         let t = t.as_str().unwrap();
-        assert!(t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit()), "{v}");
+        assert!(
+            t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit()),
+            "{v}"
+        );
     }
     for key in ["span_id", "parent_span_id"] {
         if let Some(s) = v.get(key) {
