@@ -66,7 +66,9 @@ fn spawn_workload(args: &DemoArgs, ring: &Path) -> anyhow::Result<Child> {
             cmd
         }
     };
-    cmd.env("PROFILIS_RING", ring).stdin(Stdio::null());
+    cmd.env("PROFILIS_RING", ring)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     // SAFETY: the closure runs in the child between fork and exec and only
     // calls prctl, which is async-signal-safe.
     unsafe {

@@ -368,11 +368,11 @@ impl JsonlExporter {
         Ok(())
     }
 
-    /// A path in the directory for `base` that no file uses yet (plain,
-    /// `.open` or compressed).
+    /// A path in the directory for closing `<base>.open` that no closed
+    /// file (plain or compressed) uses yet.
     fn unused_name(&self, base: &str) -> PathBuf {
         let taken = |name: &str| {
-            ["", OPEN_SUFFIX, ".gz", ".zst"]
+            ["", ".gz", ".zst"]
                 .iter()
                 .any(|ext| self.options.dir.join(format!("{name}{ext}")).exists())
         };
@@ -787,6 +787,97 @@ mod tests {
         let t = Template::parse("app-{pid}-{n}.log").unwrap();
         assert_eq!(t.render(0, 7, 42, 0), "app-42-7.log");
         assert!(t.matches("app-42-7.log"));
+    }
+
+    const LINE: &str = "{\"ts_ns\":1,\"kind\":\"FN\",\"name\":\"f\",\"dur_ns\":1,\"error\":false,\"pid\":1,\"tid\":1";
+
+    #[test]
+    fn restart_cuts_partial_lines_closes_open_files_and_learns_positions() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("profilis-20250101T000000.000Z.jsonl.open");
+        let mut text = String::new();
+        for seq in 0..5 {
+            text.push_str(&format!(
+                "{LINE},\"ring_id\":\"00000000000000aa\",\"seq\":{seq}}}\n"
+            ));
+        }
+        text.push_str(&format!(
+            "{LINE},\"ring_id\":\"00000000000000bb\",\"seq\":7}}\n"
+        ));
+        text.push_str("{\"ts_ns\":2,\"kind\":\"RE"); // killed mid-write
+        std::fs::write(&open, &text).unwrap();
+        let closed = dir.path().join("profilis-20240101T000000.000Z.jsonl");
+        std::fs::write(
+            &closed,
+            format!("{LINE},\"ring_id\":\"00000000000000cc\",\"seq\":9}}\n"),
+        )
+        .unwrap();
+        let exporter = JsonlExporter::new(JsonlOptions::new(dir.path())).unwrap();
+        let hw = exporter.high_water();
+        assert_eq!(hw.get(&0xaa), Some(&4));
+        assert_eq!(hw.get(&0xbb), Some(&7));
+        assert_eq!(
+            hw.get(&0xcc),
+            Some(&9),
+            "the newest closed file is read too"
+        );
+        assert!(!open.exists());
+        let recovered =
+            std::fs::read_to_string(dir.path().join("profilis-20250101T000000.000Z.jsonl"))
+                .unwrap();
+        assert!(
+            recovered.ends_with("\"seq\":7}\n"),
+            "partial line cut: {recovered:?}"
+        );
+        assert_eq!(recovered.lines().count(), 6);
+    }
+
+    #[test]
+    fn write_error_loses_the_batch_whole_and_the_next_batch_gets_a_new_file() {
+        use profilis::{Consumer, Ring, RingOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let ring_path = dir.path().join("w.ring");
+        let ring = Ring::create_or_open(&ring_path, RingOptions::default().capacity(1024)).unwrap();
+        for i in 0..20 {
+            ring.emit_fn("f", i, false);
+        }
+        let mut consumer = Consumer::attach(&ring_path).unwrap();
+        let mut ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
+        let out = dir.path().join("out");
+        let mut exporter = JsonlExporter::new(JsonlOptions::new(&out)).unwrap();
+        // Every write fails with ENOSPC, and the file cannot be truncated.
+        exporter.current = Some(OpenFile {
+            file: OpenOptions::new().append(true).open("/dev/full").unwrap(),
+            open_path: PathBuf::from("/dev/full"),
+            final_path: out.join("never"),
+            len: 0,
+            opened: Instant::now(),
+        });
+        let batch = consumer.read(10);
+        let first = exporter.export(&mut ctx, &batch);
+        assert_eq!((first.written, first.lost), (0, 10));
+        consumer.commit();
+        let batch = consumer.read(10);
+        let second = exporter.export(&mut ctx, &batch);
+        assert_eq!((second.written, second.lost), (10, 0), "a fresh file works");
+        consumer.commit();
+        exporter.finish();
+        let status = exporter.status();
+        assert_eq!((status.exported, status.lost, status.errors), (10, 10, 1));
+        assert!(status.last_error.unwrap().contains("No space left"));
+        let files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().into_string().unwrap())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let text = std::fs::read_to_string(out.join(&files[0])).unwrap();
+        assert_eq!(text.lines().count(), 10);
+        for l in text.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert!(v["seq"].as_u64().unwrap() >= 10);
+        }
     }
 
     #[test]
