@@ -9,7 +9,7 @@ use crate::app;
 use crate::cli::DemoArgs;
 use crate::drain::{Drain, DrainOptions};
 use crate::exporters::console::{human_duration, ConsoleExporter};
-use crate::exporters::jsonl::{JsonlExporter, JsonlOptions, CURRENT_LINK};
+use crate::exporters::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
 use crate::exporters::Exporter;
 use crate::snapshot::SnapshotHandle;
 use anyhow::Context;
@@ -168,7 +168,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     eprintln!("  JSONL:     {}", jsonl_dir.display());
     eprintln!(
         "             follow it with: tail -F {}",
-        jsonl_dir.join(CURRENT_LINK).display()
+        jsonl_dir.join(CURRENT_FILE).display()
     );
     match &dashboard {
         Some(url) => eprintln!("  dashboard: {url}"),

@@ -91,7 +91,7 @@ fn sigkilled_reader_restarts_without_duplicates_or_gaps() {
     assert!(
         !data_files(&out_dir)
             .iter()
-            .any(|f| f.to_string_lossy().ends_with(".open")),
-        "leftover .open files were closed"
+            .any(|f| f.ends_with("current.jsonl")),
+        "the leftover current.jsonl was closed"
     );
 }

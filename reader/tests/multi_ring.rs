@@ -134,7 +134,7 @@ fn watch_attaches_new_rings_and_sigterm_flushes() {
     assert!(
         data_files(&out_dir)
             .iter()
-            .all(|f| !f.to_string_lossy().ends_with(".open")),
+            .all(|f| !f.ends_with("current.jsonl")),
         "SIGTERM closed the file"
     );
 }

@@ -1,20 +1,21 @@
 //! JSONL exporter: one event per line into rotating files.
 //!
 //! Files in `--jsonl-dir`:
-//! - `<name>.open`: the file being written (`<name>` from the filename
-//!   template); `current.jsonl` is a symlink to it, re-pointed atomically at
-//!   each rotation, so `tail -F current.jsonl` follows the stream.
-//! - `<name>`: closed files, renamed from `<name>.open` once complete, so a
-//!   closed file never has a partial line. With `--compress` they become
-//!   `<name>.gz` / `<name>.zst` (compressed in a background thread to a
-//!   hidden temporary, renamed into place, then the plain file removed).
+//! - `current.jsonl`: the file being written. Its name never changes, so
+//!   `tail -F current.jsonl` follows the stream across rotations (the same
+//!   rename-and-recreate pattern as logrotate).
+//! - `<name>` (from the filename template): closed files, renamed from
+//!   `current.jsonl` once complete, so a closed file never has a partial
+//!   line. With `--compress` they become `<name>.gz` / `<name>.zst`
+//!   (compressed in a background thread to a hidden temporary, renamed into
+//!   place, then the plain file removed).
 //!
 //! Each batch is rendered into one buffer and written with one `write`
 //! before the drain loop commits the batch to the ring, and rotation happens
 //! only between batches, after the commit. So a reader killed at any instant
 //! has either not committed a batch (the ring delivers it again) or already
-//! written it to the `.open` file. On start the exporter cuts a partial last
-//! line off any leftover `.open` file, reads the highest `seq` per `ring_id`
+//! written it to `current.jsonl`. On start the exporter cuts a partial last
+//! line off a leftover `current.jsonl`, reads the highest `seq` per `ring_id`
 //! from it and from the newest closed file, closes it, and then skips the
 //! re-delivered events it already has: every event lands in the files
 //! exactly once across a SIGKILL.
@@ -35,10 +36,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Suffix of the file being written.
-pub const OPEN_SUFFIX: &str = ".open";
-/// Symlink to the file being written.
-pub const CURRENT_LINK: &str = "current.jsonl";
+/// Name of the file being written (closed files are renamed away from it).
+pub const CURRENT_FILE: &str = "current.jsonl";
 /// Lock file: one reader per directory.
 pub const LOCK_FILE: &str = ".profilis-reader.lock";
 /// Default filename template.
@@ -119,7 +118,7 @@ impl Template {
         if text.contains('/') || text.starts_with('.') || text.is_empty() {
             bail!("filename template {text:?} must be a plain file name (no '/', not hidden)");
         }
-        if text.ends_with(OPEN_SUFFIX) || text == CURRENT_LINK {
+        if text == CURRENT_FILE {
             bail!("filename template {text:?} clashes with the names the exporter uses itself");
         }
         let mut parts = Vec::new();
@@ -300,11 +299,11 @@ impl JsonlExporter {
         self.recover()
     }
 
-    /// Finishes what a previous run left: partial lines, `.open` files,
+    /// Finishes what a previous run left: a partial line, `current.jsonl`,
     /// interrupted compressions; learns the exported positions.
     fn recover(&mut self) -> io::Result<()> {
         let dir = self.options.dir.clone();
-        let mut open_files = Vec::new();
+        let mut leftover = None;
         let mut closed = Vec::new();
         let mut names = std::collections::HashSet::new();
         for entry in fs::read_dir(&dir)? {
@@ -313,9 +312,9 @@ impl JsonlExporter {
                 continue;
             };
             names.insert(name.clone());
-            if let Some(base) = name.strip_suffix(OPEN_SUFFIX) {
-                if self.template.matches(base) {
-                    open_files.push(name);
+            if name == CURRENT_FILE {
+                if entry.file_type()?.is_file() {
+                    leftover = Some(entry.path());
                 }
             } else if name.starts_with('.') && name.ends_with(".tmp") {
                 let inner = name[1..name.len() - 4]
@@ -346,11 +345,20 @@ impl JsonlExporter {
         if let Some((_, name)) = newest_closed {
             self.scan(&dir.join(name), false)?;
         }
-        for name in open_files {
-            let open_path = dir.join(&name);
+        if let Some(open_path) = leftover {
             self.scan(&open_path, true)?;
-            let base = &name[..name.len() - OPEN_SUFFIX.len()];
-            let final_path = self.unused_name(base);
+            // Named after the time the file was started, as it would have
+            // been had the previous reader closed it.
+            let meta = fs::metadata(&open_path)?;
+            let started = meta.created().or_else(|_| meta.modified())?;
+            let started_ns = started
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+            self.counter += 1;
+            let base = self
+                .template
+                .render(started_ns, self.counter, std::process::id(), 0);
+            let final_path = self.unused_name(&base);
             fs::rename(&open_path, &final_path)?;
             closed.push(
                 final_path
@@ -368,7 +376,7 @@ impl JsonlExporter {
         Ok(())
     }
 
-    /// A path in the directory for closing `<base>.open` that no closed
+    /// A path in the directory for closing a leftover file as `base` that no closed
     /// file (plain or compressed) uses yet.
     fn unused_name(&self, base: &str) -> PathBuf {
         let taken = |name: &str| {
@@ -460,14 +468,13 @@ impl JsonlExporter {
         let base = (0u32..)
             .map(|u| self.template.render(now_ns, self.counter, pid, u))
             .find(|n| {
-                ["", OPEN_SUFFIX, ".gz", ".zst"]
+                ["", ".gz", ".zst"]
                     .iter()
                     .all(|ext| !self.options.dir.join(format!("{n}{ext}")).exists())
             })
             .expect("some suffix is free");
         let final_path = self.options.dir.join(&base);
-        let open_name = format!("{base}{OPEN_SUFFIX}");
-        let open_path = self.options.dir.join(&open_name);
+        let open_path = self.options.dir.join(CURRENT_FILE);
         let file = OpenOptions::new()
             .append(true)
             .create_new(true)
@@ -476,7 +483,6 @@ impl JsonlExporter {
             .map_err(|e| {
                 io::Error::new(e.kind(), format!("creating {}: {e}", open_path.display()))
             })?;
-        self.point_current_link(&open_name);
         self.current = Some(OpenFile {
             file,
             open_path,
@@ -486,16 +492,6 @@ impl JsonlExporter {
         });
         self.retry_at = None;
         Ok(true)
-    }
-
-    fn point_current_link(&mut self, target: &str) {
-        let tmp = self.options.dir.join(format!(".{CURRENT_LINK}.tmp"));
-        let _ = fs::remove_file(&tmp);
-        let result = std::os::unix::fs::symlink(target, &tmp)
-            .and_then(|()| fs::rename(&tmp, self.options.dir.join(CURRENT_LINK)));
-        if let Err(e) = result {
-            self.fail(&format!("updating {CURRENT_LINK} symlink: {e}"));
-        }
     }
 
     /// Closes the current file: rename to its final name, queue compression,
@@ -508,7 +504,7 @@ impl JsonlExporter {
             return;
         }
         if let Err(e) = fs::rename(&f.open_path, &f.final_path) {
-            // Left as `.open`: the next start finishes the job.
+            // Left as current.jsonl: the next start finishes the job.
             self.fail(&format!("closing {}: {e}", f.open_path.display()));
             return;
         }
@@ -658,10 +654,6 @@ impl Exporter for JsonlExporter {
         if let Some(c) = self.compressor.take() {
             self.status.errors += c.finish();
         }
-        let link = self.options.dir.join(CURRENT_LINK);
-        if fs::symlink_metadata(&link).is_ok() {
-            let _ = fs::remove_file(link);
-        }
         self.apply_retention();
     }
 
@@ -783,7 +775,7 @@ mod tests {
         assert!(t.matches(&unique));
         assert!(!t.matches("profilis-.jsonl"));
         assert!(!t.matches("other.jsonl"));
-        assert!(!t.matches(CURRENT_LINK));
+        assert!(!t.matches(CURRENT_FILE));
         let t = Template::parse("app-{pid}-{n}.log").unwrap();
         assert_eq!(t.render(0, 7, 42, 0), "app-42-7.log");
         assert!(t.matches("app-42-7.log"));
@@ -794,7 +786,7 @@ mod tests {
     #[test]
     fn restart_cuts_partial_lines_closes_open_files_and_learns_positions() {
         let dir = tempfile::tempdir().unwrap();
-        let open = dir.path().join("profilis-20250101T000000.000Z.jsonl.open");
+        let open = dir.path().join(CURRENT_FILE);
         let mut text = String::new();
         for seq in 0..5 {
             text.push_str(&format!(
@@ -822,9 +814,13 @@ mod tests {
             "the newest closed file is read too"
         );
         assert!(!open.exists());
-        let recovered =
-            std::fs::read_to_string(dir.path().join("profilis-20250101T000000.000Z.jsonl"))
-                .unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("profilis-") && !n.starts_with("profilis-2024"))
+            .collect();
+        assert_eq!(names.len(), 1, "the leftover file was closed: {names:?}");
+        let recovered = std::fs::read_to_string(dir.path().join(&names[0])).unwrap();
         assert!(
             recovered.ends_with("\"seq\":7}\n"),
             "partial line cut: {recovered:?}"
@@ -886,7 +882,7 @@ mod tests {
             "",
             "a/b-{n}",
             ".hidden-{n}",
-            "x-{n}.open",
+            "current.jsonl",
             "fixed.jsonl",
             "x-{nope}",
             "x-{n",

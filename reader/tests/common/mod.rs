@@ -145,7 +145,7 @@ pub fn ring(path: &Path, capacity: u64) -> Ring {
 }
 
 /// The files of a JSONL directory that hold events (closed, compressed and
-/// `.open` files; not the `current.jsonl` symlink or hidden files).
+/// the `current.jsonl` being written; not hidden files).
 pub fn data_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .expect("listing JSONL dir")
