@@ -249,3 +249,36 @@ fn wait_attaches_a_ring_that_appears_later() {
     );
     assert_eq!(accounting(&out.stdout)[0]["received"], 1000);
 }
+
+#[test]
+fn once_skips_a_claim_that_is_never_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ring_path = tmp.path().join("stall.ring");
+    let ring = ring(&ring_path, 4096);
+    // A writer that claims a slot and dies before committing it.
+    let claim = ring.claim().unwrap();
+    std::mem::forget(claim);
+    write_events(&ring, 10);
+    let out = run_reader(
+        &[
+            ring_path.to_str().unwrap(),
+            "--once",
+            "--accounting",
+            "--stall-timeout",
+            "100ms",
+        ],
+        DEADLINE,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a = &accounting(&out.stdout)[0];
+    assert_eq!(
+        (a["abandoned"].as_u64(), a["received"].as_u64()),
+        (Some(1), Some(10))
+    );
+    assert_eq!(a["claimed"], 11);
+    assert_eq!(a["lag"], 0);
+}
