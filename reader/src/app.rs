@@ -1,0 +1,117 @@
+//! Wiring: command line to drain loop, exporters and signals.
+
+use crate::cli::{Cli, Command, ReaderArgs};
+use crate::drain::{Drain, DrainOptions, DrainReport};
+use crate::exporters::console::ConsoleExporter;
+use crate::exporters::jsonl::{JsonlExporter, JsonlOptions};
+use crate::exporters::Exporter;
+use crate::stats::StatsConfig;
+use anyhow::{anyhow, Context};
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Demo(args)) => crate::demo::run(args),
+        Some(Command::Workload(args)) => crate::workload::run(args),
+        None => run_reader(cli.reader),
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers that set `flag`: the drain loop then
+/// does a final drain, flushes and exits. A second signal exits at once.
+pub fn install_signal_handlers(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
+        signal_hook::flag::register_conditional_shutdown(signal, code, flag.clone())
+            .context("installing signal handler")?;
+        signal_hook::flag::register(signal, flag.clone()).context("installing signal handler")?;
+    }
+    Ok(())
+}
+
+/// Drain options from the command line.
+pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
+    DrainOptions {
+        rings: args.rings.clone(),
+        watch: args.watch.clone(),
+        wait: args.wait,
+        once: args.once,
+        batch_max: args.batch_max as usize,
+        flush_interval: args.flush_interval,
+        stall_timeout: args.stall_timeout,
+        stats: StatsConfig {
+            window_minutes: args.stats.window_minutes,
+            max_errors: args.stats.max_errors,
+            max_routes: args.stats.max_routes as usize,
+            precision_ns: args.stats.precision_ns,
+        },
+    }
+}
+
+/// Exporters from the command line.
+pub fn exporters(args: &ReaderArgs) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
+    let mut out: Vec<Box<dyn Exporter>> = Vec::new();
+    if let Some(dir) = &args.jsonl.jsonl_dir {
+        let j = &args.jsonl;
+        let options = JsonlOptions {
+            dir: dir.clone(),
+            template: j.filename_template.clone(),
+            rotate_bytes: j.rotate_bytes,
+            rotate_after: Duration::from_secs(j.rotate_secs),
+            compress: j.compress,
+            retain_files: j.retain_files,
+            retain_age: j.retain_age,
+        };
+        out.push(Box::new(JsonlExporter::new(options)?));
+    }
+    if let Some(style) = args.console {
+        out.push(Box::new(ConsoleExporter::stdout(style)));
+    }
+    Ok(out)
+}
+
+/// Runs a drain loop on its own thread until it stops; returns its report.
+pub fn run_drain(drain: Drain) -> anyhow::Result<DrainReport> {
+    let thread = std::thread::Builder::new()
+        .name("profilis-drain".into())
+        .spawn(move || drain.run())
+        .context("starting the drain thread")?;
+    thread
+        .join()
+        .map_err(|_| anyhow!("the drain thread panicked"))
+}
+
+/// Prints the `--accounting` lines.
+pub fn print_accounting(report: &DrainReport) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for ring in &report.rings {
+        serde_json::to_writer(&mut out, ring)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+fn run_reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
+    let shutdown = Arc::new(AtomicBool::new(false));
+    install_signal_handlers(&shutdown)?;
+    let exporters = exporters(&args)?;
+    let drain = Drain::new(drain_options(&args), exporters, shutdown)?;
+    let report = run_drain(drain)?;
+    if args.accounting {
+        print_accounting(&report)?;
+    }
+    if args.once && report.export_lost > 0 {
+        eprintln!(
+            "profilis-reader: {} events could not be exported (see the errors above)",
+            report.export_lost
+        );
+        return Ok(ExitCode::from(3));
+    }
+    Ok(ExitCode::SUCCESS)
+}

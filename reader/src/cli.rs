@@ -1,0 +1,303 @@
+//! Command line: `profilis-reader [OPTIONS] <RING>...`, `profilis-reader
+//! demo`, and the hidden `workload` subcommand the demo runs.
+
+use crate::exporters::console::ConsoleStyle;
+use crate::exporters::jsonl::{Compression, DEFAULT_TEMPLATE};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Drains Profilis ring files: rolling statistics, JSONL and console output.
+#[derive(Parser, Debug)]
+#[command(
+    name = "profilis-reader",
+    version,
+    about = "Drains Profilis ring files: rolling statistics, JSONL and console output",
+    long_about = "Drains one or more Profilis ring files (written by applications that use the \
+profilis library) in batches, keeps rolling latency statistics, and writes the events as JSONL \
+files and/or to the console.\n\n\
+Examples:\n  \
+profilis-reader /dev/shm/profilis-1000.ring --jsonl-dir ./events\n  \
+profilis-reader --watch /dev/shm --console pretty\n  \
+profilis-reader app.ring --once --accounting --jsonl-dir ./events\n  \
+profilis-reader demo",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
+pub struct Cli {
+    /// What to do (default: drain the rings given).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Reader options.
+    #[command(flatten)]
+    pub reader: ReaderArgs,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a sample instrumented workload and the reader together, writing
+    /// JSONL into a temporary (or given) directory. Stop with Ctrl-C.
+    Demo(DemoArgs),
+    /// The demo's built-in workload: emits REQ/FN/DB/CUSTOM events into a
+    /// ring until killed.
+    #[command(hide = true)]
+    Workload(WorkloadArgs),
+}
+
+/// Options of the reader.
+#[derive(Args, Debug, Clone)]
+pub struct ReaderArgs {
+    /// Ring files to drain (all in one loop).
+    #[arg(value_name = "RING", required_unless_present = "watch")]
+    pub rings: Vec<PathBuf>,
+
+    /// Attach every `*.ring` file in DIR as it appears; detach rings whose
+    /// writers have all exited once they are drained.
+    #[arg(long, value_name = "DIR")]
+    pub watch: Option<PathBuf>,
+
+    /// Wait for ring files (and the --watch directory) that do not exist yet
+    /// instead of failing.
+    #[arg(long)]
+    pub wait: bool,
+
+    /// Drain what is in the rings now, flush, and exit.
+    #[arg(long)]
+    pub once: bool,
+
+    /// At exit, print one JSON line per ring with its counters (received,
+    /// dropped, abandoned, torn, claimed, exported, export_lost).
+    #[arg(long)]
+    pub accounting: bool,
+
+    /// Most events read from a ring per batch.
+    #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_048_576), value_name = "N")]
+    pub batch_max: u32,
+
+    /// How often statistics snapshots are published and exporters do
+    /// housekeeping (time-based rotation, retention).
+    #[arg(long, default_value = "1s", value_parser = parse_duration, value_name = "DURATION")]
+    pub flush_interval: Duration,
+
+    /// How long a claimed but uncommitted slot (a writer that died or
+    /// stalled mid-event) may hold up a ring before it is skipped and
+    /// counted as abandoned.
+    #[arg(long, default_value = "50ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub stall_timeout: Duration,
+
+    /// Statistics.
+    #[command(flatten, next_help_heading = "Statistics")]
+    pub stats: StatsArgs,
+
+    /// JSONL output.
+    #[command(flatten, next_help_heading = "JSONL exporter")]
+    pub jsonl: JsonlArgs,
+
+    /// Print events to stdout (coloured by kind on a terminal).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "STYLE",
+        help_heading = "Console exporter"
+    )]
+    pub console: Option<ConsoleStyle>,
+}
+
+/// Statistics options.
+#[derive(Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// Length of the rolling window, in minutes (1-minute buckets).
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(1..=1440), value_name = "MINUTES")]
+    pub window_minutes: u32,
+
+    /// Latest errors kept (with route, status, exception type and message).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_errors: usize,
+
+    /// Distinct routes, functions, queries and custom metrics tracked per
+    /// kind; further names share one "(other)" entry.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000), value_name = "N")]
+    pub max_routes: u64,
+
+    /// Histogram resolution: durations closer than this many ns are not told
+    /// apart (hdrhistogram's lowest discernible value); above it, 2
+    /// significant digits (within 1%).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000_000_000), value_name = "NS")]
+    pub precision_ns: u64,
+}
+
+/// JSONL exporter options.
+#[derive(Args, Debug, Clone)]
+pub struct JsonlArgs {
+    /// Write events as JSON lines into files in DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub jsonl_dir: Option<PathBuf>,
+
+    /// Rotate the JSONL file when it reaches this size (K, M, G suffixes;
+    /// 0: never).
+    #[arg(long, default_value = "100M", value_parser = parse_size, value_name = "BYTES")]
+    pub rotate_bytes: u64,
+
+    /// Rotate the JSONL file when it is this many seconds old (0: never).
+    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    pub rotate_secs: u64,
+
+    /// File name of each JSONL file: {timestamp} (UTC), {pid}, {n}.
+    #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "TEMPLATE")]
+    pub filename_template: String,
+
+    /// Compress closed files (in the background).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub compress: Option<Compression>,
+
+    /// Keep at most N closed files (oldest deleted first).
+    #[arg(long, value_name = "N")]
+    pub retain_files: Option<usize>,
+
+    /// Delete closed files older than this (e.g. 7d, 12h).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub retain_age: Option<Duration>,
+}
+
+/// Options of `demo`.
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Directory for the ring and the JSONL files (default: a new temporary
+    /// directory, kept after exit).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Program to run as the workload instead of the built-in one; it gets
+    /// the ring path in PROFILIS_RING.
+    #[arg(long, value_name = "PATH")]
+    pub workload: Option<PathBuf>,
+
+    /// Requests per second of the built-in workload.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub rate: u64,
+
+    /// Stop after this long (default: run until Ctrl-C).
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub duration: Option<Duration>,
+
+    /// Also print events to stdout.
+    #[arg(long, value_enum, value_name = "STYLE")]
+    pub console: Option<ConsoleStyle>,
+}
+
+/// Options of the built-in workload.
+#[derive(Args, Debug, Clone)]
+pub struct WorkloadArgs {
+    /// Ring file (created if missing).
+    #[arg(long, env = "PROFILIS_RING", value_name = "PATH")]
+    pub ring: PathBuf,
+
+    /// Requests per second, all threads together (0: as fast as possible).
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+
+    /// Worker threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub threads: u32,
+
+    /// Stop after this many requests (0: run until killed).
+    #[arg(long, default_value_t = 0)]
+    pub requests: u64,
+
+    /// Service name recorded in the writer table.
+    #[arg(long, default_value = "demo-shop")]
+    pub service: String,
+}
+
+/// Parses `500ms`, `2s`, `1.5m`, `12h`, `7d`, `250us`, `100ns`; a bare
+/// number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (e.g. 500ms, 2s, 5m, 12h, 7d)"))?;
+    let scale = match unit.trim() {
+        "" | "s" | "sec" | "secs" => 1.0,
+        "ns" => 1e-9,
+        "us" | "µs" => 1e-6,
+        "ms" => 1e-3,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86400.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use ns, us, ms, s, m, h, d)"
+            ))
+        }
+    };
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 1e12 {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `1048576`, `64K`, `100M`, `2G` (binary multiples; `KiB`/`MB`
+/// spellings accepted).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: u64 = num
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 1048576, 64K, 100M, 2G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        "T" | "TB" | "TIB" => 40,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (use K, M, G)")),
+    };
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is out of range"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+        assert_eq!(parse_size("64K"), Ok(65536));
+        assert_eq!(parse_size("100M"), Ok(100 << 20));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn ring_or_watch_is_required_and_demo_parses() {
+        assert!(Cli::try_parse_from(["profilis-reader"]).is_err());
+        let cli = Cli::try_parse_from(["profilis-reader", "--watch", "/dev/shm"]).unwrap();
+        assert!(cli.reader.rings.is_empty());
+        let cli = Cli::try_parse_from(["profilis-reader", "demo", "--rate", "10"]).unwrap();
+        assert!(matches!(cli.command, Some(Command::Demo(ref d)) if d.rate == 10));
+        let cli = Cli::try_parse_from(["profilis-reader", "a.ring", "b.ring", "--once"]).unwrap();
+        assert_eq!(cli.reader.rings.len(), 2);
+        assert!(cli.reader.once);
+    }
+}

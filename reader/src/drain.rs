@@ -1,0 +1,703 @@
+//! The drain loop: owns the ring consumers, the statistics and the
+//! exporters, runs on its own thread, and publishes snapshots.
+//!
+//! Per batch: `consumer.read(batch_max)` → statistics → every exporter (the
+//! JSONL exporter writes the whole batch with one write) → `commit()` →
+//! exporter housekeeping (rotation happens only here, after the commit). A
+//! reader killed at any point has either written a batch or not committed
+//! it; see [`crate::exporters::jsonl`] for how duplicates are avoided.
+//!
+//! Idle strategy: after a round with no events the loop spins briefly, then
+//! sleeps with doubling intervals from 50 µs up to 10 ms, and goes back to
+//! draining batch after batch as soon as events arrive. An idle reader wakes
+//! at most ~100 times a second.
+
+use crate::exporters::{ErrorReporter, Exported, Exporter};
+use crate::ring_context::RingContext;
+use crate::snapshot::{
+    ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle, WriterStatus,
+};
+use crate::stats::{StatsConfig, StatsStore};
+use crate::{json, timefmt};
+use anyhow::{bail, Context};
+use profilis::{Consumer, ConsumerOptions, OpenError};
+use serde::Serialize;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Settings of the drain loop.
+#[derive(Clone, Debug)]
+pub struct DrainOptions {
+    /// Ring files named explicitly (never detached).
+    pub rings: Vec<PathBuf>,
+    /// Directory whose `*.ring` files are attached as they appear.
+    pub watch: Option<PathBuf>,
+    /// Wait for missing ring files / watch directory instead of failing.
+    pub wait: bool,
+    /// Drain what is committed now, then stop.
+    pub once: bool,
+    /// Most positions per batch.
+    pub batch_max: usize,
+    /// Snapshot and housekeeping interval.
+    pub flush_interval: Duration,
+    /// Consumer stall timeout.
+    pub stall_timeout: Duration,
+    /// Statistics settings.
+    pub stats: StatsConfig,
+}
+
+impl Default for DrainOptions {
+    fn default() -> Self {
+        DrainOptions {
+            rings: Vec::new(),
+            watch: None,
+            wait: false,
+            once: false,
+            batch_max: 4096,
+            flush_interval: Duration::from_secs(1),
+            stall_timeout: Duration::from_millis(50),
+            stats: StatsConfig::default(),
+        }
+    }
+}
+
+/// Exporter counts of one ring.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ExporterCounts {
+    /// Events written.
+    pub exported: u64,
+    /// Events lost to exporter errors.
+    pub lost: u64,
+    /// Events already exported by an earlier run (not written again).
+    pub duplicates_skipped: u64,
+}
+
+/// The `--accounting` line of one ring.
+#[derive(Clone, Debug, Serialize)]
+pub struct RingAccount {
+    /// Ring file.
+    pub ring: String,
+    /// Ring identity (16 hex digits).
+    pub ring_id: String,
+    /// Delivered to the reader.
+    pub received: u64,
+    /// Lost to a full ring.
+    pub dropped: u64,
+    /// Claims skipped after the stall timeout.
+    pub abandoned: u64,
+    /// Records that failed validation.
+    pub torn: u64,
+    /// Emit attempts (`received + dropped + abandoned + torn + lag`).
+    pub claimed: u64,
+    /// Still in the ring (claimed, not consumed) at exit.
+    pub lag: u64,
+    /// Written by the JSONL exporter (by the console exporter without one).
+    pub exported: u64,
+    /// Lost to errors of that exporter.
+    pub export_lost: u64,
+    /// Re-delivered after a restart and already in the JSONL files.
+    pub duplicates_skipped: u64,
+    /// Per exporter.
+    pub exporters: HashMap<&'static str, ExporterCounts>,
+}
+
+/// What the drain loop returns when it stops.
+#[derive(Clone, Debug, Default)]
+pub struct DrainReport {
+    /// One entry per ring attached during the run.
+    pub rings: Vec<RingAccount>,
+    /// Events lost to exporter errors, all exporters and rings.
+    pub export_lost: u64,
+}
+
+struct Source {
+    consumer: Consumer,
+    ctx: RingContext,
+    /// From `--watch`: detached when its writers are gone and it is drained.
+    watched: bool,
+    /// `--once` / shutdown: drain up to this position.
+    target: Option<u64>,
+    exported: Vec<ExporterCounts>,
+}
+
+struct Detached {
+    status: RingStatus,
+    account: RingAccount,
+    exported: Vec<ExporterCounts>,
+}
+
+#[derive(Default)]
+struct SelfCounters {
+    events: u64,
+    batches: u64,
+}
+
+struct CpuSample {
+    at: Instant,
+    cpu_ticks: u64,
+    events: u64,
+}
+
+/// The drain loop.
+pub struct Drain {
+    options: DrainOptions,
+    sources: Vec<Source>,
+    detached: HashMap<u64, Detached>,
+    pending: Vec<PathBuf>,
+    retry_at: HashMap<PathBuf, Instant>,
+    reported: HashSet<PathBuf>,
+    stats: StatsStore,
+    exporters: Vec<Box<dyn Exporter>>,
+    primary: Option<usize>,
+    handle: SnapshotHandle,
+    shutdown: Arc<AtomicBool>,
+    counters: SelfCounters,
+    next_slot: u32,
+    started: Instant,
+    started_ns: u64,
+    next_housekeeping: Instant,
+    next_watch_scan: Instant,
+    next_publish: Instant,
+    cpu: CpuSample,
+    attach_errors: ErrorReporter,
+}
+
+impl Drain {
+    /// Attaches the rings. A missing ring is an error unless `wait`.
+    pub fn new(
+        options: DrainOptions,
+        exporters: Vec<Box<dyn Exporter>>,
+        shutdown: Arc<AtomicBool>,
+    ) -> anyhow::Result<Drain> {
+        if options.rings.is_empty() && options.watch.is_none() {
+            bail!("no ring to drain: give ring files or --watch DIR");
+        }
+        let now = Instant::now();
+        let started_ns = timefmt::now_ns();
+        let primary = exporters
+            .iter()
+            .position(|e| e.is_primary())
+            .or(if exporters.is_empty() { None } else { Some(0) });
+        let mut drain = Drain {
+            stats: StatsStore::new(options.stats, started_ns),
+            sources: Vec::new(),
+            detached: HashMap::new(),
+            pending: Vec::new(),
+            retry_at: HashMap::new(),
+            reported: HashSet::new(),
+            exporters,
+            primary,
+            handle: SnapshotHandle::new(),
+            shutdown,
+            counters: SelfCounters::default(),
+            next_slot: 0,
+            started: now,
+            started_ns,
+            next_housekeeping: now,
+            next_watch_scan: now,
+            next_publish: now + options.flush_interval,
+            cpu: CpuSample {
+                at: now,
+                cpu_ticks: cpu_ticks(),
+                events: 0,
+            },
+            attach_errors: ErrorReporter::new("attach"),
+            options,
+        };
+        let mut seen = HashSet::new();
+        for path in drain.options.rings.clone() {
+            if !seen.insert(path.clone()) {
+                continue;
+            }
+            if path.exists() {
+                drain
+                    .attach(&path, false)
+                    .with_context(|| format!("attaching {}", path.display()))?;
+            } else if drain.options.wait {
+                eprintln!("profilis-reader: waiting for ring file {}", path.display());
+                drain.pending.push(path);
+            } else {
+                bail!(
+                    "ring file {} does not exist (start the instrumented application first, or pass --wait)",
+                    path.display()
+                );
+            }
+        }
+        if let Some(dir) = &drain.options.watch {
+            if !dir.is_dir() {
+                if drain.options.wait {
+                    eprintln!("profilis-reader: waiting for directory {}", dir.display());
+                } else {
+                    bail!(
+                        "--watch {}: not a directory (pass --wait to wait for it)",
+                        dir.display()
+                    );
+                }
+            }
+            drain.scan_watch_dir(now);
+        }
+        Ok(drain)
+    }
+
+    /// Where snapshots are published.
+    pub fn snapshots(&self) -> SnapshotHandle {
+        self.handle.clone()
+    }
+
+    fn attach(&mut self, path: &Path, watched: bool) -> Result<(), OpenError> {
+        let consumer = Consumer::attach_with(
+            path,
+            ConsumerOptions {
+                stall_timeout: self.options.stall_timeout,
+            },
+        )?;
+        let info = *consumer.info();
+        let mut ctx = RingContext::new(
+            self.next_slot,
+            path,
+            info.ring_id,
+            info.params.string_entries,
+        );
+        self.next_slot += 1;
+        ctx.refresh_writers(&consumer.writers(), None, Instant::now());
+        let mut exported = vec![ExporterCounts::default(); self.exporters.len()];
+        if let Some(old) = self.detached.remove(&info.ring_id) {
+            exported = old.exported;
+        }
+        let target = self.options.once.then(|| consumer.counters().tail);
+        self.sources.push(Source {
+            consumer,
+            ctx,
+            watched,
+            target,
+            exported,
+        });
+        Ok(())
+    }
+
+    /// Runs until a shutdown request (or, with `once`, until the rings are
+    /// drained), then flushes the exporters.
+    pub fn run(mut self) -> DrainReport {
+        let mut idle = Backoff::default();
+        loop {
+            if self.shutdown.load(Relaxed) {
+                self.drain_to_tail(Some(Instant::now() + self.final_drain_budget()));
+                break;
+            }
+            let events = self.drain_round();
+            let now = Instant::now();
+            if now >= self.next_housekeeping {
+                self.housekeeping(now);
+            }
+            if self.options.once && self.pending.is_empty() && self.reached_targets() {
+                break;
+            }
+            if events == 0 {
+                idle.idle();
+            } else {
+                idle.busy();
+            }
+        }
+        self.finish()
+    }
+
+    fn final_drain_budget(&self) -> Duration {
+        (self.options.stall_timeout * 3).max(Duration::from_secs(2))
+    }
+
+    /// Drains every ring up to its claim position as of now (skipping
+    /// stalled claims after the stall timeout), or until `deadline`.
+    fn drain_to_tail(&mut self, deadline: Option<Instant>) {
+        for s in &mut self.sources {
+            s.target = Some(s.consumer.counters().tail);
+        }
+        while !self.reached_targets() {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                break;
+            }
+            if self.drain_round() == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    fn reached_targets(&self) -> bool {
+        self.sources
+            .iter()
+            .all(|s| s.target.map_or(true, |t| s.consumer.counters().head >= t))
+    }
+
+    fn finish(mut self) -> DrainReport {
+        for e in &mut self.exporters {
+            e.finish();
+        }
+        self.publish(Instant::now());
+        let mut report = DrainReport::default();
+        for i in 0..self.sources.len() {
+            let account = self.account(i);
+            report.rings.push(account);
+        }
+        let mut detached: Vec<_> = self.detached.into_values().map(|d| d.account).collect();
+        detached.sort_by(|a, b| a.ring.cmp(&b.ring));
+        report.rings.extend(detached);
+        report.export_lost = self.exporters.iter().map(|e| e.status().lost).sum();
+        report
+    }
+
+    fn account(&self, i: usize) -> RingAccount {
+        let s = &self.sources[i];
+        let c = s.consumer.counters();
+        let primary = self.primary.map(|p| s.exported[p]).unwrap_or_default();
+        RingAccount {
+            ring: s.ctx.path.display().to_string(),
+            ring_id: json::hex64(s.ctx.ring_id),
+            received: c.received,
+            dropped: c.dropped,
+            abandoned: c.abandoned,
+            torn: c.torn,
+            claimed: c.claimed,
+            lag: c.in_flight,
+            exported: primary.exported,
+            export_lost: primary.lost,
+            duplicates_skipped: primary.duplicates_skipped,
+            exporters: self
+                .exporters
+                .iter()
+                .zip(&s.exported)
+                .map(|(e, c)| (e.name(), *c))
+                .collect(),
+        }
+    }
+
+    /// One batch from every ring; returns the events drained.
+    fn drain_round(&mut self) -> usize {
+        let mut total = 0;
+        for i in 0..self.sources.len() {
+            total += self.drain_batch(i);
+        }
+        total
+    }
+
+    fn drain_batch(&mut self, i: usize) -> usize {
+        let now = Instant::now();
+        let now_ns = timefmt::now_ns();
+        self.stats.advance(now_ns);
+        let batch_max = self.options.batch_max;
+        let src = &mut self.sources[i];
+        let refresh = {
+            let batch = src.consumer.read(batch_max);
+            batch
+                .events
+                .iter()
+                .find(|e| src.ctx.needs_writer_refresh(e, now))
+                .map(|e| e.writer)
+        };
+        if refresh.is_some() {
+            // A writer registered since the table was last read: learn its
+            // service before rendering, then read the same batch again.
+            let table = src.consumer.writers();
+            src.ctx.refresh_writers(&table, refresh, now);
+        }
+        let n = {
+            let batch = src.consumer.read(batch_max);
+            let n = batch.events.len();
+            if n > 0 {
+                src.ctx.begin_batch();
+                self.stats.begin_batch(&mut src.ctx.stats_cache);
+                for e in batch.events {
+                    self.stats
+                        .record(&mut src.ctx, batch.names, batch.wall_ns(e), e);
+                }
+                for (exporter, counts) in self.exporters.iter_mut().zip(src.exported.iter_mut()) {
+                    let Exported {
+                        written,
+                        lost,
+                        skipped,
+                    } = exporter.export(&mut src.ctx, &batch);
+                    counts.exported += written;
+                    counts.lost += lost;
+                    counts.duplicates_skipped += skipped;
+                }
+            }
+            n
+        };
+        // Also after an empty read: it may have passed torn or abandoned
+        // positions, which the commit counts and releases.
+        src.consumer.commit();
+        if n > 0 {
+            self.counters.events += n as u64;
+            self.counters.batches += 1;
+            for e in &mut self.exporters {
+                e.maintain(now);
+            }
+        }
+        n
+    }
+
+    fn housekeeping(&mut self, now: Instant) {
+        self.next_housekeeping = now + Duration::from_millis(100);
+        if !self.pending.is_empty() {
+            let pending = std::mem::take(&mut self.pending);
+            for path in pending {
+                if path.exists() {
+                    match self.attach(&path, false) {
+                        Ok(()) => eprintln!("profilis-reader: attached {}", path.display()),
+                        Err(e) => {
+                            self.attach_errors.report(&format!("{e} (retrying)"));
+                            self.pending.push(path);
+                        }
+                    }
+                } else {
+                    self.pending.push(path);
+                }
+            }
+        }
+        if self.options.watch.is_some() && now >= self.next_watch_scan && !self.options.once {
+            self.next_watch_scan = now + Duration::from_millis(500);
+            self.detach_finished(now);
+            self.scan_watch_dir(now);
+        }
+        if now >= self.next_publish {
+            self.next_publish = now + self.options.flush_interval;
+            for e in &mut self.exporters {
+                e.maintain(now);
+            }
+            self.publish(now);
+        }
+    }
+
+    fn scan_watch_dir(&mut self, now: Instant) {
+        let Some(dir) = self.options.watch.clone() else {
+            return;
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let attached: HashSet<PathBuf> = self.sources.iter().map(|s| s.ctx.path.clone()).collect();
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                !name.starts_with('.') && name.ends_with(".ring")
+            })
+            .map(|e| e.path())
+            .filter(|p| !attached.contains(p))
+            .collect();
+        found.sort();
+        for path in found {
+            if self.retry_at.get(&path).is_some_and(|t| now < *t) {
+                continue;
+            }
+            match self.attach(&path, true) {
+                Ok(()) => {
+                    self.retry_at.remove(&path);
+                    let fresh = self.reported.insert(path.clone());
+                    if fresh {
+                        eprintln!("profilis-reader: attached {}", path.display());
+                    }
+                }
+                Err(e) => {
+                    self.retry_at
+                        .insert(path.clone(), now + Duration::from_secs(5));
+                    if self.reported.insert(path.clone()) {
+                        eprintln!(
+                            "profilis-reader: not attaching {}: {e} (retrying every 5 s)",
+                            path.display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Detaches watched rings whose writers have all exited and that are
+    /// drained (or whose file is gone). A detached ring is looked at again
+    /// every few seconds in case a new writer opens it.
+    fn detach_finished(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.sources.len() {
+            let s = &self.sources[i];
+            let drained = s.consumer.lag() == 0;
+            let gone = !s.ctx.path.exists();
+            let writers = s.consumer.writers();
+            let finished =
+                drained && (gone || (!writers.is_empty() && writers.iter().all(|w| !w.alive)));
+            if !(s.watched && finished) {
+                i += 1;
+                continue;
+            }
+            let status = self.ring_status(i);
+            let account = self.account(i);
+            let s = self.sources.swap_remove(i);
+            if !gone {
+                self.retry_at
+                    .insert(s.ctx.path.clone(), now + Duration::from_secs(5));
+            } else if self.reported.remove(&s.ctx.path) {
+                eprintln!(
+                    "profilis-reader: detached {} (file removed)",
+                    s.ctx.path.display()
+                );
+            }
+            self.detached.insert(
+                s.ctx.ring_id,
+                Detached {
+                    status: RingStatus {
+                        attached: false,
+                        ..status
+                    },
+                    account,
+                    exported: s.exported,
+                },
+            );
+        }
+    }
+
+    fn ring_status(&self, i: usize) -> RingStatus {
+        let s = &self.sources[i];
+        let c = s.consumer.counters();
+        let info = s.consumer.info();
+        let primary = self.primary.map(|p| s.exported[p]).unwrap_or_default();
+        RingStatus {
+            path: s.ctx.path.display().to_string(),
+            ring_id: json::hex64(info.ring_id),
+            capacity: info.params.capacity,
+            policy: info.policy.as_str(),
+            attached: true,
+            lag: c.in_flight,
+            depth_ratio: c.in_flight as f64 / info.params.capacity.max(1) as f64,
+            counters: RingCounters::from(c),
+            exported: primary.exported,
+            export_lost: primary.lost,
+            duplicates_skipped: primary.duplicates_skipped,
+            unresolved: s.consumer.names().unresolved(),
+            strings_overflow: s.consumer.strings_overflow(),
+            messages_lost: s.consumer.messages_lost(),
+            writers: s
+                .consumer
+                .writers()
+                .into_iter()
+                .map(|w| WriterStatus {
+                    pid: w.pid,
+                    service: w.service.map(|s| s.to_string()),
+                    alive: w.alive,
+                    dropped: w.dropped,
+                    registered_ns: w.registered_wall_ns,
+                })
+                .collect(),
+        }
+    }
+
+    fn publish(&mut self, now: Instant) {
+        let now_ns = timefmt::now_ns();
+        let mut rings: Vec<RingStatus> = (0..self.sources.len())
+            .map(|i| self.ring_status(i))
+            .collect();
+        rings.extend(self.detached.values().map(|d| d.status.clone()));
+        rings.sort_by(|a, b| a.path.cmp(&b.path));
+        let exporters: Vec<_> = self.exporters.iter().map(|e| e.status()).collect();
+        let ticks = cpu_ticks();
+        let elapsed = now.duration_since(self.cpu.at).as_secs_f64().max(1e-6);
+        let cpu_percent =
+            ticks.saturating_sub(self.cpu.cpu_ticks) as f64 / clock_ticks_per_sec() / elapsed
+                * 100.0;
+        let events_per_sec = (self.counters.events - self.cpu.events) as f64 / elapsed;
+        self.cpu = CpuSample {
+            at: now,
+            cpu_ticks: ticks,
+            events: self.counters.events,
+        };
+        let snapshot = Snapshot {
+            generated_ns: now_ns,
+            stats: self.stats.snapshot(now_ns),
+            rings,
+            reader: ReaderMetrics {
+                pid: std::process::id(),
+                started_ns: self.started_ns,
+                uptime_secs: now.duration_since(self.started).as_secs_f64(),
+                events: self.counters.events,
+                events_per_sec,
+                batches: self.counters.batches,
+                cpu_percent,
+                bytes_written: exporters.iter().map(|e| e.bytes).sum(),
+                exporter_errors: exporters.iter().map(|e| e.errors).sum(),
+                export_lost: exporters.iter().map(|e| e.lost).sum(),
+                exporters,
+            },
+        };
+        self.handle.store(snapshot);
+    }
+}
+
+/// Spin, then sleep with doubling intervals up to a cap.
+struct Backoff {
+    spins: u32,
+    sleep: Duration,
+}
+
+const SPIN_ROUNDS: u32 = 8;
+const MIN_SLEEP: Duration = Duration::from_micros(50);
+const MAX_SLEEP: Duration = Duration::from_millis(10);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            spins: 0,
+            sleep: MIN_SLEEP,
+        }
+    }
+}
+
+impl Backoff {
+    fn idle(&mut self) {
+        if self.spins < SPIN_ROUNDS {
+            self.spins += 1;
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            return;
+        }
+        std::thread::sleep(self.sleep);
+        self.sleep = (self.sleep * 2).min(MAX_SLEEP);
+    }
+
+    fn busy(&mut self) {
+        self.spins = 0;
+        self.sleep = MIN_SLEEP;
+    }
+}
+
+/// CPU time (user + system) of this process in clock ticks, from
+/// `/proc/self/stat`; 0 where unavailable.
+pub fn cpu_ticks() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the parenthesised command name; utime and stime are
+    // fields 14 and 15 of the whole line.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return 0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`).
+pub fn clock_ticks_per_sec() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}

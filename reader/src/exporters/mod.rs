@@ -1,0 +1,105 @@
+//! Exporters: where drained events go besides the statistics. Each one is a
+//! file implementing [`Exporter`]; the drain loop hands every batch of every
+//! ring to each exporter before it commits the batch.
+
+pub mod console;
+pub mod jsonl;
+pub mod line;
+
+use crate::ring_context::RingContext;
+use crate::snapshot::ExporterStatus;
+use profilis::Batch;
+use std::time::{Duration, Instant};
+
+/// What became of one batch in one exporter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Exported {
+    /// Events written.
+    pub written: u64,
+    /// Events that could not be written (counted loss).
+    pub lost: u64,
+    /// Events not written because an earlier run already had (after a
+    /// restart, exactly-once JSONL).
+    pub skipped: u64,
+}
+
+/// A destination for events.
+pub trait Exporter: Send {
+    /// Short name (`jsonl`, `console`).
+    fn name(&self) -> &'static str;
+
+    /// Whether its counts are the ones `--accounting` reports as
+    /// `exported` / `export_lost` (the JSONL exporter when there is one).
+    fn is_primary(&self) -> bool {
+        false
+    }
+
+    /// Writes one batch of `ctx`'s ring. Called before the batch is
+    /// committed: an exporter that returns has either written the events or
+    /// counted them as lost. Never fails: errors are reported and counted.
+    fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported;
+
+    /// Housekeeping after a committed batch and on idle ticks: rotation,
+    /// retention, retrying after errors.
+    fn maintain(&mut self, _now: Instant) {}
+
+    /// Final flush and close (shutdown, `--once`).
+    fn finish(&mut self) {}
+
+    /// Its figures for the self-metrics.
+    fn status(&self) -> ExporterStatus;
+}
+
+/// Prints an error the first time and then at most once per interval,
+/// saying how many were suppressed in between, so a full disk produces a
+/// clear message rather than a flood.
+#[derive(Debug)]
+pub struct ErrorReporter {
+    what: &'static str,
+    interval: Duration,
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ErrorReporter {
+    /// A reporter prefixing messages with `what`.
+    pub fn new(what: &'static str) -> ErrorReporter {
+        ErrorReporter {
+            what,
+            interval: Duration::from_secs(10),
+            last: None,
+            suppressed: 0,
+        }
+    }
+
+    /// Reports `message` (to stderr) unless one was reported recently.
+    pub fn report(&mut self, message: &str) {
+        let now = Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < self.interval)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        if self.suppressed > 0 {
+            eprintln!(
+                "profilis-reader: {} error: {message} ({} similar errors since the last message)",
+                self.what, self.suppressed
+            );
+        } else {
+            eprintln!("profilis-reader: {} error: {message}", self.what);
+        }
+        self.last = Some(now);
+        self.suppressed = 0;
+    }
+
+    /// Forgets the last report: the next error prints right away (after a
+    /// recovery).
+    pub fn recovered(&mut self) {
+        if self.last.take().is_some() {
+            eprintln!("profilis-reader: {} recovered", self.what);
+        }
+        self.suppressed = 0;
+    }
+}

@@ -1,0 +1,329 @@
+//! The published view of the reader: statistics, rings and self-metrics as
+//! one serialisable value, produced by the drain loop every flush interval
+//! and handed to readers (dashboard, `/metrics`, tests) without any lock
+//! held across their I/O.
+
+use serde::Serialize;
+use std::sync::{Arc, Mutex};
+
+/// Everything the reader knows, as of `generated_ns`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Snapshot {
+    /// Wall-clock ns when the snapshot was made.
+    pub generated_ns: u64,
+    /// Statistics over the rolling window.
+    pub stats: StatsSnapshot,
+    /// Attached (and detached) rings.
+    pub rings: Vec<RingStatus>,
+    /// The reader's own metrics.
+    pub reader: ReaderMetrics,
+}
+
+/// Rolling-window statistics.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StatsSnapshot {
+    /// Nominal window length in seconds (`--window-minutes` × 60).
+    pub window_secs: u64,
+    /// Seconds the window actually covers now (less while the reader is
+    /// younger than the window).
+    pub covered_secs: f64,
+    /// All requests (REQ events) together.
+    pub requests: Latency,
+    /// Per route (REQ), busiest first.
+    pub routes: Vec<Latency>,
+    /// Per function (FN), busiest first.
+    pub functions: Vec<Latency>,
+    /// Per redacted query (DB), busiest first.
+    pub queries: Vec<Latency>,
+    /// Custom metrics, by name.
+    pub custom: Vec<CustomMetric>,
+    /// Latest errors, newest first (at most `--max-errors`).
+    pub errors: Vec<ErrorRecord>,
+    /// Time series of requests, oldest first, one point per `step_secs`.
+    pub series: Vec<SeriesPoint>,
+    /// Seconds per series point.
+    pub step_secs: u64,
+    /// Request latency distribution over the window, in power-of-two bins.
+    pub latency_histogram: Vec<HistogramBin>,
+    /// Counts since the reader started, whether or not in the window.
+    pub totals: Totals,
+}
+
+/// Latency and error figures of a set of events over the window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    /// Route, function or query (`(other)` for names past `--max-routes`).
+    pub name: String,
+    /// Events.
+    pub count: u64,
+    /// Events that were errors.
+    pub errors: u64,
+    /// `errors / count` (0 when empty).
+    pub error_rate: f64,
+    /// Events per second over the covered window.
+    pub rps: f64,
+    /// Mean duration.
+    pub mean_ns: u64,
+    /// Median duration.
+    pub p50_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// 99.9th percentile.
+    pub p999_ns: u64,
+    /// Longest duration.
+    pub max_ns: u64,
+}
+
+/// A custom metric over the window.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CustomMetric {
+    /// Metric name.
+    pub name: String,
+    /// Samples.
+    pub count: u64,
+    /// Mean value.
+    pub avg: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+    /// Most recent value.
+    pub last: f64,
+}
+
+/// One error event.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ErrorRecord {
+    /// Wall-clock ns of the event.
+    pub ts_ns: u64,
+    /// REQ, FN, DB or CUSTOM.
+    pub kind: &'static str,
+    /// Route, function or query.
+    pub route: String,
+    /// HTTP method (requests).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<&'static str>,
+    /// HTTP status (requests; 0 otherwise).
+    pub status: u16,
+    /// Exception type, if recorded.
+    pub exception_type: Option<String>,
+    /// Exception message, if recorded.
+    pub exception_message: Option<String>,
+    /// Trace id (32 hex digits), if any.
+    pub trace_id: Option<String>,
+    /// Writer process id.
+    pub pid: u32,
+    /// Service of the writer, if set.
+    pub service: Option<String>,
+}
+
+/// One point of the request time series.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SeriesPoint {
+    /// Start of the interval, wall-clock ns.
+    pub ts_ns: u64,
+    /// Requests per second in the interval.
+    pub rps: f64,
+    /// Events of all kinds per second in the interval.
+    pub events_per_sec: f64,
+    /// Median request latency.
+    pub p50_ns: u64,
+    /// 95th percentile.
+    pub p95_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Share of requests that were errors.
+    pub error_rate: f64,
+}
+
+/// Requests with a latency up to `le_ns` (and above the previous bin).
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct HistogramBin {
+    /// Upper bound of the bin, ns.
+    pub le_ns: u64,
+    /// Requests in the bin.
+    pub count: u64,
+}
+
+/// Counts since the reader started.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Totals {
+    /// Events of every kind.
+    pub events: u64,
+    /// REQ events.
+    pub requests: u64,
+    /// FN events.
+    pub functions: u64,
+    /// DB events.
+    pub queries: u64,
+    /// CUSTOM events.
+    pub custom: u64,
+    /// Error events of every kind.
+    pub errors: u64,
+    /// Events whose timestamp was already outside the window when drained
+    /// (counted here, not in the window figures).
+    pub outside_window: u64,
+}
+
+/// One ring as seen by the reader.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RingStatus {
+    /// Ring file.
+    pub path: String,
+    /// Random identity (16 hex digits).
+    pub ring_id: String,
+    /// Slots.
+    pub capacity: u64,
+    /// Full-ring policy.
+    pub policy: &'static str,
+    /// Whether the reader is attached now (false once detached by `--watch`).
+    pub attached: bool,
+    /// Events claimed but not yet consumed.
+    pub lag: u64,
+    /// `lag / capacity`.
+    pub depth_ratio: f64,
+    /// Ring counters (`received + dropped + abandoned + torn + lag == claimed`).
+    pub counters: RingCounters,
+    /// Events written by the file exporter (JSONL, else console).
+    pub exported: u64,
+    /// Events an exporter failed to write (counted, not retried).
+    pub export_lost: u64,
+    /// Events found already exported after a restart and not written again.
+    pub duplicates_skipped: u64,
+    /// Names or messages that could not be resolved.
+    pub unresolved: u64,
+    /// Interning requests that found the string table full.
+    pub strings_overflow: u64,
+    /// Exception messages lost to contention.
+    pub messages_lost: u64,
+    /// Writer processes.
+    pub writers: Vec<WriterStatus>,
+}
+
+/// Counters of a ring.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RingCounters {
+    /// Emit attempts.
+    pub claimed: u64,
+    /// Delivered to the reader.
+    pub received: u64,
+    /// Lost to a full ring (refused or overwritten).
+    pub dropped: u64,
+    /// Claims skipped after the stall timeout.
+    pub abandoned: u64,
+    /// Records that failed validation.
+    pub torn: u64,
+    /// Part of `dropped`: overwritten unread (overwrite-oldest).
+    pub overwritten: u64,
+}
+
+impl From<profilis::Counters> for RingCounters {
+    fn from(c: profilis::Counters) -> Self {
+        RingCounters {
+            claimed: c.claimed,
+            received: c.received,
+            dropped: c.dropped,
+            abandoned: c.abandoned,
+            torn: c.torn,
+            overwritten: c.overwritten,
+        }
+    }
+}
+
+/// A writer process of a ring.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WriterStatus {
+    /// Process id.
+    pub pid: u32,
+    /// Service name, if set.
+    pub service: Option<String>,
+    /// Whether the process still runs.
+    pub alive: bool,
+    /// Events it could not place (ring full).
+    pub dropped: u64,
+    /// Wall-clock ns of its registration.
+    pub registered_ns: u64,
+}
+
+/// The reader's own figures.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReaderMetrics {
+    /// Reader process id.
+    pub pid: u32,
+    /// Wall-clock ns when the reader started.
+    pub started_ns: u64,
+    /// Seconds since start.
+    pub uptime_secs: f64,
+    /// Events drained since start.
+    pub events: u64,
+    /// Events drained per second since the previous snapshot.
+    pub events_per_sec: f64,
+    /// Non-empty batches drained.
+    pub batches: u64,
+    /// CPU used by the reader process since the previous snapshot, in % of
+    /// one core.
+    pub cpu_percent: f64,
+    /// Bytes written by all exporters.
+    pub bytes_written: u64,
+    /// Exporter errors (each failed write or open).
+    pub exporter_errors: u64,
+    /// Events lost to exporter errors.
+    pub export_lost: u64,
+    /// Per exporter.
+    pub exporters: Vec<ExporterStatus>,
+}
+
+/// Figures of one exporter.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ExporterStatus {
+    /// `jsonl` or `console`.
+    pub name: &'static str,
+    /// Events written.
+    pub exported: u64,
+    /// Events lost to errors.
+    pub lost: u64,
+    /// Failed operations.
+    pub errors: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Files closed by rotation (JSONL).
+    pub files_rotated: u64,
+    /// The latest error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Where the drain loop publishes snapshots: a slot swapped once per
+/// publish. Readers clone the `Arc` under a lock held for a few
+/// nanoseconds, then serialise at leisure.
+#[derive(Clone, Default)]
+pub struct SnapshotHandle {
+    slot: Arc<Mutex<Arc<Snapshot>>>,
+}
+
+impl SnapshotHandle {
+    /// A handle holding an empty snapshot.
+    pub fn new() -> SnapshotHandle {
+        SnapshotHandle::default()
+    }
+
+    /// The latest snapshot.
+    pub fn load(&self) -> Arc<Snapshot> {
+        match self.slot.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the snapshot.
+    pub fn store(&self, snapshot: Snapshot) {
+        let fresh = Arc::new(snapshot);
+        let old = match self.slot.lock() {
+            Ok(mut guard) => std::mem::replace(&mut *guard, fresh),
+            Err(poisoned) => std::mem::replace(&mut *poisoned.into_inner(), fresh),
+        };
+        // The previous snapshot is freed here, outside the lock.
+        drop(old);
+    }
+}

@@ -1,0 +1,239 @@
+//! Helpers of the integration tests: the reader binary, ring writers, and
+//! reading back a JSONL directory.
+#![allow(dead_code)]
+
+use profilis::{Emit, Fields, Kind, Method, Ring, RingOptions};
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The reader binary built for these tests.
+pub fn reader() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_profilis-reader"));
+    cmd.env_remove("PROFILIS_RING").stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the reader to completion with a deadline; kills it past the deadline.
+pub fn run_reader(args: &[&str], deadline: Duration) -> Output {
+    let child = reader()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starting profilis-reader");
+    wait_output(child, deadline)
+}
+
+/// Waits for `child` with a deadline (killing it past the deadline).
+pub fn wait_output(mut child: Child, deadline: Duration) -> Output {
+    let end = Instant::now() + deadline;
+    loop {
+        if child.try_wait().expect("waiting").is_some() {
+            return child.wait_with_output().expect("collecting output");
+        }
+        if Instant::now() >= end {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("collecting output");
+            panic!(
+                "profilis-reader did not finish in {deadline:?}\nstdout: {}\nstderr: {}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `cond` until it holds or `deadline` passes.
+pub fn wait_until(deadline: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + deadline;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    cond()
+}
+
+/// Accounting lines printed by `--accounting`.
+pub fn accounting(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with("{\"ring\""))
+        .map(|l| serde_json::from_str(l).expect("accounting line is JSON"))
+        .collect()
+}
+
+/// Names that test JSON escaping.
+pub const HOSTILE: [&str; 4] = [
+    "/api/\"quoted\"/{id}",
+    "back\\slash\nnew line\ttab",
+    "ctrl \u{1} \u{1f} \u{7f} é ✓ 🦀",
+    "SELECT * FROM t WHERE a = ? -- \u{2028}",
+];
+
+/// Writes `n` events of every kind (some with hostile names, errors and
+/// exception messages) and returns how many were written and dropped.
+pub fn write_events(ring: &Ring, n: u64) -> (u64, u64) {
+    let names: Vec<_> = HOSTILE.iter().map(|h| ring.intern(h)).collect();
+    let exception = ring.intern("Timeout\"Error\"");
+    let (mut written, mut dropped) = (0, 0);
+    for i in 0..n {
+        let outcome = match i % 5 {
+            0 | 1 => {
+                let error = i % 50 == 0;
+                let fields = Fields {
+                    method: Method::Get,
+                    status: if error { 503 } else { 200 },
+                    dur_ns: 1_000 + i % 7_000_000,
+                    exception_type: if error {
+                        exception
+                    } else {
+                        profilis::StrId::NONE
+                    },
+                    message: if error {
+                        ring.message("line 1\nline \"2\" \\ end")
+                    } else {
+                        profilis::MsgRef(0)
+                    },
+                    flags: if error {
+                        profilis::record::FLAG_ERROR
+                    } else {
+                        0
+                    },
+                    value: i % 1000,
+                    value2: i % 5000,
+                    ..Fields::default()
+                };
+                ring.record(Kind::Req, names[(i % 4) as usize], &fields)
+            }
+            2 => {
+                // A nested span: same trace as its parent, parent id set.
+                let parent = profilis::SpanContext::NONE.child();
+                let fields = Fields {
+                    dur_ns: 5_000 + i,
+                    span: Some(parent.child()),
+                    ..Fields::default()
+                };
+                ring.record(Kind::Fn, names[1], &fields)
+            }
+            3 => ring.emit_db(names[3], 20_000 + i, i % 10),
+            _ => ring.emit_custom("gauge", i as f64 / 4.0),
+        };
+        match outcome {
+            Emit::Written => written += 1,
+            Emit::Dropped => dropped += 1,
+            other => panic!("unexpected emit outcome {other:?}"),
+        }
+    }
+    (written, dropped)
+}
+
+/// Creates a ring with `capacity` slots.
+pub fn ring(path: &Path, capacity: u64) -> Ring {
+    Ring::create_or_open(
+        path,
+        RingOptions::default()
+            .capacity(capacity)
+            .service("test-svc"),
+    )
+    .expect("creating ring")
+}
+
+/// The files of a JSONL directory that hold events (closed, compressed and
+/// the `current.jsonl` being written; not hidden files).
+pub fn data_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("listing JSONL dir")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Contents of a JSONL file, decompressed if `.gz` / `.zst`.
+pub fn file_text(path: &Path) -> String {
+    let raw = std::fs::read(path).expect("reading JSONL file");
+    let name = path.to_string_lossy();
+    let mut out = String::new();
+    if name.ends_with(".gz") {
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut out)
+            .expect("gzip decodes");
+    } else if name.ends_with(".zst") {
+        zstd::stream::read::Decoder::new(&raw[..])
+            .expect("zstd header")
+            .read_to_string(&mut out)
+            .expect("zstd decodes");
+    } else {
+        out = String::from_utf8(raw).expect("JSONL is UTF-8");
+    }
+    out
+}
+
+/// Every line of every data file, parsed; panics on a line that is not
+/// JSON or a file whose last line is partial.
+pub fn read_lines(dir: &Path) -> Vec<Value> {
+    let mut all = Vec::new();
+    for f in data_files(dir) {
+        let text = file_text(&f);
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "{} ends with a partial line",
+            f.display()
+        );
+        for line in text.lines() {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}: invalid JSON line {line:?}: {e}", f.display()));
+            all.push(v);
+        }
+    }
+    all
+}
+
+/// Checks the documented fields of one line.
+pub fn check_fields(v: &Value) {
+    let o = v.as_object().expect("line is an object");
+    for key in [
+        "ts_ns", "kind", "name", "error", "pid", "tid", "ring_id", "seq",
+    ] {
+        assert!(o.contains_key(key), "missing {key} in {v}");
+    }
+    assert!(v["ts_ns"].as_u64().unwrap() > 1_600_000_000_000_000_000);
+    assert_eq!(v["ring_id"].as_str().unwrap().len(), 16);
+    let kind = v["kind"].as_str().unwrap();
+    match kind {
+        "REQ" => {
+            assert!(
+                v["status"].is_u64()
+                    && v["dur_ns"].is_u64()
+                    && v["bytes_in"].is_u64()
+                    && v["bytes_out"].is_u64(),
+                "{v}"
+            );
+        }
+        "FN" => assert!(v["dur_ns"].is_u64(), "{v}"),
+        "DB" => assert!(v["rows"].is_u64() && v["dur_ns"].is_u64(), "{v}"),
+        "CUSTOM" => assert!(v["value"].is_number(), "{v}"),
+        other => panic!("unknown kind {other}"),
+    }
+    if let Some(t) = v.get("trace_id") {
+        let t = t.as_str().unwrap();
+        assert!(
+            t.len() == 32 && t.chars().all(|c| c.is_ascii_hexdigit()),
+            "{v}"
+        );
+    }
+    for key in ["span_id", "parent_span_id"] {
+        if let Some(s) = v.get(key) {
+            assert_eq!(s.as_str().unwrap().len(), 16, "{v}");
+        }
+    }
+}

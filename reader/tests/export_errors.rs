@@ -1,0 +1,126 @@
+//! Exporter failures are reported clearly and counted as losses; the drain
+//! goes on and the ring is still emptied.
+
+mod common;
+
+use common::*;
+use std::process::Stdio;
+use std::time::Duration;
+
+#[test]
+fn unusable_jsonl_dir_is_a_counted_loss_not_a_crash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ring_path = tmp.path().join("e.ring");
+    let ring = ring(&ring_path, 8192);
+    write_events(&ring, 5000);
+    // A directory below a regular file cannot be created, even by root.
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, b"x").unwrap();
+    let out_dir = blocker.join("jsonl");
+    let out = run_reader(
+        &[
+            ring_path.to_str().unwrap(),
+            "--once",
+            "--accounting",
+            "--batch-max",
+            "500",
+            "--jsonl-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "export loss is a non-zero exit of --once: {stderr}"
+    );
+    assert!(stderr.contains(out_dir.to_str().unwrap()), "{stderr}");
+    assert!(
+        stderr.contains("5000 events could not be exported"),
+        "{stderr}"
+    );
+    // One clear message, not one per batch.
+    assert!(
+        stderr.matches("JSONL exporter error").count() <= 2,
+        "{stderr}"
+    );
+    let a = &accounting(&out.stdout)[0];
+    assert_eq!(a["received"], 5000, "the ring was drained anyway");
+    assert_eq!(a["export_lost"], 5000);
+    assert_eq!(a["exported"], 0);
+}
+
+#[test]
+fn full_disk_on_stdout_is_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ring_path = tmp.path().join("f.ring");
+    let ring = ring(&ring_path, 8192);
+    write_events(&ring, 3000);
+    // /dev/full fails every write with ENOSPC.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let child = reader()
+        .args([
+            ring_path.to_str().unwrap(),
+            "--once",
+            "--console",
+            "compact",
+        ])
+        .stdout(Stdio::from(full))
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_output(child, Duration::from_secs(60));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        stderr.contains("3000 events could not be exported"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn second_reader_on_the_same_jsonl_dir_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r1 = tmp.path().join("1.ring");
+    let r2 = tmp.path().join("2.ring");
+    let _a = ring(&r1, 1024);
+    let _b = ring(&r2, 1024);
+    let out_dir = tmp.path().join("out");
+    let first = reader()
+        .args([
+            r1.to_str().unwrap(),
+            "--jsonl-dir",
+            out_dir.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(10), || out_dir
+        .join(".profilis-reader.lock")
+        .exists()));
+    let out = run_reader(
+        &[
+            r2.to_str().unwrap(),
+            "--once",
+            "--jsonl-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    // SAFETY: kill with our child's pid.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    let first = wait_output(first, Duration::from_secs(30));
+    assert!(first.status.success());
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in use by another profilis-reader"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
