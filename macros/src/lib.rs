@@ -1,7 +1,7 @@
 //! The `#[profilis::profile]` attribute. Use it through the `profilis` crate,
 //! which re-exports it; the generated code names `::profilis` paths only.
 //!
-//! ```ignore
+//! ```text
 //! #[profilis::profile]
 //! fn load_user(id: u64) -> Result<User, Error> { .. }
 //!
