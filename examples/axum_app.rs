@@ -79,8 +79,14 @@ async fn get_user(State(store): State<AppState>, Path(id): Path<u32>) -> impl In
     })
     .await;
     match user {
-        Some(u) => (StatusCode::OK, format!("{{\"id\":{},\"name\":\"{}\"}}", u.id, u.name)),
-        None => (StatusCode::NOT_FOUND, "{\"error\":\"no such user\"}".to_string()),
+        Some(u) => (
+            StatusCode::OK,
+            format!("{{\"id\":{},\"name\":\"{}\"}}", u.id, u.name),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            "{\"error\":\"no such user\"}".to_string(),
+        ),
     }
 }
 
@@ -109,7 +115,10 @@ async fn create_order(State(store): State<AppState>, body: Bytes) -> impl IntoRe
         id
     };
     pause(3, 10).await;
-    (StatusCode::CREATED, format!("{{\"id\":{id},\"total\":{total}}}"))
+    (
+        StatusCode::CREATED,
+        format!("{{\"id\":{id},\"total\":{total}}}"),
+    )
 }
 
 #[profile]
@@ -149,7 +158,10 @@ async fn flaky() -> impl IntoResponse {
     if random(10) == 0 {
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
-            Extension(Exception::new("UpstreamTimeout", "inventory service did not answer in 50 ms")),
+            Extension(Exception::new(
+                "UpstreamTimeout",
+                "inventory service did not answer in 50 ms",
+            )),
             "upstream timeout",
         )
             .into_response();
@@ -187,7 +199,13 @@ async fn self_load(base: String, rate: f64) {
     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.001)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let words = ["rust", "ring buffer", "latency p99", "axum tower", "profiling"];
+    let words = [
+        "rust",
+        "ring buffer",
+        "latency p99",
+        "axum tower",
+        "profiling",
+    ];
     loop {
         tick.tick().await;
         let (method, path, body) = match random(100) {
@@ -196,7 +214,10 @@ async fn self_load(base: String, rate: f64) {
             50..=59 => ("POST", "/api/orders".to_string(), "{\"items\":[1,2,3]}"),
             60..=79 => (
                 "GET",
-                format!("/api/search?q={}", words[random(words.len() as u64) as usize].replace(' ', "+")),
+                format!(
+                    "/api/search?q={}",
+                    words[random(words.len() as u64) as usize].replace(' ', "+")
+                ),
                 "",
             ),
             80..=89 => ("GET", "/api/flaky".to_string(), ""),
@@ -230,13 +251,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -250,17 +272,27 @@ async fn shutdown_signal() {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(rate) = args.self_load {
-        anyhow::ensure!(rate.is_finite() && rate > 0.0, "--self-load RATE must be a positive number of requests per second");
+        anyhow::ensure!(
+            rate.is_finite() && rate > 0.0,
+            "--self-load RATE must be a positive number of requests per second"
+        );
     }
     let port = args.port;
-    let ring = profilis::init().context("opening the Profilis ring (PROFILIS_RING / PROFILIS_DIR)")?;
+    let ring =
+        profilis::init().context("opening the Profilis ring (PROFILIS_RING / PROFILIS_DIR)")?;
     eprintln!("recording into {}", ring.path().display());
 
     let store = AppState::default();
     {
         let mut users = store.users.lock().expect("store lock");
         for id in 1..=100 {
-            users.insert(id, User { id, name: format!("user{id}") });
+            users.insert(
+                id,
+                User {
+                    id,
+                    name: format!("user{id}"),
+                },
+            );
         }
     }
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))

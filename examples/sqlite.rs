@@ -15,15 +15,17 @@ use rusqlite::{params, Connection};
 
 fn main() -> anyhow::Result<()> {
     let given = std::env::args().nth(1).map(std::path::PathBuf::from);
-    let path = given
-        .clone()
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("profilis-sqlite-{}.ring", std::process::id())));
+    let path = given.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("profilis-sqlite-{}.ring", std::process::id()))
+    });
     profilis::init_with(&path, RingOptions::default().capacity(4096))
         .with_context(|| format!("opening ring {}", path.display()))?;
-    let mut consumer = Consumer::attach(&path).with_context(|| format!("attaching to {}", path.display()))?;
+    let mut consumer =
+        Consumer::attach(&path).with_context(|| format!("attaching to {}", path.display()))?;
 
     let conn = Connection::open_in_memory().context("opening SQLite")?;
-    let ddl = "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, age INTEGER)";
+    let ddl =
+        "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, age INTEGER)";
     db::timed(ddl, || conn.execute(ddl, [])).context("creating table")?;
 
     // Literal values in the text: each statement is different text, but all
@@ -40,8 +42,10 @@ fn main() -> anyhow::Result<()> {
     // Bound parameters.
     let insert = "INSERT INTO users (name, email, age) VALUES (?1, ?2, ?3)";
     for (name, age) in [("eve", 41), ("fay", 19)] {
-        db::timed(insert, || conn.execute(insert, params![name, format!("{name}@example.com"), age]))
-            .context("inserting")?;
+        db::timed(insert, || {
+            conn.execute(insert, params![name, format!("{name}@example.com"), age])
+        })
+        .context("inserting")?;
     }
     let select = "SELECT id, name FROM users\n WHERE age > ?1 -- adults only\n ORDER BY name";
     let adults: Vec<(i64, String)> = db::timed(select, || {
@@ -58,7 +62,11 @@ fn main() -> anyhow::Result<()> {
     .context("counting")?;
     let bad = "SELECT * FROM no_such_table WHERE secret = 'hunter2'";
     let failed = db::timed(bad, || conn.execute(bad, []));
-    println!("{} adults, {count} in the id list, bad query failed: {}", adults.len(), failed.is_err());
+    println!(
+        "{} adults, {count} in the id list, bad query failed: {}",
+        adults.len(),
+        failed.is_err()
+    );
 
     println!("\nrecorded DB events ({}):", path.display());
     consumer.poll(1000, |event, names| {

@@ -29,15 +29,23 @@ fn validate(sum: u64) -> Result<u64, String> {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let requests: usize = args.next().map_or(Ok(20), |a| a.parse()).context("REQUESTS must be a number")?;
-    let workers: usize = args.next().map_or(Ok(4), |a| a.parse()).context("WORKERS must be a number")?;
+    let requests: usize = args
+        .next()
+        .map_or(Ok(20), |a| a.parse())
+        .context("REQUESTS must be a number")?;
+    let workers: usize = args
+        .next()
+        .map_or(Ok(4), |a| a.parse())
+        .context("WORKERS must be a number")?;
     let ring = profilis::init().context("opening the Profilis ring (set PROFILIS_RING)")?;
     println!("recording into {}", ring.path().display());
 
     let mut failures = 0;
     for request in 0..requests {
         let root = profilis::span(profilis::name!("threads.request"));
-        let data: Vec<u64> = (0..10_000u64).map(|i| i * 2_654_435_761 + request as u64).collect();
+        let data: Vec<u64> = (0..10_000u64)
+            .map(|i| i * 2_654_435_761 + request as u64)
+            .collect();
         let handles: Vec<_> = data
             .chunks(data.len() / workers.max(1) + 1)
             .map(|chunk| {
@@ -58,6 +66,8 @@ fn main() -> anyhow::Result<()> {
         }
         drop(root);
     }
-    println!("{requests} requests over {workers} workers done ({failures} validation errors recorded)");
+    println!(
+        "{requests} requests over {workers} workers done ({failures} validation errors recorded)"
+    );
     Ok(())
 }

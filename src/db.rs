@@ -271,8 +271,7 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
                     ..
                 })
             );
-        if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit()) && !glued)
-        {
+        if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit()) && !glued) {
             i = number_end(b, i);
             // A sign directly before the number belongs to it when an
             // operand is expected there (after an operator, `(`, `,` or a
@@ -313,7 +312,10 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
             let word = &text[i..end];
             if b.get(end) == Some(&b'\'')
                 && word.len() == 1
-                && matches!(word.as_bytes()[0], b'E' | b'e' | b'N' | b'n' | b'X' | b'x' | b'B' | b'b')
+                && matches!(
+                    word.as_bytes()[0],
+                    b'E' | b'e' | b'N' | b'n' | b'X' | b'x' | b'B' | b'b'
+                )
             {
                 i = quoted_end(b, end, b'\'', true);
                 push_value(&mut out, &mut space);
@@ -417,9 +419,8 @@ pub fn redact(sql: &str) -> String {
                     k = close + 1;
                     // Skip further rows of the same shape: `, (?, ?)`.
                     while matches!(tokens.get(k).map(|t| t.tok), Some(Tok::Punct(',')))
-                        && value_list_end(&tokens, k + 1).is_some_and(|end| {
-                            end - (k + 1) == row.len() - 1
-                        })
+                        && value_list_end(&tokens, k + 1)
+                            .is_some_and(|end| end - (k + 1) == row.len() - 1)
                     {
                         k += row.len() + 1;
                     }
@@ -659,7 +660,10 @@ mod tests {
 
     #[test]
     fn subtraction_keeps_its_operator() {
-        assert_eq!(redact("SELECT a - 1, b-2 FROM t"), "SELECT a - ?, b-? FROM t");
+        assert_eq!(
+            redact("SELECT a - 1, b-2 FROM t"),
+            "SELECT a - ?, b-? FROM t"
+        );
         assert_eq!(redact("SELECT (a) - 1"), "SELECT (a) - ?");
         assert_eq!(redact("SELECT -1, x = -2.5"), "SELECT ?, x = ?");
     }

@@ -143,7 +143,10 @@ impl<'a> FutureSpan<'a> {
 
     /// Polls `future` inside this span's context.
     pub fn run<F: Future>(&mut self, future: F) -> RunInSpan<'_, 'a, F> {
-        RunInSpan { inner: future, span: self }
+        RunInSpan {
+            inner: future,
+            span: self,
+        }
     }
 
     /// Records the span now.

@@ -45,6 +45,8 @@
 
 use crate::clock;
 use crate::context::{self, SpanContext, TRACEPARENT_LEN};
+use crate::hash::hash_bytes;
+use crate::idcache::IdCache;
 use crate::record::{Kind, Method, MsgRef, StrId, FLAG_ERROR};
 use crate::writer::{Fields, Ring};
 use bytes::Buf;
@@ -109,15 +111,32 @@ impl Sink {
     }
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Config {
     ring: Option<Ring>,
+    /// Ids of route templates in `ring`, by hash of the text: interning
+    /// compares the text in the shared table, the cache only hashes it.
+    routes: Arc<IdCache>,
     exclude_exact: Vec<String>,
     exclude_prefix: Vec<String>,
     /// Keep a trace when its mixed id is below this; `None` keeps all.
     sample_below: Option<u64>,
     propagate: bool,
     catch_panics: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ring: None,
+            routes: Arc::new(IdCache::new()),
+            exclude_exact: Vec::new(),
+            exclude_prefix: Vec::new(),
+            sample_below: None,
+            propagate: false,
+            catch_panics: false,
+        }
+    }
 }
 
 impl std::fmt::Debug for Config {
@@ -137,7 +156,10 @@ impl Config {
     #[inline]
     fn excluded(&self, path: &str) -> bool {
         self.exclude_exact.iter().any(|p| p == path)
-            || self.exclude_prefix.iter().any(|p| path.starts_with(p.as_str()))
+            || self
+                .exclude_prefix
+                .iter()
+                .any(|p| path.starts_with(p.as_str()))
     }
 
     #[inline]
@@ -162,7 +184,9 @@ fn mix(trace_id: u128) -> u64 {
 /// Records a REQ event per request; see the [module docs](self).
 #[derive(Clone, Debug, Default)]
 pub struct ProfilisLayer {
-    config: Config,
+    // Shared: axum may apply the layer per request (routers used without
+    // `with_state`), so applying it must be cheap.
+    config: Arc<Config>,
 }
 
 impl ProfilisLayer {
@@ -176,7 +200,10 @@ impl ProfilisLayer {
     /// `#[profile]` events inside the request still go to the process-wide
     /// ring.)
     pub fn ring(mut self, ring: Ring) -> Self {
-        self.config.ring = Some(ring);
+        let config = Arc::make_mut(&mut self.config);
+        config.ring = Some(ring);
+        // Ids are per ring.
+        config.routes = Arc::new(IdCache::new());
         self
     }
 
@@ -188,16 +215,17 @@ impl ProfilisLayer {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        let config = Arc::make_mut(&mut self.config);
         for pattern in patterns {
             let pattern: String = pattern.into();
             match pattern.strip_suffix('*') {
                 Some(prefix) => {
                     if let Some(bare) = prefix.strip_suffix('/').filter(|b| !b.is_empty()) {
-                        self.config.exclude_exact.push(bare.to_string());
+                        config.exclude_exact.push(bare.to_string());
                     }
-                    self.config.exclude_prefix.push(prefix.to_string());
+                    config.exclude_prefix.push(prefix.to_string());
                 }
-                None => self.config.exclude_exact.push(pattern),
+                None => config.exclude_exact.push(pattern),
             }
         }
         self
@@ -206,7 +234,7 @@ impl ProfilisLayer {
     /// Keeps this fraction of traces (0.0..=1.0; values outside are clamped,
     /// NaN keeps everything). The decision depends only on the trace id.
     pub fn sample(mut self, rate: f64) -> Self {
-        self.config.sample_below = if rate.is_nan() || rate >= 1.0 {
+        Arc::make_mut(&mut self.config).sample_below = if rate.is_nan() || rate >= 1.0 {
             None
         } else if rate <= 0.0 {
             Some(0)
@@ -220,7 +248,7 @@ impl ProfilisLayer {
     /// its own trace to this request's span. Unsampled traces get it too,
     /// with the sampled flag clear.
     pub fn propagate(mut self, on: bool) -> Self {
-        self.config.propagate = on;
+        Arc::make_mut(&mut self.config).propagate = on;
         self
     }
 
@@ -228,7 +256,7 @@ impl ProfilisLayer {
     /// (default off: the panic is recorded, then resumed, for an outer
     /// `CatchPanicLayer` or the server to handle).
     pub fn catch_panics(mut self, on: bool) -> Self {
-        self.config.catch_panics = on;
+        Arc::make_mut(&mut self.config).catch_panics = on;
         self
     }
 }
@@ -239,7 +267,7 @@ impl<S> Layer<S> for ProfilisLayer {
     fn layer(&self, inner: S) -> ProfilisService<S> {
         ProfilisService {
             inner,
-            config: Arc::new(self.config.clone()),
+            config: Arc::clone(&self.config),
         }
     }
 }
@@ -252,28 +280,43 @@ pub struct ProfilisService<S> {
 }
 
 #[inline]
-fn route_id<B>(ring: &Ring, request: &Request<B>) -> StrId {
+fn cached_id(ring: &Ring, routes: &IdCache, text: &str) -> StrId {
+    let hash = hash_bytes(text.as_bytes());
+    if let Some(id) = routes.get(hash) {
+        return id;
+    }
+    let id = ring.intern(text);
+    routes.insert(hash, id);
+    id
+}
+
+#[inline]
+fn route_id<B>(ring: &Ring, routes: &IdCache, request: &Request<B>) -> StrId {
     #[cfg(feature = "axum")]
     if let Some(path) = request.extensions().get::<axum::extract::MatchedPath>() {
-        return ring.intern(path.as_str());
+        return cached_id(ring, routes, path.as_str());
     }
     if let Some(RouteTemplate(template)) = request.extensions().get::<RouteTemplate>() {
-        return ring.intern(template);
+        return cached_id(ring, routes, template);
     }
     crate::name!(UNMATCHED).id(ring)
 }
 
+/// The request body's size: exact when it is known (hyper reports a
+/// `Content-Length` body's length as an exact size hint), else the
+/// `Content-Length` header, else the hint's lower bound.
 #[inline]
 fn request_bytes<B: Body>(request: &Request<B>) -> u64 {
-    let declared = request
+    let hint = request.body().size_hint();
+    if let Some(exact) = hint.exact() {
+        return exact;
+    }
+    request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    declared.unwrap_or_else(|| {
-        let hint = request.body().size_hint();
-        hint.exact().unwrap_or(hint.lower())
-    })
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(hint.lower())
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ProfilisService<S>
@@ -322,7 +365,7 @@ where
         let pending = sink.map(|sink| {
             let ring = sink.ring();
             Pending {
-                route: route_id(ring, &request),
+                route: route_id(ring, &config.routes, &request),
                 method: Method::parse(request.method().as_str()),
                 bytes_in: request_bytes(&request),
                 start_ns: clock::mono_ns(),
@@ -625,7 +668,7 @@ mod tests {
     #[test]
     fn exclusion_patterns() {
         let layer = ProfilisLayer::new().exclude_routes(["/health", "/static/*", "/internal*"]);
-        let c = &layer.config;
+        let c = &*layer.config;
         assert!(c.excluded("/health"));
         assert!(!c.excluded("/health/deep"));
         assert!(!c.excluded("/healthz"));
@@ -642,6 +685,7 @@ mod tests {
         assert!(ProfilisLayer::new().sample(f64::NAN).config.keep(1));
         let none = ProfilisLayer::new().sample(0.0).config;
         let half = ProfilisLayer::new().sample(0.5).config;
+        let (none, half) = (&*none, &*half);
         let mut kept = 0;
         for i in 1..=10_000u128 {
             assert!(!none.keep(i));

@@ -92,11 +92,10 @@ fn concurrent_tasks_on_a_multi_threaded_runtime_keep_separate_traces() {
                             if step % 5 == 0 {
                                 // A nested spawn inherits the trace with the
                                 // adapter.
-                                let child = tokio::spawn(
-                                    async { context::current() }.in_current_span(),
-                                )
-                                .await
-                                .unwrap();
+                                let child =
+                                    tokio::spawn(async { context::current() }.in_current_span())
+                                        .await
+                                        .unwrap();
                                 seen.push(child);
                             }
                         }
@@ -114,7 +113,10 @@ fn concurrent_tasks_on_a_multi_threaded_runtime_keep_separate_traces() {
     });
     for (root, seen) in roots.iter().zip(&seen) {
         assert_eq!(seen.len(), 24);
-        assert!(seen.iter().all(|c| c == root), "a task saw another task's context");
+        assert!(
+            seen.iter().all(|c| c == root),
+            "a task saw another task's context"
+        );
     }
     // Outside the tasks, the worker threads' context was restored.
     let leaked = runtime.block_on(async {
@@ -128,7 +130,9 @@ fn concurrent_tasks_on_a_multi_threaded_runtime_keep_separate_traces() {
     for root in &roots {
         let events = collector().wait_for(20, |r| r.event.trace_id == root.trace_id);
         assert_eq!(events.len(), 20);
-        assert!(events.iter().all(|r| r.event.parent_span_id == root.span_id));
+        assert!(events
+            .iter()
+            .all(|r| r.event.parent_span_id == root.span_id));
     }
 }
 
@@ -137,7 +141,9 @@ fn the_context_does_not_leak_into_tasks_without_the_adapter() {
     // InSpan restores the thread's context after every poll, so a task
     // spawned without the adapter, even one polled on the same thread,
     // never sees its spawner's context.
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let root = SpanContext::new_root();
     let seen = runtime.block_on(
         async {
@@ -163,7 +169,10 @@ fn traceparent_round_trip() {
     assert_eq!(ctx.to_traceparent(), unsampled);
     // A continued trace: same trace id, the remote span as parent.
     let child = ctx.child();
-    assert_eq!((child.trace_id, child.parent_span_id), (ctx.trace_id, ctx.span_id));
+    assert_eq!(
+        (child.trace_id, child.parent_span_id),
+        (ctx.trace_id, ctx.span_id)
+    );
 }
 
 #[test]
@@ -173,37 +182,103 @@ fn traceparent_rejection_and_future_versions() {
     let cases: &[(&str, Result<(), TraceparentError>)] = &[
         // Wrong lengths.
         ("", Err(Length(0))),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0", Err(Length(54))),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-", Err(Length(56))),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", Err(Length(61))),
-        ("00-0af7651916cd43dd8448eb211c80319c0-b7ad6b7169203331-01", Err(Separator)),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0",
+            Err(Length(54)),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-",
+            Err(Length(56)),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra",
+            Err(Length(61)),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c0-b7ad6b7169203331-01",
+            Err(Separator),
+        ),
         // Upper-case hex.
-        ("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", Err(NotHex)),
-        ("00-0af7651916cd43dd8448eb211c80319c-B7AD6B7169203331-01", Err(NotHex)),
-        ("0A-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Err(NotHex)),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0F", Err(NotHex)),
+        (
+            "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",
+            Err(NotHex),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-B7AD6B7169203331-01",
+            Err(NotHex),
+        ),
+        (
+            "0A-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Err(NotHex),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-0F",
+            Err(NotHex),
+        ),
         // Not hex at all.
-        ("00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01", Err(NotHex)),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333 -01", Err(NotHex)),
-        ("zz-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Err(NotHex)),
+        (
+            "00-0af7651916cd43dd8448eb211c80319g-b7ad6b7169203331-01",
+            Err(NotHex),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333 -01",
+            Err(NotHex),
+        ),
+        (
+            "zz-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Err(NotHex),
+        ),
         // Version ff is forbidden.
-        ("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Err(Version)),
+        (
+            "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Err(Version),
+        ),
         // All-zero ids.
-        ("00-00000000000000000000000000000000-b7ad6b7169203331-01", Err(ZeroTraceId)),
-        ("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", Err(ZeroParentId)),
+        (
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+            Err(ZeroTraceId),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",
+            Err(ZeroParentId),
+        ),
         // Bad separators.
-        ("00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Err(Separator)),
-        ("00-0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331-01", Err(Separator)),
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331_01", Err(Separator)),
+        (
+            "00_0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Err(Separator),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c_b7ad6b7169203331-01",
+            Err(Separator),
+        ),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331_01",
+            Err(Separator),
+        ),
         // Surrounding whitespace is not trimmed.
-        (" 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Err(NotHex)),
+        (
+            " 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Err(NotHex),
+        ),
         // Future versions: longer values are accepted when the 56th byte is
         // '-', and the known fields are read as version 00's.
-        ("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Ok(())),
-        ("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-holds", Ok(())),
-        ("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x", Err(Length(56))),
+        (
+            "01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            Ok(()),
+        ),
+        (
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-holds",
+            Ok(()),
+        ),
+        (
+            "cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01x",
+            Err(Length(56)),
+        ),
         // Unknown flag bits are carried without complaint.
-        ("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-ff", Ok(())),
+        (
+            "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-ff",
+            Ok(()),
+        ),
     ];
     for (header, expected) in cases {
         let got = SpanContext::from_traceparent(header).map(|ctx| {

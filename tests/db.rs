@@ -114,7 +114,9 @@ fn redaction_table() {
     for (input, expected) in TABLE {
         let got = db::redact(input);
         if got != *expected {
-            failures.push(format!("input:    {input:?}\nexpected: {expected:?}\ngot:      {got:?}"));
+            failures.push(format!(
+                "input:    {input:?}\nexpected: {expected:?}\ngot:      {got:?}"
+            ));
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
@@ -153,7 +155,9 @@ fn timed_queries_reach_the_ring_redacted_with_rows_and_errors() {
     let value: String = db::timed_rows("SELECT name FROM u WHERE id = 5", || ("x".into(), 1));
     assert_eq!(value, "x");
 
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let affected = runtime.block_on(db::timed_async(
         "UPDATE u SET n = n + 1 WHERE id = 8",
         async { Ok::<usize, ()>(3) },
@@ -171,14 +175,19 @@ fn timed_queries_reach_the_ring_redacted_with_rows_and_errors() {
     let mut saw = std::collections::BTreeMap::new();
     for e in &db_events {
         let name = batch.names.name(e.name);
-        assert!(!name.contains(secret), "literal leaked into the ring: {name}");
+        assert!(
+            !name.contains(secret),
+            "literal leaked into the ring: {name}"
+        );
         assert!(e.dur_ns > 0 || e.ts_mono_ns > 0);
         *saw.entry(name.to_string()).or_insert(0u32) += 1;
     }
     assert_eq!(saw["SELECT * FROM users WHERE password = ? AND id = ?"], 50);
     let users: Vec<_> = db_events
         .iter()
-        .filter(|e| &*batch.names.name(e.name) == "SELECT * FROM users WHERE password = ? AND id = ?")
+        .filter(|e| {
+            &*batch.names.name(e.name) == "SELECT * FROM users WHERE password = ? AND id = ?"
+        })
         .collect();
     for (i, e) in users.iter().enumerate() {
         assert_eq!(e.value, (i % 4) as u64, "rows");

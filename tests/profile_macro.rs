@@ -115,7 +115,9 @@ fn sync_functions_are_timed_with_their_module_path_and_errors() {
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].event.flags & FLAG_ERROR, 0);
     assert_eq!(events[1].event.flags & FLAG_ERROR, FLAG_ERROR);
-    assert!(events.iter().all(|r| r.event.trace_id != 0 && r.event.span_id != 0));
+    assert!(events
+        .iter()
+        .all(|r| r.event.trace_id != 0 && r.event.span_id != 0));
     let custom = collector().wait_for(1, |r| r.name == "custom.checkout");
     assert_eq!(custom.len(), 1);
     assert_eq!(custom[0].event.flags & FLAG_ERROR, 0);

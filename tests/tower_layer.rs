@@ -50,7 +50,10 @@ fn app(prefix: &str, layer: ProfilisLayer) -> Router {
             &format!("{prefix}/users/{{id}}"),
             get(|Path(id): Path<u32>| async move { load_user(id).unwrap_or_default() }),
         )
-        .route(&format!("{prefix}/echo"), post(|body: Bytes| async move { body }))
+        .route(
+            &format!("{prefix}/echo"),
+            post(|body: Bytes| async move { body }),
+        )
         .route(
             &format!("{prefix}/fail"),
             get(|| async {
@@ -78,7 +81,10 @@ fn app(prefix: &str, layer: ProfilisLayer) -> Router {
             &format!("{prefix}/stream"),
             get(|| async {
                 Body::new(Chunks(
-                    ["abc", "defgh", "ij"].into_iter().map(Bytes::from).collect(),
+                    ["abc", "defgh", "ij"]
+                        .into_iter()
+                        .map(Bytes::from)
+                        .collect(),
                 ))
             }),
         )
@@ -92,7 +98,9 @@ fn traceparent(trace_id: u128, parent: u64) -> String {
 }
 
 fn req_events(trace_id: u128) -> Vec<Rec> {
-    collector().wait_for(1, |r| r.event.kind == Kind::Req && r.event.trace_id == trace_id)
+    collector().wait_for(1, |r| {
+        r.event.kind == Kind::Req && r.event.trace_id == trace_id
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,14 +147,23 @@ async fn real_server_records_routes_statuses_bytes_errors_and_traces() {
     let echo_body: &'static [u8] = &[b'x'; 1234];
     let (status, _, body) = send("POST", "/t1/echo", echo_body).await;
     assert_eq!((status, body.len()), (StatusCode::OK, 1234));
-    assert_eq!(send("GET", "/t1/fail", b"").await.0, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(send("GET", "/t1/plain500", b"").await.0, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(
+        send("GET", "/t1/fail", b"").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        send("GET", "/t1/plain500", b"").await.0,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
     let (status, panic_header, _) = send("GET", "/t1/panic", b"").await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(panic_header.is_some());
     let (status, _, body) = send("GET", "/t1/stream", b"").await;
     assert_eq!((status, &body[..]), (StatusCode::OK, &b"abcdefghij"[..]));
-    assert_eq!(send("GET", "/t1/no/such/route", b"").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send("GET", "/t1/no/such/route", b"").await.0,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(send("GET", "/health", b"").await.0, StatusCode::OK);
     assert_eq!(send("GET", "/static/app.js", b"").await.0, StatusCode::OK);
 
@@ -157,20 +174,33 @@ async fn real_server_records_routes_statuses_bytes_errors_and_traces() {
     let u = &user[0];
     assert_eq!(u.name, "/t1/users/{id}");
     assert_eq!((u.event.method, u.event.status), (Method::Get, 200));
-    assert_eq!(u.event.parent_span_id, user_ctx.span_id, "parent from traceparent");
+    assert_eq!(
+        u.event.parent_span_id, user_ctx.span_id,
+        "parent from traceparent"
+    );
     assert_eq!(u.event.flags & FLAG_ERROR, 0);
     assert_eq!(u.event.flags & FLAG_SAMPLED, FLAG_SAMPLED);
     assert_eq!(u.event.value2, 6, "bytes out");
     assert!(u.event.dur_ns > 0);
-    let returned = SpanContext::from_traceparent(&header.expect("traceparent on the response")).unwrap();
-    assert_eq!((returned.trace_id, returned.span_id), (user_ctx.trace_id, u.event.span_id));
+    let returned =
+        SpanContext::from_traceparent(&header.expect("traceparent on the response")).unwrap();
+    assert_eq!(
+        (returned.trace_id, returned.span_id),
+        (user_ctx.trace_id, u.event.span_id)
+    );
 
     // Nested #[profile] and DB events inherit the request's trace.
     let nested = collector().wait_for(2, |r| {
         r.event.trace_id == user_ctx.trace_id && r.event.kind != Kind::Req
     });
-    let f = nested.iter().find(|r| r.event.kind == Kind::Fn).expect("FN event");
-    let d = nested.iter().find(|r| r.event.kind == Kind::Db).expect("DB event");
+    let f = nested
+        .iter()
+        .find(|r| r.event.kind == Kind::Fn)
+        .expect("FN event");
+    let d = nested
+        .iter()
+        .find(|r| r.event.kind == Kind::Db)
+        .expect("DB event");
     assert_eq!(f.name, "tower_layer::load_user");
     assert_eq!(f.event.parent_span_id, u.event.span_id);
     assert_eq!(d.name, "SELECT name FROM users WHERE id = ?");
@@ -178,8 +208,15 @@ async fn real_server_records_routes_statuses_bytes_errors_and_traces() {
     assert_eq!(d.event.value, 1, "rows");
 
     let echo = &req_events(traces["/t1/echo"].trace_id)[0];
-    assert_eq!((echo.name.as_str(), echo.event.method), ("/t1/echo", Method::Post));
-    assert_eq!((echo.event.value, echo.event.value2), (1234, 1234), "bytes in/out");
+    assert_eq!(
+        (echo.name.as_str(), echo.event.method),
+        ("/t1/echo", Method::Post)
+    );
+    assert_eq!(
+        (echo.event.value, echo.event.value2),
+        (1234, 1234),
+        "bytes in/out"
+    );
 
     let fail = &req_events(traces["/t1/fail"].trace_id)[0];
     assert_eq!(fail.event.status, 503);
@@ -189,10 +226,16 @@ async fn real_server_records_routes_statuses_bytes_errors_and_traces() {
 
     let plain = &req_events(traces["/t1/plain500"].trace_id)[0];
     assert_eq!(plain.event.flags & FLAG_ERROR, FLAG_ERROR);
-    assert_eq!(plain.exception_type.as_deref(), Some("HTTP 500 Internal Server Error"));
+    assert_eq!(
+        plain.exception_type.as_deref(),
+        Some("HTTP 500 Internal Server Error")
+    );
 
     let panicked = &req_events(traces["/t1/panic"].trace_id)[0];
-    assert_eq!((panicked.name.as_str(), panicked.event.status), ("/t1/panic", 500));
+    assert_eq!(
+        (panicked.name.as_str(), panicked.event.status),
+        ("/t1/panic", 500)
+    );
     assert_eq!(panicked.event.flags & FLAG_ERROR, FLAG_ERROR);
     assert_eq!(panicked.exception_type.as_deref(), Some("panic"));
     assert_eq!(panicked.message.as_deref(), Some("handler exploded"));
@@ -201,7 +244,10 @@ async fn real_server_records_routes_statuses_bytes_errors_and_traces() {
     assert_eq!(stream.event.value2, 10, "bytes counted across frames");
 
     let unmatched = &req_events(traces["/t1/no/such/route"].trace_id)[0];
-    assert_eq!((unmatched.name.as_str(), unmatched.event.status), (UNMATCHED, 404));
+    assert_eq!(
+        (unmatched.name.as_str(), unmatched.event.status),
+        (UNMATCHED, 404)
+    );
     assert_eq!(unmatched.event.flags & FLAG_ERROR, 0);
 
     // Excluded routes leave no event. The requests after them were
@@ -212,12 +258,21 @@ async fn real_server_records_routes_statuses_bytes_errors_and_traces() {
         .header("traceparent", traceparent(last.trace_id, last.span_id))
         .body(Full::new(Bytes::new()))
         .unwrap();
-    client.request(request).await.unwrap().into_body().collect().await.unwrap();
+    client
+        .request(request)
+        .await
+        .unwrap()
+        .into_body()
+        .collect()
+        .await
+        .unwrap();
     req_events(last.trace_id);
     for path in ["/health", "/static/app.js"] {
         let trace = traces[path].trace_id;
         assert!(
-            collector().matching(|r| r.event.trace_id == trace).is_empty(),
+            collector()
+                .matching(|r| r.event.trace_id == trace)
+                .is_empty(),
             "{path} was recorded"
         );
     }
@@ -233,7 +288,9 @@ async fn sampling_keeps_the_rate_and_whole_traces() {
     let app = app("/t2", ProfilisLayer::new().sample(0.1));
     let total = 10_000;
     for i in 0..total {
-        let request = Request::get(format!("/t2/users/{i}")).body(Body::empty()).unwrap();
+        let request = Request::get(format!("/t2/users/{i}"))
+            .body(Body::empty())
+            .unwrap();
         let response = app.clone().oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
     }
@@ -241,14 +298,21 @@ async fn sampling_keeps_the_rate_and_whole_traces() {
     // next request: every event is in the ring now.
     let kept = collector().matching(|r| r.event.kind == Kind::Req && r.name == "/t2/users/{id}");
     // Binomial(10000, 0.1): mean 1000, sd 30; 6 sd either side.
-    assert!((820..=1180).contains(&kept.len()), "kept {} of {total}", kept.len());
+    assert!(
+        (820..=1180).contains(&kept.len()),
+        "kept {} of {total}",
+        kept.len()
+    );
 
     // Everything inside a dropped request is dropped with it, and
     // everything inside a kept one is kept.
     let kept_traces: std::collections::HashSet<u128> =
         kept.iter().map(|r| r.event.trace_id).collect();
     let fns = collector().matching(|r| r.name == "tower_layer::load_user");
-    let in_t2: Vec<_> = fns.iter().filter(|r| kept_traces.contains(&r.event.trace_id)).collect();
+    let in_t2: Vec<_> = fns
+        .iter()
+        .filter(|r| kept_traces.contains(&r.event.trace_id))
+        .collect();
     assert_eq!(in_t2.len(), kept.len());
 
     // The decision is per trace: 30 traces sent 10 times each are kept or
@@ -283,7 +347,10 @@ async fn panics_are_recorded_then_resumed_by_default() {
     let outcome = tokio::spawn(app.oneshot(request)).await;
     assert!(outcome.unwrap_err().is_panic(), "the panic propagates");
     let event = &req_events(ctx.trace_id)[0];
-    assert_eq!((event.event.status, event.exception_type.as_deref()), (500, Some("panic")));
+    assert_eq!(
+        (event.event.status, event.exception_type.as_deref()),
+        (500, Some("panic"))
+    );
 }
 
 #[tokio::test]
@@ -296,7 +363,12 @@ async fn unsampled_requests_still_propagate_their_trace() {
         .body(Body::empty())
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
-    let header = response.headers().get(&TRACEPARENT).unwrap().to_str().unwrap();
+    let header = response
+        .headers()
+        .get(&TRACEPARENT)
+        .unwrap()
+        .to_str()
+        .unwrap();
     let returned = SpanContext::from_traceparent(header).unwrap();
     assert_eq!(returned.trace_id, ctx.trace_id);
     assert!(!returned.sampled);

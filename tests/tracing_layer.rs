@@ -39,7 +39,8 @@ fn spans_become_fn_events_with_parentage_and_fields() {
             };
             assert_eq!(instrumented(1), 2);
             fails_with_status();
-            let failing = tracing::info_span!("failing", exception = "ValueError", error = %"bad input");
+            let failing =
+                tracing::info_span!("failing", exception = "ValueError", error = %"bad input");
             drop(failing.enter());
             let detached = tracing::info_span!(parent: None, "detached");
             drop(detached);
@@ -57,7 +58,10 @@ fn spans_become_fn_events_with_parentage_and_fields() {
     };
     let outer = find("tracing_layer::outer");
     assert_eq!(outer.event.kind, Kind::Fn);
-    assert_eq!(outer.event.parent_span_id, root.span_id, "a contextual root continues the Profilis trace");
+    assert_eq!(
+        outer.event.parent_span_id, root.span_id,
+        "a contextual root continues the Profilis trace"
+    );
     assert_eq!(outer.event.span_id, inside_outer.span_id);
     assert_eq!(outer.event.status, 200);
     assert_eq!(outer.event.flags & FLAG_ERROR, 0);

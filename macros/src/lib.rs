@@ -41,9 +41,7 @@ pub fn profile(attr: TokenStream, item: TokenStream) -> TokenStream {
             name = Some(meta.value()?.parse::<LitStr>()?);
             Ok(())
         } else {
-            Err(meta.error(
-                "unknown argument: #[profile] accepts only `name = \"...\"`",
-            ))
+            Err(meta.error("unknown argument: #[profile] accepts only `name = \"...\"`"))
         }
     });
     parse_macro_input!(attr with parser);
@@ -95,7 +93,11 @@ fn expand(function: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
             }
             lit.to_token_stream()
         }
-        None => quote!(::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident))),
+        None => quote!(::core::concat!(
+            ::core::module_path!(),
+            "::",
+            ::core::stringify!(#ident)
+        )),
     };
     // The type of the returned value, when it can be written in the body
     // (not an `impl Trait`): it pins the closure or async block's output so

@@ -1,0 +1,164 @@
+//! Cost of the instrumentation layer, each figure next to its baseline in
+//! the same run:
+//!
+//! - `tower_layer`: an axum router called with `oneshot`, without and with
+//!   `ProfilisLayer` (the difference is the per-request overhead; target
+//!   under 300 ns at the median);
+//! - `fn_timing`: a bare `emit_fn` with manual clock reads vs a span guard
+//!   and a `#[profile]` function (target within 1.5x of the bare emit).
+//!
+//! `cargo bench -p profilis-benches --bench instrumentation`
+//!
+//! Events go to a ring in the temp directory with the overwrite-oldest
+//! policy, so every emit writes a slot (a drop-newest ring that filled up
+//! would measure the cheaper drop path instead).
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::get;
+use axum::Router;
+use criterion::{criterion_group, criterion_main, Criterion};
+use profilis::tower::ProfilisLayer;
+use profilis::{FullPolicy, RingOptions};
+use std::hint::black_box;
+use tower::ServiceExt;
+
+fn init_ring() {
+    let path = std::env::temp_dir().join(format!("profilis-bench-{}.ring", std::process::id()));
+    let options = RingOptions::default()
+        .capacity(1 << 16)
+        .policy(FullPolicy::OverwriteOldest);
+    profilis::init_with(&path, options).expect("creating the bench ring");
+    // The mapping stays valid after the name is removed.
+    let _ = std::fs::remove_file(&path);
+}
+
+/// The router as `axum::serve` runs it: `with_state` turns handlers into
+/// routes once, instead of per request.
+fn router() -> Router {
+    Router::new().route("/api/users/{id}", get(|| async { "user" }))
+}
+
+fn finish(router: Router) -> Router {
+    router.with_state(())
+}
+
+fn tower_layer(c: &mut Criterion) {
+    init_ring();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let bare = finish(router());
+    // What axum itself costs for any layer added with `Router::layer`: it
+    // boxes the layered route and the response body.
+    let noop = finish(router().layer(tower::util::MapResponseLayer::new(|r| r)));
+    let excluded = finish(router().layer(ProfilisLayer::new().exclude_routes(["/api/*"])));
+    let layered = finish(router().layer(ProfilisLayer::new()));
+    let mut group = c.benchmark_group("tower_layer");
+    for (name, app) in [
+        ("router_bare", bare),
+        ("router_with_noop_layer", noop),
+        ("router_with_layer_excluded", excluded),
+        ("router_with_layer", layered),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let request = Request::get("/api/users/42").body(Body::empty()).unwrap();
+                // Dropping the response drops its body, which records the
+                // event.
+                let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+                black_box(response.status());
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Per-request overhead as a distribution: batches of `BATCH` calls to the
+/// bare and the layered router, interleaved so both see the same machine
+/// load; the overhead of a round is the difference of its two batch means.
+/// Prints the median (p50) and p90 of the per-round overhead.
+fn tower_layer_paired(_: &mut Criterion) {
+    init_ring();
+    const BATCH: u32 = 256;
+    let rounds: usize = std::env::var("PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let apps = [
+        finish(router()),
+        finish(router().layer(tower::util::MapResponseLayer::new(|r| r))),
+        finish(router().layer(ProfilisLayer::new())),
+    ];
+    let mut means: [Vec<f64>; 3] = Default::default();
+    for round in 0..rounds + 20 {
+        for (k, app) in apps.iter().enumerate() {
+            let start = std::time::Instant::now();
+            for _ in 0..BATCH {
+                let request = Request::get("/api/users/42").body(Body::empty()).unwrap();
+                let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
+                black_box(response.status());
+            }
+            if round >= 20 {
+                means[k].push(start.elapsed().as_nanos() as f64 / BATCH as f64);
+            }
+        }
+    }
+    let pct = |v: &[f64], p: f64| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[((v.len() - 1) as f64 * p) as usize]
+    };
+    let diff = |a: usize, b: usize| -> Vec<f64> {
+        means[a].iter().zip(&means[b]).map(|(x, y)| x - y).collect()
+    };
+    let over_bare = diff(2, 0);
+    let over_noop = diff(2, 1);
+    println!(
+        "tower_layer paired ({rounds} rounds of {BATCH}): bare p50 {:.0} ns, noop layer p50 {:.0} ns, \
+         profilis layer p50 {:.0} ns; overhead vs bare p50 {:.0} ns (p90 {:.0} ns), \
+         vs a no-op axum layer p50 {:.0} ns (p90 {:.0} ns)",
+        pct(&means[0], 0.5),
+        pct(&means[1], 0.5),
+        pct(&means[2], 0.5),
+        pct(&over_bare, 0.5),
+        pct(&over_bare, 0.9),
+        pct(&over_noop, 0.5),
+        pct(&over_noop, 0.9),
+    );
+}
+
+#[profilis::profile(name = "bench.profiled")]
+fn profiled(x: u64) -> u64 {
+    black_box(x)
+}
+
+fn fn_timing(c: &mut Criterion) {
+    init_ring();
+    let mut group = c.benchmark_group("fn_timing");
+    group.bench_function("emit_fn_only", |b| {
+        b.iter(|| profilis::emit_fn(profilis::name!("bench.emit"), black_box(100), false))
+    });
+    group.bench_function("emit_fn_manual_timing", |b| {
+        b.iter(|| {
+            let start = profilis::clock::mono_ns();
+            black_box(42u64);
+            let dur = profilis::clock::mono_ns() - start;
+            profilis::emit_fn(profilis::name!("bench.manual"), dur, false)
+        })
+    });
+    group.bench_function("span_guard", |b| {
+        b.iter(|| {
+            let _span = profilis::span(profilis::name!("bench.span"));
+            black_box(42u64)
+        })
+    });
+    group.bench_function("profile_attribute", |b| b.iter(|| profiled(black_box(42))));
+    group.finish();
+}
+
+criterion_group!(benches, tower_layer_paired, tower_layer, fn_timing);
+criterion_main!(benches);
