@@ -61,6 +61,11 @@ pub mod tower;
 #[cfg(all(not(profilis_loom), feature = "tracing"))]
 pub mod tracing;
 
+// The examples of docs/instrumentation.md run as doc tests.
+#[cfg(all(doctest, feature = "axum", feature = "tracing"))]
+#[doc = include_str!("../docs/instrumentation.md")]
+pub struct InstrumentationDocs;
+
 /// Times every call of a function and records it as an FN event; see
 /// [`profilis_macros::profile`] and docs/instrumentation.md.
 ///
