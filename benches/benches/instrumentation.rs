@@ -4,8 +4,13 @@
 //! - `tower_layer`: an axum router called with `oneshot`, without and with
 //!   `ProfilisLayer` (the difference is the per-request overhead; target
 //!   under 300 ns at the median);
-//! - `fn_timing`: a bare `emit_fn` with manual clock reads vs a span guard
-//!   and a `#[profile]` function (target within 1.5x of the bare emit).
+//! - `fn_timing`: a bare `emit_fn` (alone, and with the two clock reads a
+//!   timed call needs) vs a span guard and a `#[profile]` function (target
+//!   within 1.5x of the bare emit).
+//!
+//! The `*_paired` functions print distributions from interleaved batches,
+//! which hold up better than separate runs on a loaded machine
+//! (`PAIRED_ROUNDS` sets their length, default 400).
 //!
 //! `cargo bench -p profilis-benches --bench instrumentation`
 //!
@@ -136,6 +141,67 @@ fn profiled(x: u64) -> u64 {
     black_box(x)
 }
 
+/// The same four cases interleaved in batches of `BATCH` calls (see
+/// `tower_layer_paired`): prints each one's p50 per-call cost and its ratio
+/// to the bare emits.
+fn fn_timing_paired(_: &mut Criterion) {
+    init_ring();
+    const BATCH: u32 = 1024;
+    let rounds: usize = std::env::var("PAIRED_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(400);
+    let cases: [(&str, fn()); 4] = [
+        ("emit_fn_only", || {
+            profilis::emit_fn(profilis::name!("bench.emit"), black_box(100), false);
+        }),
+        ("emit_fn_manual_timing", || {
+            let start = profilis::clock::mono_ns();
+            black_box(42u64);
+            let dur = profilis::clock::mono_ns() - start;
+            profilis::emit_fn(profilis::name!("bench.manual"), dur, false);
+        }),
+        ("span_guard", || {
+            let _span = profilis::span(profilis::name!("bench.span"));
+            black_box(42u64);
+        }),
+        ("profile_attribute", || {
+            black_box(profiled(black_box(42)));
+        }),
+    ];
+    let mut means: [Vec<f64>; 4] = Default::default();
+    for round in 0..rounds + 20 {
+        for (k, (_, case)) in cases.iter().enumerate() {
+            let start = std::time::Instant::now();
+            for _ in 0..BATCH {
+                case();
+            }
+            if round >= 20 {
+                means[k].push(start.elapsed().as_nanos() as f64 / BATCH as f64);
+            }
+        }
+    }
+    let p50 = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let p: Vec<f64> = means.iter().map(|m| p50(m)).collect();
+    println!(
+        "fn_timing paired ({rounds} rounds of {BATCH}): p50 emit_fn_only {:.1} ns, \
+         emit_fn_manual_timing {:.1} ns, span_guard {:.1} ns ({:.2}x manual, {:.2}x emit only), \
+         profile_attribute {:.1} ns ({:.2}x manual, {:.2}x emit only)",
+        p[0],
+        p[1],
+        p[2],
+        p[2] / p[1],
+        p[2] / p[0],
+        p[3],
+        p[3] / p[1],
+        p[3] / p[0],
+    );
+}
+
 fn fn_timing(c: &mut Criterion) {
     init_ring();
     let mut group = c.benchmark_group("fn_timing");
@@ -160,5 +226,11 @@ fn fn_timing(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, tower_layer_paired, tower_layer, fn_timing);
+criterion_group!(
+    benches,
+    tower_layer_paired,
+    tower_layer,
+    fn_timing_paired,
+    fn_timing
+);
 criterion_main!(benches);

@@ -89,7 +89,31 @@ async fn async_borrow(s: &str) -> &str {
 #[profile(name = "async.named")]
 async fn async_named() {}
 
+#[profile]
+fn mutates(mut x: u32, (a, b): (u32, u32)) -> u32 {
+    x += a + b;
+    x
+}
+
+#[profile]
+async fn async_patterns(mut v: Vec<u32>, (a, _): (u8, u8)) -> Option<u32> {
+    v.push(u32::from(a));
+    let first = v.first()?;
+    Some(*first)
+}
+
+#[profile]
+fn early_return(n: u32) -> Result<u32, String> {
+    if n == 0 {
+        return Err("zero".into());
+    }
+    Ok(n)
+}
+
 fn main() {
+    let _ = mutates(1, (2, 3));
+    let _ = async_patterns(vec![], (1, 2));
+    let _ = early_return(0);
     unit();
     let _ = with_name(1);
     let _ = question_mark("1");
