@@ -15,6 +15,12 @@
 //! # Ok::<(), profilis::OpenError>(())
 //! ```
 //!
+//! Instrumentation on top of the emit functions (docs/instrumentation.md):
+//! the trace [`context`] (spans, thread and async propagation, W3C
+//! `traceparent`), the [`macro@profile`] attribute, the [`db`] helper with
+//! query redaction, a tower layer (`tower` / `axum` features) and a
+//! `tracing` layer (`tracing` feature).
+//!
 //! The format of the ring file is specified in FORMAT.md; [`layout`] holds
 //! every offset and [`ring`] the protocol.
 
@@ -90,7 +96,7 @@ pub use ring::Counters;
 #[cfg(not(profilis_loom))]
 pub use crate::{
     consumer::{Batch, Consumer, ConsumerOptions, Names, WriterInfo},
-    context::{InSpan, InSpanExt, SpanContext},
+    context::{span_id, trace_id, use_span, InSpan, InSpanExt, SpanContext},
     error::{HeaderError, OpenError},
     file::{FullPolicy, HeaderInfo},
     span::{FutureSpan, RunInSpan, Span},
