@@ -79,10 +79,12 @@ fn tower_layer(c: &mut Criterion) {
     group.finish();
 }
 
-/// Per-request overhead as a distribution: batches of `BATCH` calls to the
-/// bare and the layered router, interleaved so both see the same machine
-/// load; the overhead of a round is the difference of its two batch means.
-/// Prints the median (p50) and p90 of the per-round overhead.
+/// Per-request overhead as a distribution: batches of `BATCH` calls to each
+/// router, interleaved so all see the same machine load; the overhead of a
+/// round is the difference of two batch means. Prints p50 (and p90) of the
+/// per-round overhead against the bare router and against a no-op layer
+/// (what axum itself costs for any layer), and the layer's cost for excluded
+/// and sampled-out requests.
 fn tower_layer_paired(_: &mut Criterion) {
     init_ring();
     const BATCH: u32 = 256;
@@ -93,12 +95,19 @@ fn tower_layer_paired(_: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
+    const BARE: usize = 0;
+    const NOOP: usize = 1;
+    const LAYER: usize = 2;
+    const EXCLUDED: usize = 3;
+    const SAMPLED_OUT: usize = 4;
     let apps = [
         finish(router()),
         finish(router().layer(tower::util::MapResponseLayer::new(|r| r))),
         finish(router().layer(ProfilisLayer::new())),
+        finish(router().layer(ProfilisLayer::new().exclude_routes(["/api/*"]))),
+        finish(router().layer(ProfilisLayer::new().sample(0.0))),
     ];
-    let mut means: [Vec<f64>; 3] = Default::default();
+    let mut means: [Vec<f64>; 5] = Default::default();
     for round in 0..rounds + 20 {
         for (k, app) in apps.iter().enumerate() {
             let start = std::time::Instant::now();
@@ -120,19 +129,23 @@ fn tower_layer_paired(_: &mut Criterion) {
     let diff = |a: usize, b: usize| -> Vec<f64> {
         means[a].iter().zip(&means[b]).map(|(x, y)| x - y).collect()
     };
-    let over_bare = diff(2, 0);
-    let over_noop = diff(2, 1);
     println!(
-        "tower_layer paired ({rounds} rounds of {BATCH}): bare p50 {:.0} ns, noop layer p50 {:.0} ns, \
-         profilis layer p50 {:.0} ns; overhead vs bare p50 {:.0} ns (p90 {:.0} ns), \
-         vs a no-op axum layer p50 {:.0} ns (p90 {:.0} ns)",
-        pct(&means[0], 0.5),
-        pct(&means[1], 0.5),
-        pct(&means[2], 0.5),
-        pct(&over_bare, 0.5),
-        pct(&over_bare, 0.9),
-        pct(&over_noop, 0.5),
-        pct(&over_noop, 0.9),
+        "tower_layer paired ({rounds} rounds of {BATCH}): p50 per request: bare {:.0} ns, \
+         no-op layer {:.0} ns, profilis layer {:.0} ns",
+        pct(&means[BARE], 0.5),
+        pct(&means[NOOP], 0.5),
+        pct(&means[LAYER], 0.5),
+    );
+    println!(
+        "tower_layer overhead: vs bare p50 {:.0} ns (p90 {:.0} ns); vs a no-op axum layer \
+         p50 {:.0} ns (p90 {:.0} ns); excluded request p50 {:.0} ns, sampled-out request \
+         p50 {:.0} ns (both vs the no-op layer)",
+        pct(&diff(LAYER, BARE), 0.5),
+        pct(&diff(LAYER, BARE), 0.9),
+        pct(&diff(LAYER, NOOP), 0.5),
+        pct(&diff(LAYER, NOOP), 0.9),
+        pct(&diff(EXCLUDED, NOOP), 0.5),
+        pct(&diff(SAMPLED_OUT, NOOP), 0.5),
     );
 }
 
