@@ -1,0 +1,6 @@
+#[profilis::profile]
+const fn f() -> u32 {
+    1
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[profilis::profile]
+struct NotAFunction {
+    field: u32,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+trait T {
+    #[profilis::profile]
+    fn no_body(&self);
+}
+
+fn main() {}
