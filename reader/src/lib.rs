@@ -17,6 +17,7 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod drain;
+pub mod durations;
 pub mod exporters;
 pub mod json;
 pub mod ring_context;
