@@ -111,9 +111,9 @@ pub fn render(snapshot: &Snapshot) -> String {
             h.errors as f64,
         );
     }
-    window_tables(&mut out, "route", "route", "Requests", &s.routes);
-    window_tables(&mut out, "function", "function", "Calls", &s.functions);
-    window_tables(&mut out, "query", "query", "Queries", &s.queries);
+    window_tables(&mut out, "route", "requests", "Requests", &s.routes);
+    window_tables(&mut out, "function", "calls", "Calls", &s.functions);
+    window_tables(&mut out, "query", "calls", "Queries", &s.queries);
 
     // Histograms.
     out.family(
@@ -184,9 +184,11 @@ fn latency_gauges(r: &Latency) -> [(&'static str, &'static str, f64); 6] {
     ]
 }
 
-/// Window gauges of a table: count, errors and percentiles per name.
-fn window_tables(out: &mut Out, prefix: &str, label: &str, what: &str, rows: &[Latency]) {
-    let count = format!("profilis_{prefix}_window_count");
+/// Window gauges of a table: count, errors and percentiles per name; the
+/// label is the table's own (`route`, `function`, `query`).
+fn window_tables(out: &mut Out, label: &str, noun: &str, what: &str, rows: &[Latency]) {
+    let prefix = label;
+    let count = format!("profilis_{prefix}_window_{noun}");
     out.family(
         &count,
         "gauge",
@@ -662,6 +664,10 @@ mod tests {
     #[test]
     fn values_units_and_escaping() {
         let text = render(&sample_snapshot());
+        // scripts/ci/80-browser.sh checks this text with promtool.
+        if let Some(path) = std::env::var_os("PROFILIS_PROM_SAMPLE_OUT") {
+            std::fs::write(path, &text).unwrap();
+        }
         let has = |line: &str| text.lines().any(|l| l == line);
         assert!(has("profilis_requests_total 41"));
         assert!(has("profilis_errors_total 2"));

@@ -83,8 +83,9 @@ const Profilis = (() => {
     ctx.fillText("no data yet", w / 2, h / 2);
   }
 
-  // series: [{key, color}], points: objects with ts_ns and the keys.
-  function lineChart(canvas, points, series, yFormat) {
+  // series: [{key, color}], points: objects with ts_ns and the keys, one
+  // per step of stepNs (a lone point is drawn across its step).
+  function lineChart(canvas, points, series, yFormat, stepNs) {
     const { ctx, w, h } = prepare(canvas);
     const left = 64, right = 10, top = 8, bottom = 22;
     const pw = w - left - right, ph = h - top - bottom;
@@ -92,7 +93,8 @@ const Profilis = (() => {
     let max = 0;
     for (const p of points) for (const s of series) max = Math.max(max, p[s.key] || 0);
     max = niceMax(max);
-    const t0 = points[0].ts_ns, t1 = Math.max(points[points.length - 1].ts_ns, t0 + 1);
+    const t0 = points[0].ts_ns;
+    const t1 = points.length === 1 ? t0 + stepNs : points[points.length - 1].ts_ns;
     const x = t => left + ((t - t0) / (t1 - t0)) * pw;
     const y = v => top + ph - (v / max) * ph;
     ctx.strokeStyle = css("--grid");
@@ -121,7 +123,7 @@ const Profilis = (() => {
         const xx = x(p.ts_ns), yy = y(p[s.key] || 0);
         if (i === 0) ctx.moveTo(xx, yy); else ctx.lineTo(xx, yy);
       });
-      if (points.length === 1) ctx.arc(x(points[0].ts_ns), y(points[0][s.key] || 0), 2, 0, 7);
+      if (points.length === 1) ctx.lineTo(x(t1), y(points[0][s.key] || 0));
       ctx.stroke();
     }
   }
@@ -161,12 +163,12 @@ const Profilis = (() => {
   }
 
   // ---------- sortable tables ----------
-  // columns: [{key, label, value(row), text(row), cls(row)}]
+  // columns: [{key, label, value(row), text(row), cls(row), left}]
   function sortTable(table, columns, sortKey, rowName) {
     const state = { key: sortKey, desc: true, rows: [] };
     const thead = el("thead"), tr = el("tr");
     columns.forEach(c => {
-      const th = el("th", { "data-key": c.key, scope: "col" }, c.label);
+      const th = el("th", { "data-key": c.key, scope: "col", class: c.left ? "left" : null }, c.label);
       th.addEventListener("click", () => {
         if (state.key === c.key) state.desc = !state.desc;
         else { state.key = c.key; state.desc = c.key !== columns[0].key; }
@@ -198,7 +200,7 @@ const Profilis = (() => {
         const r = el("tr", rowName ? { "data-name": rowName(row) } : null);
         for (const c of columns) {
           const td = el("td", { "data-key": c.key, "data-value": String(c.value(row)) }, c.text(row));
-          const extra = c.cls && c.cls(row);
+          const extra = [c.left ? "left" : "", c.cls ? c.cls(row) : ""].join(" ").trim();
           if (extra) td.className = extra;
           r.appendChild(td);
         }
@@ -245,11 +247,12 @@ const Profilis = (() => {
 
   panel("charts", d => {
     const s = d.series || [];
+    const step = (d.window.step_secs || 10) * 1e9;
     lineChart(document.getElementById("chart-latency"), s,
-      [{ key: "p50_ns", color: "--s1" }, { key: "p95_ns", color: "--s2" }, { key: "p99_ns", color: "--s3" }], duration);
+      [{ key: "p50_ns", color: "--s1" }, { key: "p95_ns", color: "--s2" }, { key: "p99_ns", color: "--s3" }], duration, step);
     lineChart(document.getElementById("chart-throughput"), s,
-      [{ key: "rps", color: "--s1" }, { key: "events_per_sec", color: "--s2" }], rate);
-    lineChart(document.getElementById("chart-errors"), s, [{ key: "error_rate", color: "--s3" }], percent);
+      [{ key: "rps", color: "--s1" }, { key: "events_per_sec", color: "--s2" }], rate, step);
+    lineChart(document.getElementById("chart-errors"), s, [{ key: "error_rate", color: "--s3" }], percent, step);
     barChart(document.getElementById("chart-histogram"), d.histogram || []);
   });
 
@@ -262,10 +265,10 @@ const Profilis = (() => {
 
   const errors = sortTable(document.getElementById("errors-table"), [
     { key: "ts_ns", label: "Time", value: e => e.ts_ns, text: e => clock(e.ts_ns, true) },
-    { key: "route", label: "Route", value: e => e.route, text: e => e.route, cls: () => "left" },
+    { key: "route", label: "Route", value: e => e.route, text: e => e.route, left: true },
     { key: "status", label: "Status", value: e => e.status, text: e => (e.status ? String(e.status) : "–") },
-    { key: "exception_type", label: "Exception", value: e => e.exception_type, text: e => e.exception_type || "–", cls: () => "left" },
-    { key: "exception_value", label: "Message", value: e => e.exception_value, text: e => e.exception_value || "–", cls: () => "left" },
+    { key: "exception_type", label: "Exception", value: e => e.exception_type, text: e => e.exception_type || "–", left: true },
+    { key: "exception_value", label: "Message", value: e => e.exception_value, text: e => e.exception_value || "–", left: true },
   ], "ts_ns");
   panel("errors", d => errors(d.errors || []));
 
