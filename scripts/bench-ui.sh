@@ -11,8 +11,9 @@
 #
 # Settings (environment): RATE (events/s, 1000000), SECONDS_PER_RUN (wrk
 # duration per endpoint, 10), CONNECTIONS (50), WRK_THREADS (2),
-# CAPACITY (ring slots, 1048576: about 1 s of events at 1M/s), JSONL=1 to
-# also write JSONL (costs the drain loop much more CPU).
+# CAPACITY (ring slots, 1048576: about 1 s of events at 1M/s), WRK_NICE
+# (0), JSONL=1 to also write JSONL (costs the
+# drain loop much more CPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${RATE:-1000000}
@@ -20,6 +21,10 @@ secs=${SECONDS_PER_RUN:-10}
 connections=${CONNECTIONS:-50}
 wrk_threads=${WRK_THREADS:-2}
 capacity=${CAPACITY:-1048576}
+# wrk's nice value: 0 (like the drain loop and unlike the server threads,
+# which run at nice 10) makes the load generator outrank the server it
+# measures, so the latencies are on the pessimistic side.
+wrk_nice=${WRK_NICE:-0}
 target_dir="${CARGO_TARGET_DIR:-target}"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -41,8 +46,8 @@ cleanup() {
 trap cleanup EXIT
 
 ring="$work/bench.ring"
-# Long enough for both wrk runs plus warm-up, then loadgen exits.
-events=$(( rate * (2 * secs + 8) ))
+# Long enough for a quiet phase, both wrk runs and warm-up; then loadgen exits.
+events=$(( rate * (3 * secs + 8) ))
 "$target_dir/release/examples/loadgen" --ring "$ring" --threads 1 --capacity "$capacity" \
   --events "$events" --rate "$rate" > "$work/loadgen.out" &
 loadgen_pid=$!
@@ -62,15 +67,26 @@ done
 [ -n "$url" ] || { cat "$work/reader.err"; exit 1; }
 sleep 3 # warm-up: the drain reaches the full rate, snapshots have data
 
+# The ring's drop counter and the reader's drain rate, from /health and
+# metrics.json (one request each, outside the wrk runs).
+dropped() {
+  curl -s "${url}health" | python3 -c 'import json,sys; print(sum(r["dropped"] for r in json.load(sys.stdin)["rings"]))'
+}
 drain_rate() {
   curl -s "${url}metrics.json" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f events/s drained, lag %d" % (d["reader"]["events_per_sec"], sum(r["lag"] for r in d["rings"])))'
 }
-echo "machine: $(nproc) cores; loadgen $rate events/s; ring $capacity slots; wrk -t$wrk_threads -c$connections -d${secs}s"
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); loadgen $rate events/s; ring $capacity slots; nice -n $wrk_nice wrk -t$wrk_threads -c$connections -d${secs}s --latency"
+before=$(dropped)
+sleep "$secs"
+after=$(dropped)
+echo "=== no HTTP load for ${secs}s: dropped $((after - before)); reader: $(drain_rate)"
 for path in metrics.json ""; do
   echo "=== GET ${url}${path}"
-  wrk -t"$wrk_threads" -c"$connections" -d"${secs}s" --latency "${url}${path}" \
+  before=$(dropped)
+  nice -n "$wrk_nice" wrk -t"$wrk_threads" -c"$connections" -d"${secs}s" --latency "${url}${path}" \
     | grep -E "Latency|50%|90%|99%|Requests/sec|Non-2xx|Socket errors"
-  echo "reader while serving: $(drain_rate)"
+  after=$(dropped)
+  echo "dropped during the run: $((after - before)); reader after: $(drain_rate)"
 done
 wait "$loadgen_pid" || true
 echo "loadgen: $(tail -n 1 "$work/loadgen.out")"

@@ -879,6 +879,25 @@ fn served_over_a_real_socket_and_stopped() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(bodies.iter().all(|b| *b == body));
+    // The server's threads yield to the drain loop when CPU is short.
+    let nice_of_ui_threads: Vec<i64> = std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("stat")).ok())
+        .filter(|stat| stat.contains("(profilis-ui)"))
+        .map(|stat| {
+            let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+            // Field 19 of the line is the nice value; fields from 3 on
+            // follow the command name.
+            after_comm.split(' ').nth(19 - 3).unwrap().parse().unwrap()
+        })
+        .collect();
+    assert!(nice_of_ui_threads.len() >= 3, "{nice_of_ui_threads:?}");
+    assert!(
+        nice_of_ui_threads
+            .iter()
+            .all(|&n| n == i64::from(web::server::SERVER_NICE)),
+        "{nice_of_ui_threads:?}"
+    );
     server.shutdown();
     assert!(
         std::net::TcpStream::connect(&addr).is_err(),

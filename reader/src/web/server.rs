@@ -14,6 +14,26 @@ use std::time::Duration;
 /// snapshot, so two are plenty and leave the cores to the drain loop.
 const WORKER_THREADS: usize = 2;
 
+/// Nice value of the server's threads. When the machine is short of CPU,
+/// the scheduler then gives the drain loop (nice 0) about ten times the
+/// share of a server thread, so a flood of dashboard requests slows the
+/// dashboard down, not the draining (which would fill the ring and drop
+/// events).
+pub const SERVER_NICE: libc::c_int = 10;
+
+/// Lowers the calling thread's priority to [`SERVER_NICE`] (Linux nice
+/// values are per thread). Failure only costs the priority, so it is
+/// ignored.
+fn lower_thread_priority() {
+    // SAFETY: gettid has no preconditions and returns the caller's id.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
+    // SAFETY: setpriority has no memory-safety preconditions; raising
+    // one's own nice value is always permitted.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, SERVER_NICE);
+    }
+}
+
 /// A running dashboard server.
 pub struct UiServer {
     addr: SocketAddr,
@@ -84,6 +104,7 @@ pub fn start(
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(WORKER_THREADS)
         .thread_name("profilis-ui")
+        .on_thread_start(lower_thread_priority)
         .enable_io()
         .enable_time()
         .build()
@@ -123,6 +144,7 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("profilis-ui".into())
         .spawn(move || {
+            lower_thread_priority();
             let served = runtime.block_on(async move {
                 match tls {
                     Some(tls) => {
