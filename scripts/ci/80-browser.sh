@@ -76,7 +76,7 @@ fi
 echo "dashboard at $url"
 
 status=0
-(cd "$browser_dir" && PROFILIS_URL="$url" PROFILIS_TOKEN_FILE="$work/token" \
+(cd "$browser_dir" && CHROMIUM="$(command -v chromium)" PROFILIS_URL="$url" PROFILIS_TOKEN_FILE="$work/token" \
   SCREENSHOT_DIR="$(cd .. && pwd)/screenshots" node --test dashboard.test.mjs) || status=1
 
 curl -sSf -H "@$work/auth-header" "${url}metrics" > "$work/metrics.txt"
@@ -92,7 +92,7 @@ if promtool check metrics < "$work/sample.txt"; then
 else
   echo "promtool rejected the rendered sample"; status=1
 fi
-if grep -q "$(cat "$work/token")" "$work/reader.err" "$work/reader.out"; then
+if grep -qFf "$work/token" "$work/reader.err" "$work/reader.out"; then
   echo "the token appears in the reader's output"; status=1
 fi
 

@@ -184,9 +184,12 @@ fn check_token(token: String, what: &str) -> anyhow::Result<String> {
 
 fn parse_origin(origin: &str) -> anyhow::Result<HeaderValue> {
     let o = origin.trim_end_matches('/');
-    let ok = (o.starts_with("http://") || o.starts_with("https://"))
-        && !o["https://".len().min(o.len())..].contains('/')
-        && o.bytes().all(|b| b.is_ascii_graphic());
+    let host = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"));
+    let ok = host.is_some_and(|h| {
+        !h.is_empty() && !h.contains('/') && h.bytes().all(|b| b.is_ascii_graphic())
+    });
     if !ok {
         bail!("--ui-cors-origin {origin:?}: expected an origin like https://grafana.example.com[:port]");
     }

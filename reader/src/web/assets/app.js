@@ -263,6 +263,17 @@ const Profilis = (() => {
   panel("functions", d => functions(d.functions || []));
   panel("queries", d => queries(d.queries || []));
 
+  const num = v => (v == null || !isFinite(v) ? "–" : Math.abs(v) >= 1000 ? count(v) : String(+v.toPrecision(4)));
+  const custom = sortTable(document.getElementById("custom-table"), [
+    { key: "name", label: "Metric", value: c => c.name, text: c => c.name },
+    { key: "count", label: "Samples", value: c => c.count, text: c => count(c.count) },
+    { key: "last", label: "Last", value: c => c.last, text: c => num(c.last) },
+    { key: "avg", label: "Avg", value: c => c.avg, text: c => num(c.avg) },
+    { key: "min", label: "Min", value: c => c.min, text: c => num(c.min) },
+    { key: "max", label: "Max", value: c => c.max, text: c => num(c.max) },
+  ], "count", c => c.name);
+  panel("custom", d => custom(d.custom || []));
+
   const errors = sortTable(document.getElementById("errors-table"), [
     { key: "ts_ns", label: "Time", value: e => e.ts_ns, text: e => clock(e.ts_ns, true) },
     { key: "route", label: "Route", value: e => e.route, text: e => e.route, left: true },
