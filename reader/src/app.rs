@@ -1,4 +1,4 @@
-//! Wiring: command line to drain loop, exporters and signals.
+//! Wiring: command line to drain loop, exporters, dashboard and signals.
 
 use crate::cli::{Cli, Command, ReaderArgs};
 use crate::drain::{Drain, DrainOptions, DrainReport};
@@ -6,6 +6,7 @@ use crate::exporters::console::ConsoleExporter;
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions};
 use crate::exporters::Exporter;
 use crate::stats::StatsConfig;
+use crate::web::{self, UiConfig};
 use anyhow::{anyhow, Context};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -14,11 +15,41 @@ use std::time::Duration;
 
 /// Runs the command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    init_logging();
     match cli.command {
         Some(Command::Demo(args)) => crate::demo::run(args),
         Some(Command::Workload(args)) => crate::workload::run(args),
         None => run_reader(cli.reader),
     }
+}
+
+/// Sets up `tracing` output on stderr: `RUST_LOG` if set, else debug
+/// logging of the reader with `PROFILIS_DEBUG=1`, else warnings only.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let debug = std::env::var("PROFILIS_DEBUG")
+        .is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes"));
+    let filter = match EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(_) if debug => EnvFilter::new("info,profilis_reader=debug"),
+        Err(_) => EnvFilter::new("warn"),
+    };
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Reads `PROFILIS_UI_TOKEN` and removes it from the environment, so that
+/// processes the reader starts do not inherit it.
+pub fn take_token_env() -> Option<String> {
+    let value = std::env::var("PROFILIS_UI_TOKEN").ok();
+    if value.is_some() {
+        std::env::remove_var("PROFILIS_UI_TOKEN");
+    }
+    value
 }
 
 /// Installs SIGINT/SIGTERM handlers that set `flag`: the drain loop then
@@ -100,9 +131,30 @@ pub fn print_accounting(report: &DrainReport) -> anyhow::Result<()> {
 fn run_reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
     let shutdown = Arc::new(AtomicBool::new(false));
     install_signal_handlers(&shutdown)?;
+    // Checked before attaching, so a bad option fails fast.
+    let ui = if args.ui.no_ui || args.once {
+        None
+    } else {
+        Some(UiConfig::from_args(&args.ui, take_token_env())?)
+    };
     let exporters = exporters(&args)?;
     let drain = Drain::new(drain_options(&args), exporters, shutdown)?;
+    let server = match ui {
+        Some((config, listen)) => {
+            let warning = web::exposure_warning(listen.addr, config.token.is_some());
+            let server = web::server::start(config, listen, drain.snapshots())?;
+            if let Some(warning) = warning {
+                eprintln!("profilis-reader: {warning}");
+            }
+            eprintln!("profilis-reader: dashboard at {}", server.url());
+            Some(server)
+        }
+        None => None,
+    };
     let report = run_drain(drain)?;
+    if let Some(server) = server {
+        server.shutdown();
+    }
     if args.accounting {
         print_accounting(&report)?;
     }

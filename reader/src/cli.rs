@@ -4,18 +4,21 @@
 use crate::exporters::console::ConsoleStyle;
 use crate::exporters::jsonl::{Compression, DEFAULT_TEMPLATE};
 use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// Drains Profilis ring files: rolling statistics, JSONL and console output.
+/// Drains Profilis ring files: rolling statistics, JSONL and console output,
+/// dashboard and HTTP API.
 #[derive(Parser, Debug)]
 #[command(
     name = "profilis-reader",
     version,
-    about = "Drains Profilis ring files: rolling statistics, JSONL and console output",
+    about = "Drains Profilis ring files: rolling statistics, JSONL and console output, live dashboard",
     long_about = "Drains one or more Profilis ring files (written by applications that use the \
 profilis library) in batches, keeps rolling latency statistics, and writes the events as JSONL \
-files and/or to the console.\n\n\
+files and/or to the console. A live dashboard, metrics.json, health and Prometheus endpoints are \
+served on http://127.0.0.1:9470/_profilis/ (see the Dashboard options).\n\n\
 Examples:\n  \
 profilis-reader /dev/shm/profilis-1000.ring --jsonl-dir ./events\n  \
 profilis-reader --watch /dev/shm --console pretty\n  \
@@ -102,6 +105,96 @@ pub struct ReaderArgs {
         help_heading = "Console exporter"
     )]
     pub console: Option<ConsoleStyle>,
+
+    /// Dashboard and HTTP API.
+    #[command(flatten, next_help_heading = "Dashboard and HTTP API")]
+    pub ui: UiArgs,
+}
+
+/// Default address of the dashboard and HTTP API.
+pub const DEFAULT_UI_ADDR: &str = "127.0.0.1:9470";
+
+/// Dashboard and HTTP API options. The bearer token is read from
+/// `--ui-token-file` or the `PROFILIS_UI_TOKEN` environment variable, never
+/// from the command line (where any user could see it in the process list).
+#[derive(Args, Debug, Clone)]
+pub struct UiArgs {
+    /// Do not serve the dashboard and HTTP API (never served with --once).
+    #[arg(long)]
+    pub no_ui: bool,
+
+    /// Address to listen on (IP:PORT; port 0 picks a free port). Listening
+    /// beyond loopback without a token prints a warning.
+    #[arg(long, env = "PROFILIS_UI_ADDR", default_value = DEFAULT_UI_ADDR, value_name = "ADDR")]
+    pub ui_addr: SocketAddr,
+
+    /// Path prefix of every endpoint (`/` for none).
+    #[arg(long, default_value = "/_profilis", value_name = "PREFIX")]
+    pub ui_prefix: String,
+
+    /// How often the dashboard fetches metrics.json, in milliseconds.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(100..=3_600_000), value_name = "MS")]
+    pub ui_refresh_ms: u64,
+
+    /// Title of the dashboard page.
+    #[arg(long, default_value = "Profilis", value_name = "TEXT")]
+    pub ui_title: String,
+
+    /// Colour theme of the dashboard (a button on the page switches it).
+    #[arg(long, value_enum, default_value = "dark", value_name = "THEME")]
+    pub ui_theme: Theme,
+
+    /// Extra stylesheet served after the built-in one (read at start).
+    #[arg(long, value_name = "FILE")]
+    pub ui_css: Option<PathBuf>,
+
+    /// Allow cross-origin requests from ORIGIN (e.g.
+    /// https://grafana.example.com); repeatable. None by default.
+    #[arg(long = "ui-cors-origin", value_name = "ORIGIN")]
+    pub ui_cors_origins: Vec<String>,
+
+    /// File holding the bearer token required on every endpoint (first
+    /// line, surrounding whitespace ignored). PROFILIS_UI_TOKEN is the
+    /// alternative; without either, no authentication.
+    #[arg(long, value_name = "FILE")]
+    pub ui_token_file: Option<PathBuf>,
+
+    /// Serve /health without the token (for load balancers and probes).
+    #[arg(long)]
+    pub ui_health_public: bool,
+
+    /// Refuse plain HTTP: serve only HTTPS (needs --tls-cert and
+    /// --tls-key), with Secure cookies and Strict-Transport-Security.
+    #[arg(long)]
+    pub ui_https_only: bool,
+
+    /// TLS certificate chain (PEM); serves HTTPS instead of HTTP.
+    #[arg(long, requires = "tls_key", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, requires = "tls_cert", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+}
+
+/// Colour theme of the dashboard.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Light text on a dark background.
+    #[default]
+    Dark,
+    /// Dark text on a light background.
+    Light,
+}
+
+impl Theme {
+    /// `dark` or `light`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Dark => "dark",
+            Theme::Light => "light",
+        }
+    }
 }
 
 /// Statistics options.
@@ -184,6 +277,15 @@ pub struct DemoArgs {
     /// Also print events to stdout.
     #[arg(long, value_enum, value_name = "STYLE")]
     pub console: Option<ConsoleStyle>,
+
+    /// Address of the dashboard (if the default port is taken, a free
+    /// port is used instead).
+    #[arg(long, env = "PROFILIS_UI_ADDR", default_value = DEFAULT_UI_ADDR, value_name = "ADDR")]
+    pub ui_addr: SocketAddr,
+
+    /// Do not start the dashboard.
+    #[arg(long)]
+    pub no_ui: bool,
 }
 
 /// Options of the built-in workload.
@@ -299,5 +401,36 @@ mod tests {
         let cli = Cli::try_parse_from(["profilis-reader", "a.ring", "b.ring", "--once"]).unwrap();
         assert_eq!(cli.reader.rings.len(), 2);
         assert!(cli.reader.once);
+    }
+
+    #[test]
+    fn ui_options_and_no_token_on_the_command_line() {
+        let cli = Cli::try_parse_from(["profilis-reader", "a.ring"]).unwrap();
+        let ui = &cli.reader.ui;
+        assert!(!ui.no_ui);
+        assert_eq!(ui.ui_prefix, "/_profilis");
+        assert_eq!(ui.ui_refresh_ms, 2000);
+        assert_eq!(ui.ui_theme, Theme::Dark);
+        let cli = Cli::try_parse_from([
+            "profilis-reader",
+            "a.ring",
+            "--ui-cors-origin",
+            "https://a.example",
+            "--ui-cors-origin",
+            "https://b.example",
+            "--ui-theme",
+            "light",
+        ])
+        .unwrap();
+        assert_eq!(cli.reader.ui.ui_cors_origins.len(), 2);
+        assert_eq!(cli.reader.ui.ui_theme, Theme::Light);
+        assert!(
+            Cli::try_parse_from(["profilis-reader", "a.ring", "--ui-token", "secret"]).is_err(),
+            "the token is never taken on the command line"
+        );
+        assert!(
+            Cli::try_parse_from(["profilis-reader", "a.ring", "--tls-cert", "c.pem"]).is_err(),
+            "a certificate needs its key"
+        );
     }
 }

@@ -6,12 +6,13 @@
 //! drains what is left and exits.
 
 use crate::app;
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, DEFAULT_UI_ADDR};
 use crate::drain::{Drain, DrainOptions};
 use crate::exporters::console::{human_duration, ConsoleExporter};
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
 use crate::exporters::Exporter;
 use crate::snapshot::SnapshotHandle;
+use crate::web::{self, Listen, UiConfig};
 use anyhow::Context;
 use profilis::{Ring, RingOptions};
 use std::os::unix::process::CommandExt;
@@ -21,12 +22,34 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Hook for the web UI: starts the dashboard over `snapshots` and returns its
-/// URL. This build has no web UI yet, so there is nothing to start and the
-/// demo says so.
-pub fn start_dashboard(snapshots: &SnapshotHandle) -> anyhow::Result<Option<String>> {
-    let _ = snapshots;
-    Ok(None)
+/// Starts the dashboard over `snapshots` (unless `--no-ui`) for the rest of
+/// the process and returns its URL. When the default port is taken (another
+/// reader runs), a free port is used instead.
+pub fn start_dashboard(
+    snapshots: &SnapshotHandle,
+    args: &DemoArgs,
+) -> anyhow::Result<Option<String>> {
+    if args.no_ui {
+        return Ok(None);
+    }
+    let config = UiConfig {
+        refresh_ms: 1000,
+        ..UiConfig::default()
+    };
+    let listen = |addr| Listen { addr, tls: None };
+    let server = match web::server::start(config.clone(), listen(args.ui_addr), snapshots.clone()) {
+        Ok(server) => server,
+        Err(e) if args.ui_addr.to_string() == DEFAULT_UI_ADDR => {
+            eprintln!("profilis-reader: {e:#}; using a free port instead");
+            let mut any = args.ui_addr;
+            any.set_port(0);
+            web::server::start(config, listen(any), snapshots.clone())?
+        }
+        Err(e) => return Err(e),
+    };
+    let url = server.url().to_string();
+    server.detach();
+    Ok(Some(url))
 }
 
 fn demo_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -154,7 +177,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .spawn(move || drain.run())
         .context("starting the drain thread")?;
     let mut child = spawn_workload(&args, &ring_path)?;
-    let dashboard = start_dashboard(&snapshots)?;
+    let dashboard = start_dashboard(&snapshots, &args)?;
     eprintln!("Profilis demo");
     eprintln!("  ring:      {}", ring_path.display());
     match &args.workload {
@@ -172,7 +195,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     match &dashboard {
         Some(url) => eprintln!("  dashboard: {url}"),
-        None => eprintln!("  dashboard: not part of this build"),
+        None => eprintln!("  dashboard: off (--no-ui)"),
     }
     eprintln!("Press Ctrl-C to stop.");
     let started = Instant::now();

@@ -121,6 +121,35 @@ struct Source {
     /// `--once` / shutdown: drain up to this position.
     target: Option<u64>,
     exported: Vec<ExporterCounts>,
+    /// Losses (dropped + abandoned + torn) over the last minute.
+    losses: Recent,
+}
+
+/// How much a growing counter grew over about the last minute, from the
+/// values seen at each publish.
+#[derive(Default)]
+struct Recent {
+    samples: std::collections::VecDeque<(Instant, u64)>,
+}
+
+/// The span of [`Recent`].
+const RECENT: Duration = Duration::from_secs(60);
+
+impl Recent {
+    /// Records `value` at `now`; returns its growth since the oldest sample
+    /// of the last minute.
+    fn update(&mut self, now: Instant, value: u64) -> u64 {
+        while self.samples.len() > 1
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(at, _)| now.duration_since(*at) >= RECENT)
+        {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((now, value));
+        value.saturating_sub(self.samples.front().map_or(value, |s| s.1))
+    }
 }
 
 struct Detached {
@@ -163,6 +192,7 @@ pub struct Drain {
     next_publish: Instant,
     cpu: CpuSample,
     attach_errors: ErrorReporter,
+    export_losses: Recent,
 }
 
 impl Drain {
@@ -205,6 +235,7 @@ impl Drain {
                 events: 0,
             },
             attach_errors: ErrorReporter::new("attach"),
+            export_losses: Recent::default(),
             options,
         };
         let mut seen = HashSet::new();
@@ -274,6 +305,7 @@ impl Drain {
             watched,
             target,
             exported,
+            losses: Recent::default(),
         });
         Ok(())
     }
@@ -547,6 +579,7 @@ impl Drain {
                 Detached {
                     status: RingStatus {
                         attached: false,
+                        lost_last_minute: 0,
                         ..status
                     },
                     account,
@@ -557,6 +590,10 @@ impl Drain {
     }
 
     fn ring_status(&self, i: usize) -> RingStatus {
+        self.ring_status_at(i, 0)
+    }
+
+    fn ring_status_at(&self, i: usize, lost_last_minute: u64) -> RingStatus {
         let s = &self.sources[i];
         let c = s.consumer.counters();
         let info = s.consumer.info();
@@ -567,6 +604,8 @@ impl Drain {
             capacity: info.params.capacity,
             policy: info.policy.as_str(),
             attached: true,
+            truncated: s.consumer.truncated(),
+            lost_last_minute,
             lag: c.in_flight,
             depth_ratio: c.in_flight as f64 / info.params.capacity.max(1) as f64,
             counters: RingCounters::from(c),
@@ -593,9 +632,13 @@ impl Drain {
 
     fn publish(&mut self, now: Instant) {
         let now_ns = timefmt::now_ns();
-        let mut rings: Vec<RingStatus> = (0..self.sources.len())
-            .map(|i| self.ring_status(i))
-            .collect();
+        let mut rings = Vec::with_capacity(self.sources.len() + self.detached.len());
+        for i in 0..self.sources.len() {
+            let c = self.sources[i].consumer.counters();
+            let lost = c.dropped + c.abandoned + c.torn;
+            let recent = self.sources[i].losses.update(now, lost);
+            rings.push(self.ring_status_at(i, recent));
+        }
         rings.extend(self.detached.values().map(|d| d.status.clone()));
         rings.sort_by(|a, b| a.path.cmp(&b.path));
         let exporters: Vec<_> = self.exporters.iter().map(|e| e.status()).collect();
@@ -625,6 +668,9 @@ impl Drain {
                 bytes_written: exporters.iter().map(|e| e.bytes).sum(),
                 exporter_errors: exporters.iter().map(|e| e.errors).sum(),
                 export_lost: exporters.iter().map(|e| e.lost).sum(),
+                export_lost_last_minute: self
+                    .export_losses
+                    .update(now, exporters.iter().map(|e| e.lost).sum()),
                 exporters,
             },
         };
@@ -699,5 +745,22 @@ pub fn clock_ticks_per_sec() -> f64 {
         t as f64
     } else {
         100.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_growth_covers_about_the_last_minute() {
+        let t0 = Instant::now();
+        let mut recent = Recent::default();
+        assert_eq!(recent.update(t0, 100), 0, "losses before the start are old");
+        assert_eq!(recent.update(t0 + Duration::from_secs(1), 105), 5);
+        assert_eq!(recent.update(t0 + Duration::from_secs(30), 110), 10);
+        // 61 s after the 1 s sample: only growth since then counts.
+        assert_eq!(recent.update(t0 + Duration::from_secs(62), 110), 5);
+        assert_eq!(recent.update(t0 + Duration::from_secs(120), 110), 0);
     }
 }

@@ -8,6 +8,8 @@
 //!   statistics and exporters, and publishes [`snapshot::Snapshot`]s.
 //! - [`stats`]: the rolling-window StatsStore.
 //! - [`exporters`]: JSONL and console, behind one trait.
+//! - [`web`]: the dashboard and HTTP API (axum), and [`prometheus`], the
+//!   text exposition it serves.
 //! - [`demo`] and [`workload`]: `profilis-reader demo`.
 
 #![warn(missing_docs)]
@@ -17,10 +19,13 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod drain;
+pub mod durations;
 pub mod exporters;
 pub mod json;
+pub mod prometheus;
 pub mod ring_context;
 pub mod snapshot;
 pub mod stats;
 pub mod timefmt;
+pub mod web;
 pub mod workload;

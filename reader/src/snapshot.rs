@@ -47,6 +47,35 @@ pub struct StatsSnapshot {
     pub latency_histogram: Vec<HistogramBin>,
     /// Counts since the reader started, whether or not in the window.
     pub totals: Totals,
+    /// Request-duration histograms with fixed buckets, cumulative since the
+    /// reader started (the Prometheus histogram).
+    pub request_durations: RequestDurations,
+}
+
+/// Cumulative request-duration histograms (see [`crate::durations`]).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RequestDurations {
+    /// Upper bounds of the buckets, ns (`+Inf` implied).
+    pub bounds_ns: Vec<u64>,
+    /// All requests.
+    pub all: DurationHistogram,
+    /// Per route, by name (at most `--max-routes`, then `(other)`).
+    pub routes: Vec<DurationHistogram>,
+}
+
+/// One cumulative request-duration histogram.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DurationHistogram {
+    /// Route (or `all requests`).
+    pub name: String,
+    /// Requests with a duration at most `bounds_ns[i]`, for each bound.
+    pub cumulative: Vec<u64>,
+    /// All requests (the `+Inf` bucket).
+    pub count: u64,
+    /// Requests that were errors.
+    pub errors: u64,
+    /// Sum of the durations, seconds.
+    pub sum_secs: f64,
 }
 
 /// Latency and error figures of a set of events over the window.
@@ -154,6 +183,8 @@ pub struct Totals {
     pub events: u64,
     /// REQ events.
     pub requests: u64,
+    /// REQ events that were errors.
+    pub request_errors: u64,
     /// FN events.
     pub functions: u64,
     /// DB events.
@@ -180,6 +211,11 @@ pub struct RingStatus {
     pub policy: &'static str,
     /// Whether the reader is attached now (false once detached by `--watch`).
     pub attached: bool,
+    /// Whether the file was truncated while attached (nothing more can be
+    /// read from it).
+    pub truncated: bool,
+    /// Events lost (dropped + abandoned + torn) in about the last minute.
+    pub lost_last_minute: u64,
     /// Events claimed but not yet consumed.
     pub lag: u64,
     /// `lag / capacity`.
@@ -271,6 +307,8 @@ pub struct ReaderMetrics {
     pub exporter_errors: u64,
     /// Events lost to exporter errors.
     pub export_lost: u64,
+    /// Events lost to exporter errors in about the last minute.
+    pub export_lost_last_minute: u64,
     /// Per exporter.
     pub exporters: Vec<ExporterStatus>,
 }

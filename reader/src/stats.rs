@@ -22,9 +22,13 @@
 //! every reported percentile is within 1% (plus `precision_ns`) of the exact
 //! value of the same data.
 //!
+//! Requests are also counted into fixed-bucket histograms that only grow
+//! ([`crate::durations`]), for Prometheus.
+//!
 //! A separate series of 10-second points (requests/s, events/s,
 //! p50/p95/p99, error rate) over the same window feeds the dashboard charts.
 
+use crate::durations::DurationStore;
 use crate::exporters::line::is_error;
 use crate::json;
 use crate::ring_context::RingContext;
@@ -79,8 +83,12 @@ impl Default for StatsConfig {
 #[derive(Default)]
 pub struct RingCache {
     generation: u64,
-    ids: [Vec<u32>; 4],
+    /// Per kind (index `kind - 1`), then the request-duration histogram of
+    /// each route (index 4; never evicted, cleared along with the rest).
+    ids: [Vec<u32>; 5],
 }
+
+const DURATION_IDS: usize = 4;
 
 const UNKNOWN: u32 = u32::MAX;
 /// Ids cached per kind; larger ones (the overflow id) go the slow way.
@@ -361,6 +369,7 @@ pub struct StatsStore {
     errors: VecDeque<ErrorRecord>,
     series: VecDeque<StepPoint>,
     totals: Totals,
+    durations: DurationStore,
     generation: u64,
     now_minute: u64,
     started_ns: u64,
@@ -412,6 +421,7 @@ impl StatsStore {
             errors: VecDeque::new(),
             series: VecDeque::new(),
             totals: Totals::default(),
+            durations: DurationStore::new(config.max_routes),
             generation: 0,
             now_minute: now_ns / BUCKET_NS,
             started_ns: now_ns,
@@ -529,6 +539,11 @@ impl StatsStore {
             Kind::Db => t.queries += 1,
             Kind::Custom => t.custom += 1,
         }
+        if e.kind == Kind::Req {
+            self.totals.request_errors += u64::from(error);
+            let d = self.duration_index(ctx, names, e.name);
+            self.durations.record(d, e.dur_ns, error);
+        }
         if error {
             self.record_error(ctx, names, wall_ns, e);
         }
@@ -559,6 +574,25 @@ impl StatsStore {
                 self.tables[table_of(kind)].entries[index].record(pool, minute, e.dur_ns, error)
             }
         }
+    }
+
+    fn duration_index(&mut self, ctx: &mut RingContext, names: &Names, id: StrId) -> u32 {
+        let i = id.0 as usize;
+        if let Some(&d) = ctx.stats_cache.ids[DURATION_IDS].get(i) {
+            if d != UNKNOWN {
+                return d;
+            }
+        }
+        let name = ctx.name_text(names, id);
+        let d = self.durations.lookup(&name);
+        if i < MAX_CACHED_ID && &*name != "<incomplete>" {
+            let ids = &mut ctx.stats_cache.ids[DURATION_IDS];
+            if i >= ids.len() {
+                ids.resize(i + 1, UNKNOWN);
+            }
+            ids[i] = d;
+        }
+        d
     }
 
     #[inline]
@@ -670,6 +704,7 @@ impl StatsStore {
             step_secs: STEP_NS / 1_000_000_000,
             latency_histogram: self.latency_histogram(),
             totals: self.totals.clone(),
+            request_durations: self.durations.snapshot(),
         }
     }
 
@@ -790,6 +825,13 @@ mod tests {
         );
         assert_eq!(s.functions[0].errors, 1);
         assert_eq!(s.totals.errors, 5);
+        assert_eq!(s.totals.request_errors, 4);
+        let d = &s.request_durations;
+        assert_eq!((d.all.count, d.all.errors), (10, 4));
+        assert_eq!(d.routes.len(), 1, "FN events have no request histogram");
+        assert_eq!(d.routes[0].name, "/x");
+        assert_eq!(d.routes[0].cumulative[4], 10, "2 ms <= 2.5 ms");
+        assert_eq!(d.routes[0].cumulative[3], 0);
         assert!(!s.series.is_empty() && s.series.iter().map(|p| p.rps).sum::<f64>() > 0.0);
         assert!(!s.latency_histogram.is_empty());
     }

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 /// The reader binary built for these tests.
 pub fn reader() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_profilis-reader"));
-    cmd.env_remove("PROFILIS_RING").stdin(Stdio::null());
+    // Dashboards of the readers under test listen on free ports only.
+    cmd.env_remove("PROFILIS_RING")
+        .env_remove("PROFILIS_UI_TOKEN")
+        .env("PROFILIS_UI_ADDR", "127.0.0.1:0")
+        .stdin(Stdio::null());
     cmd
 }
 
@@ -236,4 +240,69 @@ pub fn check_fields(v: &Value) {
             assert_eq!(s.as_str().unwrap().len(), 16, "{v}");
         }
     }
+}
+
+/// A minimal HTTP/1.1 client over a plain socket: GET `path` with extra
+/// header lines; returns status, header block (lower-cased names) and body.
+pub fn http_get(addr: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).expect("connecting to the dashboard");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for h in headers {
+        request.push_str(h);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut raw = String::new();
+    stream
+        .read_to_string(&mut raw)
+        .expect("reading the response");
+    parse_response(&raw)
+}
+
+/// Splits a raw HTTP/1.1 response (not chunked) into status, headers and
+/// body.
+pub fn parse_response(raw: &str) -> (u16, String, String) {
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((raw, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {raw:?}"));
+    (status, head.to_ascii_lowercase(), body.to_string())
+}
+
+/// Reads the child's stderr line by line on a thread until a line
+/// contains `marker`; returns that line and a receiver of the lines after.
+pub fn stderr_line(
+    child: &mut Child,
+    marker: &str,
+    deadline: Duration,
+) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let end = Instant::now() + deadline;
+    let mut seen = Vec::new();
+    while Instant::now() < end {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(line) if line.contains(marker) => return (line, rx),
+            Ok(line) => seen.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => break,
+        }
+    }
+    panic!("no stderr line with {marker:?} in {deadline:?}; got: {seen:#?}");
 }

@@ -1,0 +1,715 @@
+//! Prometheus text exposition (format 0.0.4) of a [`Snapshot`]: a pure
+//! function, used by the `/metrics` endpoint and usable by a push exporter.
+//!
+//! Units follow Prometheus conventions: durations in seconds (`_seconds`),
+//! ratios in 0..1, counters end in `_total`. Counters are counts since the
+//! reader started (ring counters since the ring was created), so `rate()`
+//! and `sum()` across readers are meaningful; gauges ending in a percentile
+//! (`_p99_seconds`) and `error_rate` describe the rolling window and cannot
+//! be aggregated. For aggregatable latency use the
+//! `profilis_request_duration_seconds` histograms. The metric list is in
+//! docs/http-api.md.
+
+use crate::durations::BUCKET_BOUNDS_NS;
+use crate::snapshot::{DurationHistogram, Latency, Snapshot};
+use std::fmt::Write;
+
+/// `Content-Type` of the exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Renders every metric of `snapshot`.
+pub fn render(snapshot: &Snapshot) -> String {
+    let mut out = Out {
+        text: String::with_capacity(16 * 1024),
+    };
+    let s = &snapshot.stats;
+    let t = &s.totals;
+    let r = &s.requests;
+
+    out.family(
+        "profilis_requests_total",
+        "counter",
+        "Requests (REQ events) drained since the reader started.",
+    );
+    out.sample("profilis_requests_total", &[], t.requests as f64);
+    out.family(
+        "profilis_errors_total",
+        "counter",
+        "Requests that were errors (status >= 500 or an error flag) since the reader started.",
+    );
+    out.sample("profilis_errors_total", &[], t.request_errors as f64);
+    out.family(
+        "profilis_events_total",
+        "counter",
+        "Events drained since the reader started, by kind.",
+    );
+    for (kind, n) in [
+        ("REQ", t.requests),
+        ("FN", t.functions),
+        ("DB", t.queries),
+        ("CUSTOM", t.custom),
+    ] {
+        out.sample("profilis_events_total", &[("kind", kind)], n as f64);
+    }
+    out.family(
+        "profilis_error_rate",
+        "gauge",
+        "Share of requests in the rolling window that were errors (0..1).",
+    );
+    out.sample("profilis_error_rate", &[], r.error_rate);
+    out.family(
+        "profilis_window_requests",
+        "gauge",
+        "Requests in the rolling window.",
+    );
+    out.sample("profilis_window_requests", &[], r.count as f64);
+    out.family(
+        "profilis_requests_per_second",
+        "gauge",
+        "Requests per second over the rolling window.",
+    );
+    out.sample("profilis_requests_per_second", &[], r.rps);
+    out.family(
+        "profilis_window_seconds",
+        "gauge",
+        "Seconds of events the rolling window covers now.",
+    );
+    out.sample("profilis_window_seconds", &[], s.covered_secs);
+    for (suffix, what, value) in latency_gauges(r) {
+        let name = format!("profilis_latency_{suffix}_seconds");
+        out.family(
+            &name,
+            "gauge",
+            &format!("{what} request latency over the rolling window, seconds."),
+        );
+        out.sample(&name, &[], value);
+    }
+
+    // Per route.
+    let d = &s.request_durations;
+    out.family(
+        "profilis_route_requests_total",
+        "counter",
+        "Requests per route since the reader started.",
+    );
+    for h in &d.routes {
+        out.sample(
+            "profilis_route_requests_total",
+            &[("route", &h.name)],
+            h.count as f64,
+        );
+    }
+    out.family(
+        "profilis_route_errors_total",
+        "counter",
+        "Requests per route that were errors, since the reader started.",
+    );
+    for h in &d.routes {
+        out.sample(
+            "profilis_route_errors_total",
+            &[("route", &h.name)],
+            h.errors as f64,
+        );
+    }
+    window_tables(&mut out, "route", "requests", "Requests", &s.routes);
+    window_tables(&mut out, "function", "calls", "Calls", &s.functions);
+    window_tables(&mut out, "query", "calls", "Queries", &s.queries);
+
+    // Histograms.
+    out.family(
+        "profilis_request_duration_seconds",
+        "histogram",
+        "Request durations since the reader started, all routes.",
+    );
+    out.histogram("profilis_request_duration_seconds", &[], &d.all);
+    out.family(
+        "profilis_route_request_duration_seconds",
+        "histogram",
+        "Request durations per route since the reader started.",
+    );
+    for h in &d.routes {
+        out.histogram(
+            "profilis_route_request_duration_seconds",
+            &[("route", &h.name)],
+            h,
+        );
+    }
+
+    // Custom metrics.
+    out.family(
+        "profilis_custom_value",
+        "gauge",
+        "Custom metrics over the rolling window: last, avg, min and max value.",
+    );
+    for c in &s.custom {
+        for (stat, v) in [
+            ("last", c.last),
+            ("avg", c.avg),
+            ("min", c.min),
+            ("max", c.max),
+        ] {
+            out.sample(
+                "profilis_custom_value",
+                &[("name", &c.name), ("stat", stat)],
+                v,
+            );
+        }
+    }
+    out.family(
+        "profilis_custom_samples",
+        "gauge",
+        "Custom metric samples in the rolling window.",
+    );
+    for c in &s.custom {
+        out.sample(
+            "profilis_custom_samples",
+            &[("name", &c.name)],
+            c.count as f64,
+        );
+    }
+
+    rings(&mut out, snapshot);
+    reader(&mut out, snapshot);
+    out.text
+}
+
+fn latency_gauges(r: &Latency) -> [(&'static str, &'static str, f64); 6] {
+    [
+        ("p50", "Median", secs(r.p50_ns)),
+        ("p95", "95th percentile", secs(r.p95_ns)),
+        ("p99", "99th percentile", secs(r.p99_ns)),
+        ("p999", "99.9th percentile", secs(r.p999_ns)),
+        ("mean", "Mean", secs(r.mean_ns)),
+        ("max", "Longest", secs(r.max_ns)),
+    ]
+}
+
+/// Window gauges of a table: count, errors and percentiles per name; the
+/// label is the table's own (`route`, `function`, `query`).
+fn window_tables(out: &mut Out, label: &str, noun: &str, what: &str, rows: &[Latency]) {
+    let prefix = label;
+    let count = format!("profilis_{prefix}_window_{noun}");
+    out.family(
+        &count,
+        "gauge",
+        &format!("{what} per {label} in the rolling window."),
+    );
+    for l in rows {
+        out.sample(&count, &[(label, &l.name)], l.count as f64);
+    }
+    let errors = format!("profilis_{prefix}_window_errors");
+    out.family(
+        &errors,
+        "gauge",
+        &format!("{what} per {label} in the rolling window that were errors."),
+    );
+    for l in rows {
+        out.sample(&errors, &[(label, &l.name)], l.errors as f64);
+    }
+    for (suffix, quantile) in [
+        ("p50", "Median"),
+        ("p95", "95th percentile"),
+        ("p99", "99th percentile"),
+    ] {
+        let name = format!("profilis_{prefix}_latency_{suffix}_seconds");
+        out.family(
+            &name,
+            "gauge",
+            &format!("{quantile} latency per {label} over the rolling window, seconds."),
+        );
+        for l in rows {
+            let v = match suffix {
+                "p50" => l.p50_ns,
+                "p95" => l.p95_ns,
+                _ => l.p99_ns,
+            };
+            out.sample(&name, &[(label, &l.name)], secs(v));
+        }
+    }
+}
+
+fn rings(out: &mut Out, snapshot: &Snapshot) {
+    type Field = fn(&crate::snapshot::RingStatus) -> f64;
+    let gauges: [(&str, &str, Field); 5] = [
+        ("profilis_ring_capacity", "Slots of the ring.", |r| {
+            r.capacity as f64
+        }),
+        (
+            "profilis_ring_lag",
+            "Events claimed but not yet drained (queue depth).",
+            |r| r.lag as f64,
+        ),
+        (
+            "profilis_ring_attached",
+            "1 while the reader is attached to the ring.",
+            |r| f64::from(u8::from(r.attached)),
+        ),
+        (
+            "profilis_ring_truncated",
+            "1 if the ring file was truncated while attached.",
+            |r| f64::from(u8::from(r.truncated)),
+        ),
+        (
+            "profilis_ring_lost_last_minute",
+            "Events lost (dropped, abandoned, torn) in about the last minute.",
+            |r| r.lost_last_minute as f64,
+        ),
+    ];
+    for (name, help, field) in gauges {
+        out.family(name, "gauge", help);
+        for r in &snapshot.rings {
+            out.sample(
+                name,
+                &[("ring", &r.path), ("ring_id", &r.ring_id)],
+                field(r),
+            );
+        }
+    }
+    let counters: [(&str, &str, Field); 6] = [
+        (
+            "profilis_ring_claimed_total",
+            "Emit attempts since the ring was created.",
+            |r| r.counters.claimed as f64,
+        ),
+        (
+            "profilis_ring_received_total",
+            "Events delivered to a reader since the ring was created.",
+            |r| r.counters.received as f64,
+        ),
+        (
+            "profilis_ring_dropped_total",
+            "Events lost to a full ring since it was created.",
+            |r| r.counters.dropped as f64,
+        ),
+        (
+            "profilis_ring_abandoned_total",
+            "Claims skipped after the stall timeout (writer died or stalled mid-event).",
+            |r| r.counters.abandoned as f64,
+        ),
+        (
+            "profilis_ring_torn_total",
+            "Records that failed validation.",
+            |r| r.counters.torn as f64,
+        ),
+        (
+            "profilis_ring_exported_total",
+            "Events of the ring written by the file exporter since the reader started.",
+            |r| r.exported as f64,
+        ),
+    ];
+    for (name, help, field) in counters {
+        out.family(name, "counter", help);
+        for r in &snapshot.rings {
+            out.sample(
+                name,
+                &[("ring", &r.path), ("ring_id", &r.ring_id)],
+                field(r),
+            );
+        }
+    }
+    out.family(
+        "profilis_ring_writers",
+        "gauge",
+        "Writer processes registered in the ring, by state.",
+    );
+    for r in &snapshot.rings {
+        let alive = r.writers.iter().filter(|w| w.alive).count();
+        for (state, n) in [("alive", alive), ("exited", r.writers.len() - alive)] {
+            out.sample(
+                "profilis_ring_writers",
+                &[("ring", &r.path), ("ring_id", &r.ring_id), ("state", state)],
+                n as f64,
+            );
+        }
+    }
+}
+
+fn reader(out: &mut Out, snapshot: &Snapshot) {
+    let m = &snapshot.reader;
+    let simple: [(&str, &str, &str, f64); 8] = [
+        (
+            "profilis_reader_events_total",
+            "counter",
+            "Events drained since the reader started.",
+            m.events as f64,
+        ),
+        (
+            "profilis_reader_batches_total",
+            "counter",
+            "Non-empty batches drained since the reader started.",
+            m.batches as f64,
+        ),
+        (
+            "profilis_reader_events_per_second",
+            "gauge",
+            "Events drained per second over the last flush interval.",
+            m.events_per_sec,
+        ),
+        (
+            "profilis_reader_cpu_ratio",
+            "gauge",
+            "CPU used by the reader over the last flush interval, in cores (1 = one core busy).",
+            m.cpu_percent / 100.0,
+        ),
+        (
+            "profilis_reader_uptime_seconds",
+            "gauge",
+            "Seconds since the reader started.",
+            m.uptime_secs,
+        ),
+        (
+            "profilis_reader_start_time_seconds",
+            "gauge",
+            "Unix time when the reader started, seconds.",
+            m.started_ns as f64 / 1e9,
+        ),
+        (
+            "profilis_reader_written_bytes_total",
+            "counter",
+            "Bytes written by all exporters.",
+            m.bytes_written as f64,
+        ),
+        (
+            "profilis_reader_snapshot_time_seconds",
+            "gauge",
+            "Unix time of the statistics snapshot served, seconds.",
+            snapshot.generated_ns as f64 / 1e9,
+        ),
+    ];
+    for (name, kind, help, value) in simple {
+        out.family(name, kind, help);
+        out.sample(name, &[], value);
+    }
+    type Field = fn(&crate::snapshot::ExporterStatus) -> f64;
+    let per_exporter: [(&str, &str, Field); 3] = [
+        (
+            "profilis_reader_exporter_errors_total",
+            "Failed exporter operations (writes, opens), by exporter.",
+            |e| e.errors as f64,
+        ),
+        (
+            "profilis_reader_export_lost_total",
+            "Events an exporter failed to write, by exporter.",
+            |e| e.lost as f64,
+        ),
+        (
+            "profilis_reader_exported_total",
+            "Events written, by exporter.",
+            |e| e.exported as f64,
+        ),
+    ];
+    for (name, help, field) in per_exporter {
+        out.family(name, "counter", help);
+        for e in &m.exporters {
+            out.sample(name, &[("exporter", e.name)], field(e));
+        }
+    }
+    out.family(
+        "profilis_reader_degraded",
+        "gauge",
+        "1 when /health reports degraded (see docs/http-api.md), else 0.",
+    );
+    let degraded = !crate::web::health::assess(snapshot).is_empty();
+    out.sample(
+        "profilis_reader_degraded",
+        &[],
+        f64::from(u8::from(degraded)),
+    );
+}
+
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+struct Out {
+    text: String,
+}
+
+impl Out {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {}", escape_help(help));
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        write_labels(&mut self.text, labels, None);
+        self.text.push(' ');
+        write_value(&mut self.text, value);
+        self.text.push('\n');
+    }
+
+    fn histogram(&mut self, name: &str, labels: &[(&str, &str)], h: &DurationHistogram) {
+        for (i, &bound) in BUCKET_BOUNDS_NS.iter().enumerate() {
+            let le = secs(bound).to_string();
+            let _ = write!(self.text, "{name}_bucket");
+            write_labels(&mut self.text, labels, Some(&le));
+            self.text.push(' ');
+            write_value(
+                &mut self.text,
+                h.cumulative.get(i).copied().unwrap_or(h.count) as f64,
+            );
+            self.text.push('\n');
+        }
+        let _ = write!(self.text, "{name}_bucket");
+        write_labels(&mut self.text, labels, Some("+Inf"));
+        self.text.push(' ');
+        write_value(&mut self.text, h.count as f64);
+        self.text.push('\n');
+        let _ = write!(self.text, "{name}_sum");
+        write_labels(&mut self.text, labels, None);
+        self.text.push(' ');
+        write_value(&mut self.text, h.sum_secs);
+        self.text.push('\n');
+        let _ = write!(self.text, "{name}_count");
+        write_labels(&mut self.text, labels, None);
+        self.text.push(' ');
+        write_value(&mut self.text, h.count as f64);
+        self.text.push('\n');
+    }
+}
+
+fn write_labels(out: &mut String, labels: &[(&str, &str)], le: Option<&str>) {
+    if labels.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    for (k, v) in labels.iter().copied().chain(le.map(|le| ("le", le))) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(k);
+        out.push_str("=\"");
+        escape_label_value(out, v);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+/// Label values escape `\`, `"` and line feed (the exposition format's
+/// three escapes); everything else, any UTF-8, goes as it is.
+pub fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// HELP text escapes `\` and line feed.
+fn escape_help(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn write_value(out: &mut String, v: f64) {
+    if v.is_nan() {
+        out.push_str("NaN");
+    } else if v.is_infinite() {
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::*;
+
+    fn latency(name: &str, count: u64) -> Latency {
+        Latency {
+            name: name.into(),
+            count,
+            errors: 1,
+            error_rate: 1.0 / count as f64,
+            rps: 2.5,
+            mean_ns: 1_500_000,
+            p50_ns: 1_000_000,
+            p95_ns: 4_000_000,
+            p99_ns: 9_000_000,
+            p999_ns: 12_000_000,
+            max_ns: 20_000_000,
+        }
+    }
+
+    fn sample_snapshot() -> Snapshot {
+        let hostile = "/api/\"q\"\\x\nnew é";
+        let hist = |name: &str| DurationHistogram {
+            name: name.into(),
+            cumulative: (0..16).map(|i| (i as u64).min(5)).collect(),
+            count: 7,
+            errors: 1,
+            sum_secs: 0.0123,
+        };
+        Snapshot {
+            generated_ns: 1_800_000_000_000_000_000,
+            stats: StatsSnapshot {
+                requests: latency("all requests", 40),
+                routes: vec![latency(hostile, 30), latency("/b", 10)],
+                functions: vec![latency("load_user", 3)],
+                queries: vec![latency("SELECT ?", 3)],
+                custom: vec![CustomMetric {
+                    name: "depth".into(),
+                    count: 2,
+                    avg: 1.5,
+                    min: 1.0,
+                    max: 2.0,
+                    last: 2.0,
+                }],
+                totals: Totals {
+                    requests: 41,
+                    request_errors: 2,
+                    ..Totals::default()
+                },
+                request_durations: RequestDurations {
+                    bounds_ns: BUCKET_BOUNDS_NS.to_vec(),
+                    all: hist("all requests"),
+                    routes: vec![hist(hostile), hist("/b")],
+                },
+                ..StatsSnapshot::default()
+            },
+            rings: vec![RingStatus {
+                path: "/dev/shm/a \"b\".ring".into(),
+                ring_id: "00112233aabbccdd".into(),
+                capacity: 1024,
+                attached: true,
+                lag: 3,
+                writers: vec![WriterStatus {
+                    pid: 42,
+                    alive: true,
+                    ..WriterStatus::default()
+                }],
+                ..RingStatus::default()
+            }],
+            reader: ReaderMetrics {
+                exporters: vec![ExporterStatus {
+                    name: "jsonl",
+                    errors: 2,
+                    ..ExporterStatus::default()
+                }],
+                ..ReaderMetrics::default()
+            },
+        }
+    }
+
+    /// Every line is a comment or `name{labels} value`, every sample
+    /// belongs to the family announced last, and each family is announced
+    /// once with HELP then TYPE.
+    #[test]
+    fn exposition_is_well_formed() {
+        let text = render(&sample_snapshot());
+        let mut current: Option<(String, String)> = None;
+        let mut seen = std::collections::HashSet::new();
+        let mut lines = text.lines().peekable();
+        while let Some(line) = lines.next() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let name = rest.split(' ').next().unwrap().to_string();
+                assert!(seen.insert(name.clone()), "{name} announced twice");
+                let ty = lines.next().unwrap();
+                let kind = ty
+                    .strip_prefix(&format!("# TYPE {name} "))
+                    .unwrap_or_else(|| panic!("TYPE after HELP of {name}: {ty}"));
+                assert!(["counter", "gauge", "histogram"].contains(&kind));
+                if kind == "counter" {
+                    assert!(name.ends_with("_total"), "{name}");
+                }
+                current = Some((name, kind.to_string()));
+                continue;
+            }
+            let (family, kind) = current.clone().expect("sample before any family");
+            let name_end = line.find(['{', ' ']).unwrap();
+            let name = &line[..name_end];
+            if kind == "histogram" {
+                assert!(
+                    ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|s| name == format!("{family}{s}")),
+                    "{line}"
+                );
+            } else {
+                assert_eq!(name, family, "{line}");
+            }
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(
+                value.parse::<f64>().is_ok() || ["NaN", "+Inf", "-Inf"].contains(&value),
+                "{line}"
+            );
+        }
+        for required in [
+            "profilis_requests_total",
+            "profilis_errors_total",
+            "profilis_error_rate",
+            "profilis_latency_p50_seconds",
+            "profilis_latency_p95_seconds",
+            "profilis_latency_p99_seconds",
+            "profilis_request_duration_seconds",
+            "profilis_route_request_duration_seconds",
+            "profilis_reader_events_per_second",
+            "profilis_reader_batches_total",
+            "profilis_ring_lag",
+            "profilis_ring_dropped_total",
+            "profilis_ring_abandoned_total",
+            "profilis_ring_torn_total",
+            "profilis_reader_exporter_errors_total",
+        ] {
+            assert!(seen.contains(required), "{required} missing");
+        }
+    }
+
+    #[test]
+    fn values_units_and_escaping() {
+        let text = render(&sample_snapshot());
+        // scripts/ci/80-browser.sh checks this text with promtool.
+        if let Some(path) = std::env::var_os("PROFILIS_PROM_SAMPLE_OUT") {
+            std::fs::write(path, &text).unwrap();
+        }
+        let has = |line: &str| text.lines().any(|l| l == line);
+        assert!(has("profilis_requests_total 41"));
+        assert!(has("profilis_errors_total 2"));
+        assert!(has("profilis_error_rate 0.025"));
+        assert!(has("profilis_latency_p99_seconds 0.009"), "ns to seconds");
+        assert!(has(
+            "profilis_route_latency_p95_seconds{route=\"/api/\\\"q\\\"\\\\x\\nnew é\"} 0.004"
+        ));
+        assert!(has(
+            "profilis_ring_lag{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\"} 3"
+        ));
+        assert!(has(
+            "profilis_reader_exporter_errors_total{exporter=\"jsonl\"} 2"
+        ));
+        assert!(has("profilis_ring_writers{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\",state=\"alive\"} 1"));
+    }
+
+    #[test]
+    fn histogram_buckets_are_cumulative_and_end_in_inf() {
+        let text = render(&sample_snapshot());
+        let buckets: Vec<(&str, f64)> = text
+            .lines()
+            .filter(|l| l.starts_with("profilis_request_duration_seconds_bucket"))
+            .map(|l| {
+                let le = l.split("le=\"").nth(1).unwrap().split('"').next().unwrap();
+                (le, l.rsplit(' ').next().unwrap().parse().unwrap())
+            })
+            .collect();
+        assert_eq!(buckets.len(), BUCKET_BOUNDS_NS.len() + 1);
+        assert_eq!(buckets[0].0, "0.0001");
+        assert_eq!(buckets[4].0, "0.0025");
+        assert_eq!(buckets.last().unwrap(), &("+Inf", 7.0));
+        assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert!(text
+            .lines()
+            .any(|l| l == "profilis_request_duration_seconds_count 7"));
+        assert!(text
+            .lines()
+            .any(|l| l == "profilis_request_duration_seconds_sum 0.0123"));
+        assert!(text
+            .lines()
+            .any(|l| l
+                == "profilis_route_request_duration_seconds_bucket{route=\"/b\",le=\"+Inf\"} 7"));
+    }
+}
