@@ -116,6 +116,21 @@ impl Batch<'_> {
     }
 }
 
+/// Use of a ring's string table (see [`Consumer::string_table`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StringTableUse {
+    /// Index entries (the most distinct strings).
+    pub entries: u64,
+    /// Index entries taken.
+    pub entries_used: u64,
+    /// Arena size in bytes.
+    pub arena_bytes: u64,
+    /// Arena bytes taken.
+    pub arena_used: u64,
+    /// Interning requests that got the overflow id.
+    pub overflow: u64,
+}
+
 /// A process that wrote into the ring, from the writer table.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WriterInfo {
@@ -308,6 +323,26 @@ impl Consumer {
     /// Interning requests that got the overflow id (string table full).
     pub fn strings_overflow(&self) -> u64 {
         self.view.header.strings_overflow.load(Relaxed)
+    }
+
+    /// How full the string table is: index entries and arena bytes in use
+    /// against their sizes, and the interning requests refused (overflow).
+    /// Counts the index, so it costs one load per entry: call it at the
+    /// pace of a status report, not per event.
+    pub fn string_table(&self) -> StringTableUse {
+        let arena_bytes = self.info().params.arena_bytes;
+        StringTableUse {
+            entries: self.view.strings.len() as u64,
+            entries_used: self
+                .view
+                .strings
+                .iter()
+                .filter(|e| e.key.load(Relaxed) != 0)
+                .count() as u64,
+            arena_bytes,
+            arena_used: self.view.header.arena_used.load(Relaxed).min(arena_bytes),
+            overflow: self.strings_overflow(),
+        }
     }
 
     /// Messages lost to contention for a message slot.
