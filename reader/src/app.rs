@@ -74,6 +74,7 @@ pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
         batch_max: args.batch_max as usize,
         flush_interval: args.flush_interval,
         stall_timeout: args.stall_timeout,
+        max_rings: args.max_rings as usize,
         stats: StatsConfig {
             window_minutes: args.stats.window_minutes,
             max_errors: args.stats.max_errors,
@@ -96,6 +97,7 @@ pub fn exporters(args: &ReaderArgs) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
             compress: j.compress,
             retain_files: j.retain_files,
             retain_age: j.retain_age,
+            retain_bytes: j.retain_bytes,
         };
         out.push(Box::new(JsonlExporter::new(options)?));
     }

@@ -89,6 +89,12 @@ pub struct ReaderArgs {
     #[arg(long, default_value = "50ms", value_parser = parse_duration, value_name = "DURATION")]
     pub stall_timeout: Duration,
 
+    /// Most rings attached at once. Further ring files (from --watch or
+    /// --wait) are refused with an error on stderr, counted in health's
+    /// limits, and attached once another ring is detached.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=65_536), value_name = "N")]
+    pub max_rings: u64,
+
     /// Statistics.
     #[command(flatten, next_help_heading = "Statistics")]
     pub stats: StatsArgs,
@@ -251,6 +257,12 @@ pub struct JsonlArgs {
     /// Delete closed files older than this (e.g. 7d, 12h).
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub retain_age: Option<Duration>,
+
+    /// Keep the JSONL files under this much disk (K, M, G suffixes):
+    /// closed files are deleted oldest first so that they and a full
+    /// current file fit. Needs --rotate-bytes at most this size.
+    #[arg(long, value_parser = parse_size, value_name = "BYTES")]
+    pub retain_bytes: Option<u64>,
 }
 
 /// Options of `demo`.

@@ -15,7 +15,8 @@
 use crate::exporters::{ErrorReporter, Exported, Exporter};
 use crate::ring_context::RingContext;
 use crate::snapshot::{
-    ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle, WriterStatus,
+    Limit, Limits, ReaderMetrics, RingCounters, RingLimit, RingStatus, Snapshot, SnapshotHandle,
+    StringLimit, WriterStatus,
 };
 use crate::stats::{StatsConfig, StatsStore};
 use crate::{json, timefmt};
@@ -45,9 +46,15 @@ pub struct DrainOptions {
     pub flush_interval: Duration,
     /// Consumer stall timeout.
     pub stall_timeout: Duration,
+    /// Most rings attached at once; further ring files are refused (logged
+    /// and counted) until one is detached.
+    pub max_rings: usize,
     /// Statistics settings.
     pub stats: StatsConfig,
 }
+
+/// Default of [`DrainOptions::max_rings`].
+pub const DEFAULT_MAX_RINGS: usize = 64;
 
 impl Default for DrainOptions {
     fn default() -> Self {
@@ -59,6 +66,7 @@ impl Default for DrainOptions {
             batch_max: 4096,
             flush_interval: Duration::from_secs(1),
             stall_timeout: Duration::from_millis(50),
+            max_rings: DEFAULT_MAX_RINGS,
             stats: StatsConfig::default(),
         }
     }
@@ -123,6 +131,8 @@ struct Source {
     exported: Vec<ExporterCounts>,
     /// Losses (dropped + abandoned + torn) over the last minute.
     losses: Recent,
+    /// String-table overflows over the last minute.
+    overflows: Recent,
 }
 
 /// How much a growing counter grew over about the last minute, from the
@@ -136,6 +146,13 @@ struct Recent {
 const RECENT: Duration = Duration::from_secs(60);
 
 impl Recent {
+    /// A counter that was `value` at `at`: growth from then on counts.
+    fn starting(at: Instant, value: u64) -> Recent {
+        Recent {
+            samples: [(at, value)].into(),
+        }
+    }
+
     /// Records `value` at `now`; returns its growth since the oldest sample
     /// of the last minute.
     fn update(&mut self, now: Instant, value: u64) -> u64 {
@@ -193,6 +210,32 @@ pub struct Drain {
     cpu: CpuSample,
     attach_errors: ErrorReporter,
     export_losses: Recent,
+    /// Ring files refused by `--max-rings` and not attached since.
+    refused: std::collections::BTreeSet<PathBuf>,
+    rings_refused: u64,
+    limit_hits: LimitHits,
+}
+
+/// Growth over the last minute of each limit's hit counter (all zero when
+/// the reader starts).
+struct LimitHits {
+    rings: Recent,
+    routes: Recent,
+    errors: Recent,
+    jsonl_bytes: Recent,
+    jsonl_files: Recent,
+}
+
+impl LimitHits {
+    fn new(at: Instant) -> LimitHits {
+        LimitHits {
+            rings: Recent::starting(at, 0),
+            routes: Recent::starting(at, 0),
+            errors: Recent::starting(at, 0),
+            jsonl_bytes: Recent::starting(at, 0),
+            jsonl_files: Recent::starting(at, 0),
+        }
+    }
 }
 
 impl Drain {
@@ -236,8 +279,19 @@ impl Drain {
             },
             attach_errors: ErrorReporter::new("attach"),
             export_losses: Recent::default(),
+            refused: Default::default(),
+            rings_refused: 0,
+            limit_hits: LimitHits::new(now),
             options,
         };
+        let distinct: HashSet<&PathBuf> = drain.options.rings.iter().collect();
+        if distinct.len() > drain.options.max_rings {
+            bail!(
+                "{} ring files given, more than --max-rings {}: raise --max-rings",
+                distinct.len(),
+                drain.options.max_rings
+            );
+        }
         let mut seen = HashSet::new();
         for path in drain.options.rings.clone() {
             if !seen.insert(path.clone()) {
@@ -299,6 +353,7 @@ impl Drain {
             exported = old.exported;
         }
         let target = self.options.once.then(|| consumer.counters().tail);
+        let overflow = consumer.strings_overflow();
         self.sources.push(Source {
             consumer,
             ctx,
@@ -306,8 +361,29 @@ impl Drain {
             target,
             exported,
             losses: Recent::default(),
+            // Overflows from before the reader attached are old news.
+            overflows: Recent::starting(Instant::now(), overflow),
         });
+        self.refused.remove(path);
         Ok(())
+    }
+
+    /// Whether `--max-rings` rings are attached.
+    fn at_ring_limit(&self) -> bool {
+        self.sources.len() >= self.options.max_rings
+    }
+
+    /// Counts and reports (once per file) a ring file refused for lack of
+    /// room.
+    fn refuse(&mut self, path: &Path) {
+        if self.refused.insert(path.to_owned()) {
+            self.rings_refused += 1;
+            eprintln!(
+                "profilis-reader: error: not attaching {}: {} rings are attached, the --max-rings limit (it is attached when another ring is detached)",
+                path.display(),
+                self.options.max_rings
+            );
+        }
     }
 
     /// Runs until a shutdown request (or, with `once`, until the rings are
@@ -474,7 +550,10 @@ impl Drain {
         if !self.pending.is_empty() {
             let pending = std::mem::take(&mut self.pending);
             for path in pending {
-                if path.exists() {
+                if path.exists() && self.at_ring_limit() {
+                    self.refuse(&path);
+                    self.pending.push(path);
+                } else if path.exists() {
                     match self.attach(&path, false) {
                         Ok(()) => eprintln!("profilis-reader: attached {}", path.display()),
                         Err(e) => {
@@ -520,8 +599,15 @@ impl Drain {
             .filter(|p| !attached.contains(p))
             .collect();
         found.sort();
+        // A refused file that went away no longer waits for room.
+        self.refused
+            .retain(|p| found.contains(p) || self.options.rings.contains(p));
         for path in found {
             if self.retry_at.get(&path).is_some_and(|t| now < *t) {
+                continue;
+            }
+            if self.at_ring_limit() {
+                self.refuse(&path);
                 continue;
             }
             match self.attach(&path, true) {
@@ -630,6 +716,77 @@ impl Drain {
         }
     }
 
+    /// The limits section of a snapshot.
+    fn limits(&mut self, now: Instant) -> Limits {
+        let stats = self.stats.limit_use();
+        let disk = self
+            .exporters
+            .iter()
+            .find_map(|e| e.disk_use())
+            .unwrap_or_default();
+        let hits = &mut self.limit_hits;
+        let limit = |limit: Option<u64>, used: u64, hits: u64, recent: &mut Recent| Limit {
+            limit,
+            used,
+            hits,
+            hits_last_minute: recent.update(now, hits),
+        };
+        let strings = self
+            .sources
+            .iter_mut()
+            .map(|s| {
+                let use_ = s.consumer.string_table();
+                StringLimit {
+                    ring: s.ctx.path.display().to_string(),
+                    entries: use_.entries,
+                    entries_used: use_.entries_used,
+                    arena_bytes: use_.arena_bytes,
+                    arena_used: use_.arena_used,
+                    overflow: use_.overflow,
+                    overflow_last_minute: s.overflows.update(now, use_.overflow),
+                }
+            })
+            .collect();
+        Limits {
+            rings: RingLimit {
+                limit: Some(self.options.max_rings as u64),
+                used: self.sources.len() as u64,
+                hits: self.rings_refused,
+                hits_last_minute: hits.rings.update(now, self.rings_refused),
+                waiting: self
+                    .refused
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect(),
+            },
+            routes: limit(
+                Some(self.options.stats.max_routes as u64),
+                stats.names,
+                stats.folded,
+                &mut hits.routes,
+            ),
+            errors: limit(
+                Some(self.options.stats.max_errors as u64),
+                stats.errors_kept,
+                stats.errors_evicted,
+                &mut hits.errors,
+            ),
+            jsonl_bytes: limit(
+                disk.retain_bytes,
+                disk.bytes,
+                disk.deleted_for_bytes,
+                &mut hits.jsonl_bytes,
+            ),
+            jsonl_files: limit(
+                disk.retain_files,
+                disk.files,
+                disk.deleted_for_files,
+                &mut hits.jsonl_files,
+            ),
+            strings,
+        }
+    }
+
     fn publish(&mut self, now: Instant) {
         let now_ns = timefmt::now_ns();
         let mut rings = Vec::with_capacity(self.sources.len() + self.detached.len());
@@ -653,8 +810,10 @@ impl Drain {
             cpu_ticks: ticks,
             events: self.counters.events,
         };
+        let limits = self.limits(now);
         let snapshot = Snapshot {
             generated_ns: now_ns,
+            limits,
             stats: self.stats.snapshot(now_ns),
             rings,
             reader: ReaderMetrics {

@@ -404,6 +404,7 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
             out.sample(name, &[("exporter", e.name)], field(e));
         }
     }
+    limits(out, &snapshot.limits);
     out.family(
         "profilis_reader_degraded",
         "gauge",
@@ -415,6 +416,84 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
         &[],
         f64::from(u8::from(degraded)),
     );
+}
+
+/// The reader's resource limits (docs/limits.md): bound, use, hits.
+fn limits(out: &mut Out, l: &crate::snapshot::Limits) {
+    let rings = crate::snapshot::Limit {
+        limit: l.rings.limit,
+        used: l.rings.used,
+        hits: l.rings.hits,
+        hits_last_minute: l.rings.hits_last_minute,
+    };
+    let rows = [
+        ("rings", rings),
+        ("routes", l.routes),
+        ("errors", l.errors),
+        ("jsonl_bytes", l.jsonl_bytes),
+        ("jsonl_files", l.jsonl_files),
+    ];
+    out.family(
+        "profilis_reader_limit",
+        "gauge",
+        "Configured resource limit of the reader, by limit (absent when unbounded).",
+    );
+    for (name, limit) in &rows {
+        if let Some(bound) = limit.limit {
+            out.sample("profilis_reader_limit", &[("limit", name)], bound as f64);
+        }
+    }
+    out.family(
+        "profilis_reader_limit_used",
+        "gauge",
+        "Current use of each resource limit of the reader.",
+    );
+    for (name, limit) in &rows {
+        out.sample(
+            "profilis_reader_limit_used",
+            &[("limit", name)],
+            limit.used as f64,
+        );
+    }
+    out.family(
+        "profilis_reader_limit_hits_total",
+        "counter",
+        "Times each resource limit of the reader was hit since it started.",
+    );
+    for (name, limit) in &rows {
+        out.sample(
+            "profilis_reader_limit_hits_total",
+            &[("limit", name)],
+            limit.hits as f64,
+        );
+    }
+    type Field = fn(&crate::snapshot::StringLimit) -> f64;
+    let strings: [(&str, &str, &str, Field); 3] = [
+        (
+            "profilis_ring_string_entries",
+            "gauge",
+            "String-table entries of the ring (distinct names it can hold).",
+            |t| t.entries as f64,
+        ),
+        (
+            "profilis_ring_string_entries_used",
+            "gauge",
+            "String-table entries of the ring in use.",
+            |t| t.entries_used as f64,
+        ),
+        (
+            "profilis_ring_string_overflow_total",
+            "counter",
+            "Names recorded as <overflow> because the ring's string table was full.",
+            |t| t.overflow as f64,
+        ),
+    ];
+    for (name, kind, help, field) in strings {
+        out.family(name, kind, help);
+        for t in &l.strings {
+            out.sample(name, &[("ring", &t.ring)], field(t));
+        }
+    }
 }
 
 fn secs(ns: u64) -> f64 {
@@ -594,6 +673,27 @@ mod tests {
                 }],
                 ..ReaderMetrics::default()
             },
+            limits: Limits {
+                rings: RingLimit {
+                    limit: Some(64),
+                    used: 1,
+                    ..RingLimit::default()
+                },
+                routes: Limit {
+                    limit: Some(1000),
+                    used: 2,
+                    hits: 5,
+                    hits_last_minute: 0,
+                },
+                strings: vec![StringLimit {
+                    ring: "/dev/shm/a \"b\".ring".into(),
+                    entries: 4096,
+                    entries_used: 12,
+                    overflow: 3,
+                    ..StringLimit::default()
+                }],
+                ..Limits::default()
+            },
         }
     }
 
@@ -683,6 +783,16 @@ mod tests {
             "profilis_reader_exporter_errors_total{exporter=\"jsonl\"} 2"
         ));
         assert!(has("profilis_ring_writers{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\",state=\"alive\"} 1"));
+        assert!(has("profilis_reader_limit{limit=\"routes\"} 1000"));
+        assert!(
+            !text.contains("profilis_reader_limit{limit=\"jsonl_bytes\"}"),
+            "an unbounded limit has no bound sample"
+        );
+        assert!(has("profilis_reader_limit_used{limit=\"rings\"} 1"));
+        assert!(has("profilis_reader_limit_hits_total{limit=\"routes\"} 5"));
+        assert!(has(
+            "profilis_ring_string_overflow_total{ring=\"/dev/shm/a \\\"b\\\".ring\"} 3"
+        ));
     }
 
     #[test]

@@ -17,6 +17,81 @@ pub struct Snapshot {
     pub rings: Vec<RingStatus>,
     /// The reader's own metrics.
     pub reader: ReaderMetrics,
+    /// Resource limits: each bound, its use, and how often it was hit.
+    pub limits: Limits,
+}
+
+/// The reader's resource limits (docs/limits.md).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Limits {
+    /// `--max-rings`: rings attached at once. `used`: attached now;
+    /// `hits`: ring files refused for lack of room (each counted once
+    /// until attached); `waiting`: refused files not attached yet.
+    pub rings: RingLimit,
+    /// `--max-routes`: distinct names per table (routes, functions,
+    /// queries, custom metrics). `used`: the fullest table; `hits`: events
+    /// counted under `(other)`.
+    pub routes: Limit,
+    /// `--max-errors`: latest errors kept. `used`: errors kept; `hits`:
+    /// older errors dropped to make room (the list working as intended).
+    pub errors: Limit,
+    /// `--retain-bytes`: disk used by the JSONL files (closed and current).
+    /// `hits`: closed files deleted to stay under it. `limit` is null
+    /// without the option (or without `--jsonl-dir`).
+    pub jsonl_bytes: Limit,
+    /// `--retain-files`: closed JSONL files kept. `hits`: files deleted
+    /// for it.
+    pub jsonl_files: Limit,
+    /// Per ring: the string table, sized when the ring was created.
+    pub strings: Vec<StringLimit>,
+}
+
+/// One limit.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Limit {
+    /// The bound; null when unbounded.
+    pub limit: Option<u64>,
+    /// Current use.
+    pub used: u64,
+    /// How often it was hit since the reader started.
+    pub hits: u64,
+    /// Of which in about the last minute.
+    pub hits_last_minute: u64,
+}
+
+/// The ring limit, with the files waiting for room.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct RingLimit {
+    /// The bound.
+    pub limit: Option<u64>,
+    /// Rings attached now.
+    pub used: u64,
+    /// Ring files refused since the reader started.
+    pub hits: u64,
+    /// Of which in about the last minute.
+    pub hits_last_minute: u64,
+    /// Ring files refused and still not attached.
+    pub waiting: Vec<String>,
+}
+
+/// The string table of one ring.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct StringLimit {
+    /// Ring file.
+    pub ring: String,
+    /// Index entries (distinct strings).
+    pub entries: u64,
+    /// Entries taken.
+    pub entries_used: u64,
+    /// Arena bytes.
+    pub arena_bytes: u64,
+    /// Arena bytes taken.
+    pub arena_used: u64,
+    /// Names that found the table full and were recorded as `<overflow>`,
+    /// since the ring was created.
+    pub overflow: u64,
+    /// Of which in about the last minute.
+    pub overflow_last_minute: u64,
 }
 
 /// Rolling-window statistics.

@@ -301,6 +301,8 @@ struct Table<E> {
     entries: Vec<E>,
     index: HashMap<Arc<str>, u32>,
     max: usize,
+    /// Index of the `(other)` entry, while there is one.
+    other: Option<u32>,
 }
 
 impl<E> Table<E> {
@@ -309,7 +311,13 @@ impl<E> Table<E> {
             entries: Vec::new(),
             index: HashMap::new(),
             max: max.max(1),
+            other: None,
         }
+    }
+
+    /// Distinct names with an entry of their own.
+    fn named(&self) -> usize {
+        self.entries.len() - usize::from(self.other.is_some())
     }
 
     fn lookup(&mut self, name: &Arc<str>, make: impl FnOnce(Arc<str>) -> E) -> u32 {
@@ -325,6 +333,9 @@ impl<E> Table<E> {
             return i;
         }
         let i = self.entries.len() as u32;
+        if &*key == OTHER {
+            self.other = Some(i);
+        }
         self.entries.push(make(key.clone()));
         self.index.insert(key, i);
         i
@@ -347,8 +358,23 @@ impl<E> Table<E> {
             .enumerate()
             .map(|(i, e)| (name(e), i as u32))
             .collect();
+        self.other = self.index.get(OTHER).copied();
         true
     }
+}
+
+/// How the store's bounds are used (for the reader's `limits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatsLimitUse {
+    /// Most distinct names with an entry of their own in any one table
+    /// (routes, functions, queries, custom metrics), against `max_routes`.
+    pub names: u64,
+    /// Events counted under `(other)` because their table was full.
+    pub folded: u64,
+    /// Errors kept, against `max_errors`.
+    pub errors_kept: u64,
+    /// Errors dropped from the list to make room for newer ones.
+    pub errors_evicted: u64,
 }
 
 struct StepPoint {
@@ -370,6 +396,8 @@ pub struct StatsStore {
     series: VecDeque<StepPoint>,
     totals: Totals,
     durations: DurationStore,
+    folded: u64,
+    errors_evicted: u64,
     generation: u64,
     now_minute: u64,
     started_ns: u64,
@@ -422,6 +450,8 @@ impl StatsStore {
             series: VecDeque::new(),
             totals: Totals::default(),
             durations: DurationStore::new(config.max_routes),
+            folded: 0,
+            errors_evicted: 0,
             generation: 0,
             now_minute: now_ns / BUCKET_NS,
             started_ns: now_ns,
@@ -433,6 +463,23 @@ impl StatsStore {
     /// The settings in force.
     pub fn config(&self) -> StatsConfig {
         self.config
+    }
+
+    /// How the name and error bounds are used.
+    pub fn limit_use(&self) -> StatsLimitUse {
+        let names = self
+            .tables
+            .iter()
+            .map(Table::named)
+            .chain([self.custom.named()])
+            .max()
+            .unwrap_or(0);
+        StatsLimitUse {
+            names: names as u64,
+            folded: self.folded,
+            errors_kept: self.errors.len() as u64,
+            errors_evicted: self.errors_evicted,
+        }
     }
 
     fn oldest_minute(&self) -> u64 {
@@ -555,6 +602,11 @@ impl StatsStore {
         let wall_ns = wall_ns.min((self.now_minute + 1) * BUCKET_NS - 1);
         self.earliest_ns = self.earliest_ns.min(wall_ns);
         let index = self.entry_index(ctx, names, e.kind, e.name) as usize;
+        let table = match e.kind {
+            Kind::Custom => &self.custom.other,
+            kind => &self.tables[table_of(kind)].other,
+        };
+        self.folded += u64::from(*table == Some(index as u32));
         let step = wall_ns / STEP_NS;
         let point = self.step_point(step);
         point.events += 1;
@@ -627,6 +679,7 @@ impl StatsStore {
         }
         if self.errors.len() >= self.config.max_errors {
             self.errors.pop_front();
+            self.errors_evicted += 1;
         }
         let exception_type = (e.exception_type != StrId::NONE)
             .then(|| ctx.name_text(names, e.exception_type).to_string());
@@ -774,6 +827,9 @@ mod tests {
         assert_eq!(other.count, (4..=10).sum::<u64>());
         assert_eq!(s.routes.iter().map(|r| r.count).sum::<u64>(), 55);
         assert_eq!(s.requests.count, 55);
+        let used = store.limit_use();
+        assert_eq!(used.names, 3, "three routes have entries of their own");
+        assert_eq!(used.folded, (4..=10).sum::<u64>(), "events under (other)");
     }
 
     #[test]
@@ -814,6 +870,9 @@ mod tests {
             x.rps
         );
         assert_eq!(s.errors.len(), 3, "only the latest max_errors kept");
+        let used = store.limit_use();
+        assert_eq!((used.errors_kept, used.errors_evicted), (3, 2));
+        assert_eq!(used.folded, 0);
         assert_eq!(s.errors[0].route, "work", "newest first");
         assert_eq!(s.errors[1].exception_type.as_deref(), Some("Boom"));
         assert_eq!(s.errors[1].exception_message.as_deref(), Some("failure 3"));

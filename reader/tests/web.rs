@@ -508,6 +508,7 @@ async fn health_reports_rings_and_degrades_on_losses_and_truncation() {
             "stats",
             "rings",
             "reader",
+            "limits",
         ],
         "health",
     );
@@ -585,6 +586,77 @@ async fn health_reports_rings_and_degrades_on_losses_and_truncation() {
     assert!(h["reasons"][0].as_str().unwrap().contains("98% full"));
     let h = degraded(|s| s.reader.export_lost_last_minute = 3).await;
     assert!(h["reasons"][0].as_str().unwrap().contains("exporters"));
+    // Limits: each reported with its bound, use and hits.
+    let limits = &get(&app, "/_profilis/health", &[]).await.json()["limits"];
+    keys(
+        limits,
+        &[
+            "rings",
+            "routes",
+            "errors",
+            "jsonl_bytes",
+            "jsonl_files",
+            "strings",
+        ],
+        "health.limits",
+    );
+    keys(
+        &limits["rings"],
+        &["limit", "used", "hits", "hits_last_minute", "waiting"],
+        "health.limits.rings",
+    );
+    assert_eq!(
+        (
+            limits["rings"]["limit"].as_u64(),
+            limits["rings"]["used"].as_u64()
+        ),
+        (Some(64), Some(1))
+    );
+    for name in ["routes", "errors", "jsonl_bytes", "jsonl_files"] {
+        keys(
+            &limits[name],
+            &["limit", "used", "hits", "hits_last_minute"],
+            "health.limits.<limit>",
+        );
+    }
+    assert_eq!(limits["routes"]["limit"], 1000);
+    assert_eq!(limits["routes"]["used"], 4, "four routes");
+    assert!(limits["jsonl_bytes"]["limit"].is_null(), "unbounded");
+    keys(
+        &limits["strings"][0],
+        &[
+            "ring",
+            "entries",
+            "entries_used",
+            "arena_bytes",
+            "arena_used",
+            "overflow",
+            "overflow_last_minute",
+        ],
+        "health.limits.strings[]",
+    );
+    assert!(limits["strings"][0]["entries_used"].as_u64() >= Some(4));
+    // Limits that lose data or detail degrade; the ones that drop the
+    // oldest on purpose do not.
+    let h = degraded(|s| s.limits.rings.waiting = vec!["/dev/shm/late.ring".into()]).await;
+    assert!(
+        h["reasons"][0].as_str().unwrap().contains("--max-rings"),
+        "{h}"
+    );
+    let h = degraded(|s| s.limits.routes.hits_last_minute = 5).await;
+    assert!(h["reasons"][0].as_str().unwrap().contains("(other)"), "{h}");
+    let h = degraded(|s| s.limits.strings[0].overflow_last_minute = 2).await;
+    assert!(
+        h["reasons"][0].as_str().unwrap().contains("<overflow>"),
+        "{h}"
+    );
+    let h = degraded(|s| {
+        s.limits.errors.hits_last_minute = 9;
+        s.limits.jsonl_bytes.hits_last_minute = 2;
+        s.limits.jsonl_files.hits_last_minute = 1;
+    })
+    .await;
+    assert_eq!(h["status"], "ok", "{h}");
     // A ring detached after its writers exited is not a problem.
     let h = degraded(|s| {
         s.rings[0].attached = false;

@@ -20,7 +20,7 @@
 //! re-delivered events it already has: every event lands in the files
 //! exactly once across a SIGKILL.
 
-use super::{line, ErrorReporter, Exported, Exporter};
+use super::{line, DiskUse, ErrorReporter, Exported, Exporter};
 use crate::ring_context::RingContext;
 use crate::snapshot::ExporterStatus;
 use crate::timefmt;
@@ -79,6 +79,10 @@ pub struct JsonlOptions {
     pub retain_files: Option<usize>,
     /// Delete closed files older than this.
     pub retain_age: Option<Duration>,
+    /// Keep the JSONL files (closed and current) under this many bytes:
+    /// closed files are deleted oldest first so that they and a full
+    /// current file (`rotate_bytes`) fit.
+    pub retain_bytes: Option<u64>,
 }
 
 impl JsonlOptions {
@@ -93,6 +97,7 @@ impl JsonlOptions {
             compress: None,
             retain_files: None,
             retain_age: None,
+            retain_bytes: None,
         }
     }
 }
@@ -213,6 +218,9 @@ pub struct JsonlExporter {
     status: ExporterStatus,
     counter: u64,
     last_retention: Option<Instant>,
+    /// Closed files and their bytes as of the last retention pass, and
+    /// what retention deleted.
+    disk: DiskUse,
 }
 
 impl JsonlExporter {
@@ -222,6 +230,14 @@ impl JsonlExporter {
     /// meanwhile count as lost).
     pub fn new(options: JsonlOptions) -> anyhow::Result<JsonlExporter> {
         let template = Template::parse(&options.template)?;
+        if let Some(max) = options.retain_bytes {
+            if options.rotate_bytes == 0 || options.rotate_bytes > max {
+                bail!(
+                    "--retain-bytes {max} needs --rotate-bytes between 1 and {max} (now {}): the file being written counts too and is only closed at rotation",
+                    options.rotate_bytes
+                );
+            }
+        }
         let compressor = options.compress.map(Compressor::start);
         let mut exporter = JsonlExporter {
             template,
@@ -238,6 +254,11 @@ impl JsonlExporter {
             },
             counter: 0,
             last_retention: None,
+            disk: DiskUse {
+                retain_bytes: options.retain_bytes,
+                retain_files: options.retain_files.map(|n| n as u64),
+                ..DiskUse::default()
+            },
             options,
         };
         match exporter.prepare_dir() {
@@ -515,15 +536,15 @@ impl JsonlExporter {
         self.apply_retention();
     }
 
+    /// Deletes closed files past `--retain-files`, older than
+    /// `--retain-age`, or beyond `--retain-bytes` (oldest first), and
+    /// measures what is left.
     fn apply_retention(&mut self) {
         self.last_retention = Some(Instant::now());
-        if self.options.retain_files.is_none() && self.options.retain_age.is_none() {
-            return;
-        }
         let Ok(entries) = fs::read_dir(&self.options.dir) else {
             return;
         };
-        let mut files: Vec<(SystemTime, PathBuf)> = entries
+        let mut files: Vec<(SystemTime, PathBuf, u64)> = entries
             .filter_map(|e| e.ok())
             .filter(|e| {
                 let name = e.file_name();
@@ -536,7 +557,10 @@ impl JsonlExporter {
                     && self.template.matches(base)
                     && e.file_type().is_ok_and(|t| t.is_file())
             })
-            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, e.path(), meta.len()))
+            })
             .collect();
         files.sort();
         let now = SystemTime::now();
@@ -544,22 +568,43 @@ impl JsonlExporter {
             .options
             .retain_files
             .map_or(0, |keep| files.len().saturating_sub(keep));
-        for (i, (modified, path)) in files.iter().enumerate() {
-            let too_old = self
+        // Room kept for the file being written, up to its rotation size.
+        let current = self.current.as_ref().map_or(0, |f| f.len);
+        let reserve = current.max(self.options.rotate_bytes);
+        let mut closed_bytes: u64 = files.iter().map(|f| f.2).sum();
+        let mut kept = files.len() as u64;
+        for (i, (modified, path, len)) in files.iter().enumerate() {
+            let by_count = i < excess;
+            let by_age = self
                 .options
                 .retain_age
                 .is_some_and(|age| now.duration_since(*modified).is_ok_and(|d| d > age));
-            if i < excess || too_old {
-                match fs::remove_file(path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        let message = format!("retention: removing {}: {e}", path.display());
-                        self.fail(&message);
-                    }
+            let by_bytes = self
+                .options
+                .retain_bytes
+                .is_some_and(|max| closed_bytes + reserve > max);
+            if !(by_count || by_age || by_bytes) {
+                continue;
+            }
+            match fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    let message = format!("retention: removing {}: {e}", path.display());
+                    self.fail(&message);
+                    continue;
                 }
             }
+            closed_bytes -= len;
+            kept -= 1;
+            if by_count {
+                self.disk.deleted_for_files += 1;
+            } else if by_bytes && !by_age {
+                self.disk.deleted_for_bytes += 1;
+            }
         }
+        self.disk.files = kept;
+        self.disk.bytes = closed_bytes;
     }
 }
 
@@ -659,6 +704,14 @@ impl Exporter for JsonlExporter {
 
     fn status(&self) -> ExporterStatus {
         self.status.clone()
+    }
+
+    fn disk_use(&self) -> Option<DiskUse> {
+        let current = self.current.as_ref().map_or(0, |f| f.len);
+        Some(DiskUse {
+            bytes: self.disk.bytes + current,
+            ..self.disk
+        })
     }
 }
 

@@ -48,6 +48,30 @@ pub trait Exporter: Send {
 
     /// Its figures for the self-metrics.
     fn status(&self) -> ExporterStatus;
+
+    /// Disk used by its files and its retention bounds, for an exporter
+    /// that writes files.
+    fn disk_use(&self) -> Option<DiskUse> {
+        None
+    }
+}
+
+/// Disk use of a file exporter against its retention bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskUse {
+    /// Bytes of its files (closed and current) at the last retention pass,
+    /// plus what the current file grew since.
+    pub bytes: u64,
+    /// Closed files.
+    pub files: u64,
+    /// `--retain-bytes`.
+    pub retain_bytes: Option<u64>,
+    /// `--retain-files`.
+    pub retain_files: Option<u64>,
+    /// Closed files deleted to stay under `retain_bytes`.
+    pub deleted_for_bytes: u64,
+    /// Closed files deleted to stay under `retain_files`.
+    pub deleted_for_files: u64,
 }
 
 /// Prints an error the first time and then at most once per interval,

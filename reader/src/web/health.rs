@@ -4,12 +4,17 @@
 //! Degraded when, for any ring: its file was truncated while attached, it
 //! lost events (dropped, abandoned or torn) in about the last minute, or it
 //! is at least 90% full (about to drop); or when an exporter lost events in
-//! about the last minute. A ring detached by `--watch` because all its
-//! writers exited is not a problem. The answer is 200 either way (the
-//! reader is up); `status` and `reasons` tell which.
+//! about the last minute; or when a limit that loses data or detail is being
+//! hit: ring files refused by `--max-rings` and still waiting, events folded
+//! into `(other)` by `--max-routes` in about the last minute, names that
+//! found a ring's string table full in about the last minute. Limits that
+//! only discard the oldest on purpose (`--max-errors`, JSONL retention) are
+//! reported under `limits` but do not degrade. A ring detached by `--watch`
+//! because all its writers exited is not a problem. The answer is 200
+//! either way (the reader is up); `status` and `reasons` tell which.
 
 use super::WebState;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Limits, Snapshot};
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -49,7 +54,40 @@ pub fn assess(s: &Snapshot) -> Vec<String> {
             s.reader.export_lost_last_minute
         ));
     }
+    limit_reasons(&s.limits, &mut reasons);
     reasons
+}
+
+/// The reasons of limits being hit in a way that loses data or detail.
+fn limit_reasons(l: &Limits, reasons: &mut Vec<String>) {
+    if !l.rings.waiting.is_empty() {
+        reasons.push(format!(
+            "{} ring files are not attached because {} rings are (--max-rings): {}",
+            l.rings.waiting.len(),
+            l.rings.used,
+            l.rings.waiting.join(", ")
+        ));
+    }
+    if l.routes.hits_last_minute > 0 {
+        reasons.push(format!(
+            "{} events in the last minute were counted under (other): more than --max-routes {} distinct names",
+            l.routes.hits_last_minute,
+            l.routes.limit.unwrap_or(0)
+        ));
+    }
+    for t in &l.strings {
+        if t.overflow_last_minute > 0 {
+            reasons.push(format!(
+                "ring {}: the string table is full ({} of {} entries, {} of {} bytes); {} names in the last minute were recorded as <overflow>",
+                t.ring,
+                t.entries_used,
+                t.entries,
+                t.arena_used,
+                t.arena_bytes,
+                t.overflow_last_minute
+            ));
+        }
+    }
 }
 
 /// `ok` without reasons, else `degraded`.
@@ -76,6 +114,8 @@ pub struct HealthJson<'a> {
     pub rings: Vec<RingJson<'a>>,
     /// The reader.
     pub reader: ReaderJson,
+    /// Resource limits: bound, use and hits of each.
+    pub limits: &'a Limits,
 }
 
 /// `stats`: requests in the rolling window.
@@ -202,6 +242,7 @@ pub fn render(s: &Snapshot) -> HealthJson<'_> {
             exporter_errors: s.reader.exporter_errors,
             export_lost: s.reader.export_lost,
         },
+        limits: &s.limits,
     }
 }
 
