@@ -27,7 +27,9 @@ impl<'a> RingRef<'a> {
         let text = truncate_str(text, MSG_MAX_BYTES);
         let n = self.header.messages_next.fetch_add(1, Relaxed);
         let slot = &self.messages[(n & (self.messages.len() as u64 - 1)) as usize];
-        let writing = 2 * n + 1;
+        // Wrapping: `messages_next` lives in the file, and a damaged or
+        // hostile file may hold any value there.
+        let writing = n.wrapping_mul(2).wrapping_add(1);
         let mut seen = slot.seq.load(Relaxed);
         loop {
             if seen >= writing {
@@ -58,7 +60,7 @@ impl<'a> RingRef<'a> {
         // writer that took the slot meanwhile keeps it.
         if slot
             .seq
-            .compare_exchange(writing, writing + 1, Release, Relaxed)
+            .compare_exchange(writing, writing.wrapping_add(1), Release, Relaxed)
             .is_err()
         {
             self.header.messages_lost.fetch_add(1, Relaxed);

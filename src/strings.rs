@@ -78,7 +78,8 @@ impl<'a> RingRef<'a> {
         let arena_bytes = self.arena.len() as u64 * 8;
         let mut offset = self.header.arena_used.load(Relaxed);
         let fits = loop {
-            if offset + padded > arena_bytes {
+            // `arena_used` lives in the file: a damaged one may hold any value.
+            if offset.saturating_add(padded) > arena_bytes {
                 break false;
             }
             // A CAS loop rather than fetch_add, so a request that does not
