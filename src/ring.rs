@@ -430,11 +430,30 @@ impl ConsumerCore {
         self.tally = Tally::default();
         let cap = ring.capacity();
         let mut pos = self.state.head;
+        // The claim position as last seen; reloaded only when the read
+        // catches up with it.
+        let mut tail = ring.header.tail.load(Relaxed);
         while pos - self.state.head < limit as u64 {
             let slot = ring.slot(pos);
             // ORDERING: Acquire pairs with the writer's Release CAS in
             // `commit`: the record words are visible once COMMITTED is.
             let seq = slot.seq.load(Acquire);
+            if seq == seq_committed(pos) && pos >= tail {
+                // The writer of `pos` moved the tail past it before its
+                // commit, which our Acquire load saw, so a reload sees that.
+                tail = ring.header.tail.load(Relaxed);
+                if pos >= tail {
+                    // Committed but never claimed: a damaged file. Delivering
+                    // it would move the read position past the claim position
+                    // (and the identity off); repair the slot for the writer
+                    // of `pos` instead, as for any unclaimed slot holding a
+                    // value no protocol step writes.
+                    let _ = slot
+                        .seq
+                        .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
+                    break;
+                }
+            }
             if seq == seq_committed(pos) {
                 match ring.read_record(pos, seq) {
                     Some(words) => {

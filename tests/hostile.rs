@@ -202,6 +202,52 @@ fn garbage_slots_are_counted_not_delivered() {
 }
 
 #[test]
+fn a_slot_committed_beyond_the_claim_position_is_repaired_not_delivered() {
+    let dir = TempDir::new("beyond");
+    let path = dir.ring("r.ring");
+    let ring = Ring::open(&path).unwrap();
+    for i in 0..3 {
+        ring.emit_fn("f", i, false);
+    }
+    // A well-formed record for position 3, which nobody claimed (the tail
+    // is 3): copied from slot 0 with its stamp and checksum redone.
+    let p = params(&path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .unwrap();
+    let mut words = [0u64; profilis::layout::RECORD_WORDS];
+    let mut buf = [0u8; 8];
+    for (i, w) in words.iter_mut().enumerate() {
+        file.read_exact_at(&mut buf, p.slots_offset() + 8 + i as u64 * 8)
+            .unwrap();
+        *w = u64::from_le_bytes(buf);
+    }
+    let event = profilis::Event::decode(0, &words).unwrap();
+    let forged = event.encode(3);
+    for (i, w) in forged.iter().enumerate() {
+        poke(&path, p.slots_offset() + 3 * 128 + 8 + i as u64 * 8, *w);
+    }
+    poke(&path, p.slots_offset() + 3 * 128, seq_committed(3));
+    let mut consumer = Consumer::attach(&path).unwrap();
+    let mut got = Vec::new();
+    while consumer.poll(100, |e, _| got.push(e.position)) > 0 {}
+    assert_eq!(got, vec![0, 1, 2], "the forged record is not delivered");
+    let c = consumer.counters();
+    assert!(c.identity_holds() && c.head == 3 && c.tail == 3, "{c:?}");
+    // The slot was repaired: the writer of position 3 uses it, and a
+    // consumer attaching again goes on from there.
+    drop(consumer);
+    assert_eq!(ring.emit_fn("f", 3, false), profilis::Emit::Written);
+    let mut consumer = Consumer::attach(&path).unwrap();
+    let mut got = Vec::new();
+    consumer.poll(100, |e, _| got.push((e.position, e.dur_ns)));
+    assert_eq!(got, vec![(3, 3)]);
+    assert!(consumer.counters().identity_holds());
+}
+
+#[test]
 fn string_ids_out_of_range_resolve_to_placeholders() {
     let dir = TempDir::new("strings");
     let path = dir.ring("r.ring");
