@@ -133,6 +133,8 @@ struct Source {
     losses: Recent,
     /// String-table overflows over the last minute.
     overflows: Recent,
+    /// Whether the truncation of its file was reported.
+    truncation_reported: bool,
 }
 
 /// How much a growing counter grew over about the last minute, from the
@@ -363,6 +365,7 @@ impl Drain {
             losses: Recent::default(),
             // Overflows from before the reader attached are old news.
             overflows: Recent::starting(Instant::now(), overflow),
+            truncation_reported: false,
         });
         self.refused.remove(path);
         Ok(())
@@ -432,10 +435,12 @@ impl Drain {
         }
     }
 
+    /// Whether every ring is drained to its target (a truncated ring
+    /// yields nothing more, so it counts as done).
     fn reached_targets(&self) -> bool {
-        self.sources
-            .iter()
-            .all(|s| s.target.map_or(true, |t| s.consumer.counters().head >= t))
+        self.sources.iter().all(|s| {
+            s.consumer.truncated() || s.target.map_or(true, |t| s.consumer.counters().head >= t)
+        })
     }
 
     fn finish(mut self) -> DrainReport {
@@ -535,6 +540,14 @@ impl Drain {
         // Also after an empty read: it may have passed torn or abandoned
         // positions, which the commit counts and releases.
         src.consumer.commit();
+        if src.consumer.truncated() && !src.truncation_reported {
+            src.truncation_reported = true;
+            eprintln!(
+                "profilis-reader: error: ring file {} was truncated while attached; nothing more can be read from it ({} events still in it are lost); the other rings go on",
+                src.ctx.path.display(),
+                src.consumer.lag()
+            );
+        }
         if n > 0 {
             self.counters.events += n as u64;
             self.counters.batches += 1;
@@ -639,7 +652,8 @@ impl Drain {
         let mut i = 0;
         while i < self.sources.len() {
             let s = &self.sources[i];
-            let drained = s.consumer.lag() == 0;
+            // A truncated ring yields nothing more: as drained as it gets.
+            let drained = s.consumer.lag() == 0 || s.consumer.truncated();
             let gone = !s.ctx.path.exists();
             let writers = s.consumer.writers();
             let finished =
