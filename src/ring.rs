@@ -78,12 +78,19 @@ impl<'a> RingRef<'a> {
             let seq = slot.seq.load(Acquire);
             let want = seq_free(pos);
             if seq == want {
-                // The tail CAS only decides who owns `pos`; the data is
-                // ordered by the slot's sequence word, so Relaxed suffices.
+                // The tail CAS decides who owns `pos`; the record data is
+                // ordered by the slot's sequence word.
+                // ORDERING: Release on success pairs with the consumer's
+                // Acquire re-load of `tail` in `read`: a consumer that sees
+                // the tail past `pos` can then see the sequence change that
+                // made the slot FREE(pos) (an overwriting writer's steal,
+                // ours or the one we acquired above). Every later tail CAS
+                // is a read-modify-write, so it continues this release
+                // sequence. Free on x86 (the CAS is a locked instruction).
                 match self
                     .header
                     .tail
-                    .compare_exchange_weak(pos, pos + 1, Relaxed, Relaxed)
+                    .compare_exchange_weak(pos, pos + 1, Release, Relaxed)
                 {
                     Ok(_) => {
                         // ORDERING: Release fence pairs with the Acquire fence
@@ -367,6 +374,7 @@ impl ConsumerCore {
         self.tally = Tally::default();
         let cap = ring.capacity();
         let mut pos = self.state.head;
+        let mut rechecked = None;
         while pos - self.state.head < limit as u64 {
             let slot = ring.slot(pos);
             // ORDERING: Acquire pairs with the writer's Release CAS in
@@ -429,6 +437,22 @@ impl ConsumerCore {
                     .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
                 break;
             } else {
+                // The tail says `pos` is claimed, yet the slot holds a value
+                // no step leaves there for a claimed `pos`. Under
+                // overwrite-oldest this can be a stale load: the `seq` load
+                // above may predate the overwriting writer's steal
+                // (COMMITTED(pos - capacity) -> FREE(pos)) that the Relaxed
+                // `tail` load already reflects. Look once more, ordered.
+                if rechecked != Some(pos) {
+                    rechecked = Some(pos);
+                    // ORDERING: Acquire pairs with the Release tail CAS in
+                    // `try_claim`: the steal that preceded the claim of
+                    // `pos` is visible to the re-load below.
+                    let _ = ring.header.tail.load(Acquire);
+                    if slot.seq.load(Acquire) != seq {
+                        continue;
+                    }
+                }
                 // A claimed position whose slot holds nonsense: damaged file.
                 self.tally.torn += 1;
                 self.releases.push((pos, seq));
