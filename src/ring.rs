@@ -429,6 +429,16 @@ impl ConsumerCore {
                 } else {
                     self.tally.abandoned += 1;
                 }
+            } else if seq < seq_free(pos)
+                && seq >= seq_free(self.state.head)
+                && (seq >> 1) & (cap - 1) == pos & (cap - 1)
+            {
+                // The slot still holds a position of this very batch, one
+                // lap back, which is released only by `commit`: the batch
+                // ends here. (Treating it as damage would free the slot
+                // early, and a consumer killed before its commit would then
+                // lose that event.)
+                break;
             } else if ring.header.tail.load(Relaxed) <= pos {
                 // Unclaimed slot with a value no protocol step writes: repair
                 // it so writers can use it again, and stop.
@@ -713,6 +723,28 @@ mod tests {
         assert_eq!(drain(&mut second, ring, 0), vec![3, 4]);
         let c = second.counters(ring);
         assert_eq!((c.received, c.in_flight), (5, 0));
+    }
+
+    #[test]
+    fn a_batch_stops_after_one_lap_and_a_crash_loses_nothing() {
+        let owned = OwnedRing::events_only(2, false);
+        let ring = owned.view();
+        let mut first = ConsumerCore::attach(ring, 1_000).unwrap();
+        emit(ring, 0).unwrap();
+        emit(ring, 1).unwrap();
+        // A limit larger than the ring: the batch ends after one lap and
+        // leaves both slots held until commit.
+        assert_eq!(first.read(ring, 0, 100).len(), 2);
+        assert_eq!(emit(ring, 2), Err(Full));
+        drop(first); // dies before commit
+        let mut second = ConsumerCore::attach(ring, 1_000).unwrap();
+        assert_eq!(drain(&mut second, ring, 0), vec![0, 1]);
+        let c = second.counters(ring);
+        assert_eq!(
+            (c.received, c.abandoned, c.dropped, c.in_flight),
+            (2, 0, 1, 0)
+        );
+        assert!(c.identity_holds());
     }
 
     #[test]
