@@ -13,6 +13,7 @@
 //! Accepted outcomes (how many of the two emits were refused):
 //! - `refused 0`: the second claim came after the skip freed slot 0;
 //! - `refused 1`: it came before, and found the ring full.
+//!
 //! Never both: slot 1 is free from the start for whoever claims first.
 //!
 //! In all of them: every snapshot satisfies the identity with head <= tail;

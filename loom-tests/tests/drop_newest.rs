@@ -11,6 +11,7 @@
 //!   before the second claim;
 //! - `1@1 2 full`, `2@1 1 full`: the second claim found position 0 still
 //!   unreleased and was refused.
+//!
 //! Never both refused (position 1 is free for whoever claims first).
 //!
 //! In all of them:

@@ -14,6 +14,7 @@
 //!   before "save" claimed it; "save" moved on to entry 3;
 //! - `users=2 load=4 save=3`: "save" took entry 2 first; "load" probed on
 //!   to entry 3.
+//!
 //! ("/users" is always interned before "load", so it always owns entry 1.)
 //!
 //! In both: both writers get the same id for "/users"; the three ids are
