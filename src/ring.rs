@@ -78,19 +78,12 @@ impl<'a> RingRef<'a> {
             let seq = slot.seq.load(Acquire);
             let want = seq_free(pos);
             if seq == want {
-                // The tail CAS decides who owns `pos`; the record data is
-                // ordered by the slot's sequence word.
-                // ORDERING: Release on success pairs with the consumer's
-                // Acquire re-load of `tail` in `read`: a consumer that sees
-                // the tail past `pos` can then see the sequence change that
-                // made the slot FREE(pos) (an overwriting writer's steal,
-                // ours or the one we acquired above). Every later tail CAS
-                // is a read-modify-write, so it continues this release
-                // sequence. Free on x86 (the CAS is a locked instruction).
+                // The tail CAS only decides who owns `pos`; the data is
+                // ordered by the slot's sequence word, so Relaxed suffices.
                 match self
                     .header
                     .tail
-                    .compare_exchange_weak(pos, pos + 1, Release, Relaxed)
+                    .compare_exchange_weak(pos, pos + 1, Relaxed, Relaxed)
                 {
                     Ok(_) => {
                         // ORDERING: Release fence pairs with the Acquire fence
@@ -374,7 +367,6 @@ impl ConsumerCore {
         self.tally = Tally::default();
         let cap = ring.capacity();
         let mut pos = self.state.head;
-        let mut rechecked = None;
         while pos - self.state.head < limit as u64 {
             let slot = ring.slot(pos);
             // ORDERING: Acquire pairs with the writer's Release CAS in
@@ -437,7 +429,13 @@ impl ConsumerCore {
                 // lap back, which is released only by `commit`: the batch
                 // ends here. (Treating it as damage would free the slot
                 // early, and a consumer killed before its commit would then
-                // lose that event.)
+                // lose that event.) This is also where a stale load lands
+                // under overwrite-oldest: our `seq` load may predate an
+                // overwriting writer's steal of a slot this batch read,
+                // while the Relaxed `tail` load already shows its claim;
+                // ending the batch lets the next read see the steal. A slot
+                // resolved by an earlier batch cannot look stale: the
+                // consumer wrote or saw its later value itself.
                 break;
             } else if ring.header.tail.load(Relaxed) <= pos {
                 // Unclaimed slot with a value no protocol step writes: repair
@@ -447,22 +445,6 @@ impl ConsumerCore {
                     .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
                 break;
             } else {
-                // The tail says `pos` is claimed, yet the slot holds a value
-                // no step leaves there for a claimed `pos`. Under
-                // overwrite-oldest this can be a stale load: the `seq` load
-                // above may predate the overwriting writer's steal
-                // (COMMITTED(pos - capacity) -> FREE(pos)) that the Relaxed
-                // `tail` load already reflects. Look once more, ordered.
-                if rechecked != Some(pos) {
-                    rechecked = Some(pos);
-                    // ORDERING: Acquire pairs with the Release tail CAS in
-                    // `try_claim`: the steal that preceded the claim of
-                    // `pos` is visible to the re-load below.
-                    let _ = ring.header.tail.load(Acquire);
-                    if slot.seq.load(Acquire) != seq {
-                        continue;
-                    }
-                }
                 // A claimed position whose slot holds nonsense: damaged file.
                 self.tally.torn += 1;
                 self.releases.push((pos, seq));
