@@ -149,10 +149,23 @@ mod model {
     }
 
     /// One consumer pass: read up to `limit` positions, then commit them.
-    /// Returns the delivered events. The consumer's counters must add up
-    /// both between read and commit and after the commit, whatever the
-    /// writers are doing.
+    /// Returns the delivered events.
     pub fn pass(
+        core: &mut ConsumerCore,
+        ring: RingRef<'_>,
+        now_ns: u64,
+        limit: usize,
+    ) -> Vec<Event> {
+        let events = core.read(ring, now_ns, limit).to_vec();
+        core.commit(ring);
+        events
+    }
+
+    /// Like [`pass`], and the consumer's counters must add up both between
+    /// read and commit and after the commit, whatever the writers are
+    /// doing. (Each snapshot loads shared counters, which multiplies the
+    /// interleavings, so only the counters model takes them.)
+    pub fn checked_pass(
         core: &mut ConsumerCore,
         ring: RingRef<'_>,
         now_ns: u64,

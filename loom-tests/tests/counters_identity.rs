@@ -7,7 +7,7 @@
 //! start, a writer claims position 0 and never commits (it died). Then,
 //! concurrently: writers 1 and 2 each try one event once; the consumer passes at now = 0 (notes the stalled claim)
 //! and 100 (skips it), taking a counters snapshot after every read and
-//! every commit (in `pass`) and checking that no counter goes backwards.
+//! every commit (`checked_pass`) and checking that no counter goes backwards.
 //! After joining, a final drain.
 //!
 //! Accepted outcomes (how many of the two emits were refused):
@@ -72,7 +72,7 @@ fn identity_holds_in_every_snapshot() {
                 assert_identity(&last);
                 let mut got = Vec::new();
                 for now in [0, 100] {
-                    got.extend(pass(&mut core, ring, now, usize::MAX));
+                    got.extend(checked_pass(&mut core, ring, now, usize::MAX));
                     let c = core.counters(ring);
                     never_decrease(&last, &c);
                     last = c;
