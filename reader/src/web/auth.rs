@@ -43,6 +43,19 @@ impl Auth {
         self.token.is_some()
     }
 
+    /// `text` (a request path, for a log line) with every occurrence of the
+    /// token replaced by `<token>`.
+    pub fn mask<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        match self
+            .token
+            .as_deref()
+            .and_then(|t| std::str::from_utf8(t).ok())
+        {
+            Some(token) if text.contains(token) => text.replace(token, "<token>").into(),
+            _ => text.into(),
+        }
+    }
+
     /// Whether `given` is the token (constant time in the token's content).
     pub fn token_matches(&self, given: &str) -> bool {
         match &self.token {
@@ -130,7 +143,10 @@ pub async fn require(State(state): State<Arc<WebState>>, request: Request, next:
     if state.auth.authorized(request.headers()) {
         return next.run(request).await;
     }
-    tracing::debug!(path = request.uri().path(), "unauthorized request");
+    tracing::debug!(
+        path = &*state.auth.mask(request.uri().path()),
+        "unauthorized request"
+    );
     unauthorized()
 }
 
@@ -247,6 +263,12 @@ mod tests {
         );
         assert!(!auth.authorized(&h));
         assert!(Auth::new(None).authorized(&HeaderMap::new()));
+        assert_eq!(
+            auth.mask("/x/s3cret-token-0123456789/y"),
+            "/x/<token>/y",
+            "a token in a logged path is masked"
+        );
+        assert_eq!(Auth::new(None).mask("/x"), "/x");
         assert_ne!(auth.session, Auth::new(None).session, "random per process");
         assert_eq!(auth.session.len(), 64);
     }

@@ -332,7 +332,7 @@ pub fn router(state: Arc<WebState>) -> Router {
                 .max_age(std::time::Duration::from_secs(600)),
         );
     }
-    app.layer(middleware::from_fn(log_request))
+    app.layer(middleware::from_fn_with_state(state, log_request))
 }
 
 /// Headers on every response: no MIME sniffing, no referrer (so a
@@ -363,10 +363,11 @@ async fn common_headers(
 }
 
 /// Debug log of each request: method, path without the query string (which
-/// may hold `?token=`), status and time. Headers are never logged.
-async fn log_request(request: Request, next: Next) -> Response {
+/// may hold `?token=`), status and time. Headers are never logged, and a
+/// token a client put in the path by mistake is masked.
+async fn log_request(State(state): State<Arc<WebState>>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let path = state.auth.mask(request.uri().path()).into_owned();
     let started = Instant::now();
     let response = next.run(request).await;
     tracing::debug!(
