@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::io::{Read, Write};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 const TOKEN: &str = "sec-token-5d1e9a7c3b2f4e60a8";
