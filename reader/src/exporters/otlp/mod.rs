@@ -5,11 +5,11 @@
 //! The drain loop never waits for the network. [`OtlpExporter::export`]
 //! copies each event into a compact [`SpanRecord`] (ids, times, numbers and
 //! string ids; no text) and appends the batch to a bounded in-memory queue;
-//! when the queue is full the newest spans are dropped and counted. A
-//! background thread ([`sender`]) takes up to `batch_size` spans at a time,
-//! turns them into `opentelemetry-proto` messages, encodes them once and
-//! sends them, retrying retryable failures with exponential backoff and
-//! jitter. Names travel once per ring: the first span that uses a string id
+//! when the queue is full the newest spans are dropped and counted. Two
+//! background threads ([`sender`]) take up to `batch_size` spans at a time,
+//! turn them into `opentelemetry-proto` messages, encode them once and send
+//! them (several requests in flight), retrying retryable failures with
+//! exponential backoff and jitter. Names travel once per ring: the first span that uses a string id
 //! carries its text to the sender ([`Def`]), which keeps its own table.
 //!
 //! Every `metrics_interval` the same thread sends the latest published
@@ -281,8 +281,8 @@ pub struct Queue {
 pub struct Shared {
     /// The queue.
     pub queue: Mutex<Queue>,
-    /// Wakes the sender: a full batch is queued, or closing.
-    pub wake: tokio::sync::Notify,
+    /// Wakes the encoder thread: a full batch is queued, or closing.
+    pub wake: std::sync::Condvar,
     /// Counters.
     pub counters: OtlpCounters,
     /// Where the drain loop publishes snapshots (for the metrics).
@@ -290,7 +290,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+    /// Locks the queue (whatever a panicking thread left in it is still a
+    /// valid queue).
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         match self.queue.lock() {
             Ok(q) => q,
             Err(poisoned) => poisoned.into_inner(),
@@ -375,7 +377,7 @@ impl OtlpExporter {
         let transport = transport::Config::new(&options)?;
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
-            wake: tokio::sync::Notify::new(),
+            wake: std::sync::Condvar::new(),
             counters: OtlpCounters::default(),
             snapshots: Mutex::new(None),
         });

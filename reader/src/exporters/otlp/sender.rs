@@ -1,18 +1,24 @@
-//! The OTLP sender thread: takes batches of spans from the queue, converts,
-//! encodes and sends them, retries, and pushes the metrics.
+//! The OTLP sender: two threads behind the queue.
 //!
-//! It runs a single-threaded tokio runtime with one request in flight. A
-//! batch leaves when `batch_size` spans are queued (the exporter wakes the
-//! thread) or when the linger time has passed with fewer. While a request
-//! is being retried, new spans wait in the queue, and once it is full the
-//! exporter drops them (counted as `dropped`).
+//! - The encoder thread (`profilis-otlp-encode`) takes up to `batch_size`
+//!   spans at a time, turns them into one `ExportTraceServiceRequest` and
+//!   encodes it. A batch leaves when `batch_size` spans are queued (the
+//!   exporter wakes the thread) or when the linger time has passed with
+//!   fewer. Encoded requests go to the network thread through a small
+//!   bounded channel; when it is full (the receiver is slow or down) the
+//!   encoder waits, the queue fills up and the exporter drops new spans.
+//! - The network thread (`profilis-otlp`) runs a single-threaded tokio
+//!   runtime with up to [`IN_FLIGHT`] requests at a time (HTTP/2 streams
+//!   for gRPC, pooled connections for HTTP), so encoding the next batch,
+//!   sending this one and the receiver decoding the previous one overlap.
+//!   It also pushes the metrics every `metrics_interval`.
 //!
 //! Retry: exponential backoff from 100 ms doubling up to 5 s, each wait
 //! drawn uniformly from its upper half (jitter), or the receiver's
 //! `Retry-After`; after `retry_max_elapsed` the spans count as `failed`.
 //! Shutdown ([`super::OtlpExporter::finish`]): the queue is sent until the
-//! deadline (`timeout` from the call), the spans still queued then count as
-//! failed, and a last metrics push follows.
+//! deadline (`timeout` from the call), the spans still queued or in flight
+//! then count as failed, and a last metrics push follows.
 
 use super::metrics;
 use super::spans::{host_name, Grouped, SpanConverter};
@@ -23,18 +29,29 @@ use anyhow::Context;
 use bytes::Bytes;
 use prost::Message;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
 
 /// First retry wait (upper bound before jitter).
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest retry wait.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// Span requests sent at the same time.
+pub const IN_FLIGHT: usize = 4;
+/// Encoded requests waiting for the network thread.
+const ENCODED_WAITING: usize = 2;
 /// Emptied span vectors kept for reuse.
 const FREE_VECTORS: usize = 16;
 
-/// Starts the sender thread.
+/// An encoded trace request.
+struct Encoded {
+    body: Bytes,
+    spans: u64,
+}
+
+/// Starts the sender threads; the handle returned ends when both have.
 pub fn start(
     shared: Arc<Shared>,
     options: OtlpOptions,
@@ -44,105 +61,129 @@ pub fn start(
         .enable_all()
         .build()
         .context("starting the OTLP sender runtime")?;
-    std::thread::Builder::new()
-        .name("profilis-otlp".into())
-        .spawn(move || {
-            runtime.block_on(async move {
-                match Client::new(&config) {
-                    Ok(client) => Sender::new(shared, options, client).run().await,
-                    Err(e) => eprintln!("profilis-reader: OTLP exporter: {e:#}"),
-                }
+    let (tx, rx) = mpsc::channel::<Encoded>(ENCODED_WAITING);
+    let errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP exporter")));
+    let network = {
+        let shared = shared.clone();
+        let options = options.clone();
+        let errors = errors.clone();
+        std::thread::Builder::new()
+            .name("profilis-otlp".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    match Client::new(&config) {
+                        Ok(client) => {
+                            let network = Network {
+                                shared,
+                                options,
+                                client,
+                                errors,
+                                host: host_name(),
+                            };
+                            network.run(rx).await;
+                        }
+                        Err(e) => eprintln!("profilis-reader: OTLP exporter: {e:#}"),
+                    }
+                })
             })
+            .context("starting the OTLP sender thread")?
+    };
+    std::thread::Builder::new()
+        .name("profilis-otlp-encode".into())
+        .spawn(move || {
+            Encoder {
+                converter: SpanConverter::new(&host_name()),
+                shared,
+                options,
+                errors,
+                out: bytes::BytesMut::new(),
+            }
+            .run(tx);
+            if network.join().is_err() {
+                eprintln!("profilis-reader: the OTLP network thread panicked");
+            }
         })
-        .context("starting the OTLP sender thread")
+        .context("starting the OTLP encoder thread")
 }
 
-struct Sender {
+fn report(errors: &Mutex<ErrorReporter>, message: &str) {
+    if let Ok(mut e) = errors.lock() {
+        e.report(message);
+    }
+}
+
+struct Encoder {
     shared: Arc<Shared>,
     options: OtlpOptions,
-    client: Client,
     converter: SpanConverter,
-    host: String,
-    errors: ErrorReporter,
-    rng: u64,
+    errors: Arc<Mutex<ErrorReporter>>,
+    /// Encoding buffer; its memory is reused once the requests sent from it
+    /// are gone.
+    out: bytes::BytesMut,
 }
 
-impl Sender {
-    fn new(shared: Arc<Shared>, options: OtlpOptions, client: Client) -> Sender {
-        let host = host_name();
-        Sender {
-            converter: SpanConverter::new(&host),
-            host,
-            shared,
-            options,
-            client,
-            errors: ErrorReporter::new("OTLP exporter"),
-            rng: crate::timefmt::now_ns() | 1,
-        }
-    }
-
-    async fn run(mut self) {
-        let metrics_every = self.options.metrics_interval;
-        let mut next_metrics = (!metrics_every.is_zero()).then(|| Instant::now() + metrics_every);
-        let mut force = false;
+impl Encoder {
+    fn run(mut self, tx: mpsc::Sender<Encoded>) {
         loop {
-            let (chunks, closing) = self.take(force);
-            force = false;
-            if !chunks.is_empty() {
-                self.send_spans(chunks).await;
+            let (chunks, closing) = self.take();
+            if chunks.is_empty() {
+                if closing {
+                    return; // drops `tx`: the network thread finishes
+                }
                 continue;
             }
-            if closing.is_some() {
-                break;
+            let Some(encoded) = self.encode(chunks) else {
+                continue;
+            };
+            let spans = encoded.spans;
+            if tx.blocking_send(encoded).is_err() {
+                // The network thread is gone (it could not start).
+                self.shared.counters.failed.fetch_add(spans, Relaxed);
             }
-            if let Some(at) = next_metrics {
-                if Instant::now() >= at {
-                    self.send_metrics().await;
-                    next_metrics = Some(Instant::now() + metrics_every);
-                    continue;
-                }
-            }
-            let mut wait = self.options.linger;
-            if let Some(at) = next_metrics {
-                wait = wait.min(at.saturating_duration_since(Instant::now()));
-            }
-            tokio::select! {
-                _ = self.shared.wake.notified() => {}
-                _ = tokio::time::sleep(wait) => force = true,
-            }
-        }
-        if next_metrics.is_some() && self.closing().is_some_and(|d| Instant::now() < d) {
-            self.send_metrics().await;
         }
     }
 
-    fn closing(&self) -> Option<Instant> {
-        self.shared.lock().closing
-    }
-
-    /// Takes up to `batch_size` spans (with the chunks that only carry
-    /// texts) when a full batch is queued, when `force`, or when closing.
-    /// Past the closing deadline, counts everything still queued as failed.
-    fn take(&mut self, force: bool) -> (Vec<Chunk>, Option<Instant>) {
+    /// Waits for a full batch (or the linger time, or closing) and takes up
+    /// to `batch_size` spans with the chunks that only carry texts. Past
+    /// the closing deadline, counts everything still queued as failed and
+    /// returns nothing. The flag says whether the exporter is closing.
+    fn take(&mut self) -> (Vec<Chunk>, bool) {
         let max = self.options.batch_size;
         let mut q = self.shared.lock();
-        let closing = q.closing;
-        if closing.is_some_and(|d| Instant::now() >= d) {
-            let left = q.spans as u64;
-            q.chunks.clear();
-            q.spans = 0;
-            drop(q);
-            if left > 0 {
-                self.shared.counters.failed.fetch_add(left, Relaxed);
-                self.errors.report(&format!(
-                    "{left} spans not sent: the shutdown flush timed out"
-                ));
+        let waited_since = Instant::now();
+        loop {
+            let closing = q.closing;
+            if closing.is_some_and(|d| Instant::now() >= d) {
+                let left = q.spans as u64;
+                q.chunks.clear();
+                q.spans = 0;
+                drop(q);
+                self.shared.counters.queue_spans.store(0, Relaxed);
+                if left > 0 {
+                    self.shared.counters.failed.fetch_add(left, Relaxed);
+                    report(
+                        &self.errors,
+                        &format!("{left} spans not sent: the shutdown flush timed out"),
+                    );
+                }
+                return (Vec::new(), true);
             }
-            self.shared.counters.queue_spans.store(0, Relaxed);
-            return (Vec::new(), closing);
-        }
-        if q.chunks.is_empty() || !(force || closing.is_some() || q.spans >= max) {
-            return (Vec::new(), closing);
+            let lingered = waited_since.elapsed() >= self.options.linger;
+            if !q.chunks.is_empty() && (q.spans >= max || lingered || closing.is_some()) {
+                break;
+            }
+            if q.chunks.is_empty() && closing.is_some() {
+                return (Vec::new(), true);
+            }
+            let wait = self
+                .options
+                .linger
+                .saturating_sub(waited_since.elapsed())
+                .max(Duration::from_millis(1));
+            q = match self.shared.wake.wait_timeout(q, wait) {
+                Ok((q, _)) => q,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
         let mut taken = Vec::new();
         let mut n = 0;
@@ -167,10 +208,10 @@ impl Sender {
             .counters
             .queue_spans
             .store(q.spans as u64, Relaxed);
-        (taken, closing)
+        (taken, q.closing.is_some())
     }
 
-    async fn send_spans(&mut self, chunks: Vec<Chunk>) {
+    fn encode(&mut self, chunks: Vec<Chunk>) -> Option<Encoded> {
         let mut grouped = Grouped::default();
         for chunk in &chunks {
             self.converter.add_chunk(chunk, &mut grouped);
@@ -178,37 +219,11 @@ impl Sender {
         self.recycle(chunks);
         let spans = grouped.spans as u64;
         if spans == 0 {
-            return;
+            return None;
         }
-        let request = self.converter.request(grouped);
-        let body = Bytes::from(request.encode_to_vec());
-        drop(request);
-        let shared = self.shared.clone();
-        let c = &shared.counters;
-        let size = body.len() as u64;
-        match self.send_with_retry(Signal::Traces, body, None).await {
-            Ok(accepted) => {
-                let rejected = accepted.rejected.min(spans);
-                c.exported.fetch_add(spans - rejected, Relaxed);
-                c.rejected.fetch_add(rejected, Relaxed);
-                c.requests.fetch_add(1, Relaxed);
-                c.bytes.fetch_add(size, Relaxed);
-                if rejected > 0 {
-                    self.errors.report(&format!(
-                        "the receiver rejected {rejected} of {spans} spans: {}",
-                        accepted.message
-                    ));
-                }
-            }
-            Err(failure) => {
-                c.failed.fetch_add(spans, Relaxed);
-                self.errors.report(&format!(
-                    "{spans} spans not sent to {}: {}",
-                    self.client_target(Signal::Traces),
-                    failure.message
-                ));
-            }
-        }
+        self.converter.encode(grouped, &mut self.out);
+        let body = self.out.split().freeze();
+        Some(Encoded { body, spans })
     }
 
     fn recycle(&mut self, chunks: Vec<Chunk>) {
@@ -221,8 +236,100 @@ impl Sender {
             }
         }
     }
+}
 
-    async fn send_metrics(&mut self) {
+#[derive(Clone)]
+struct Network {
+    shared: Arc<Shared>,
+    options: OtlpOptions,
+    client: Client,
+    errors: Arc<Mutex<ErrorReporter>>,
+    host: String,
+}
+
+impl Network {
+    async fn run(self, mut rx: mpsc::Receiver<Encoded>) {
+        let limit = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+        let mut tasks = tokio::task::JoinSet::new();
+        let metrics_every = self.options.metrics_interval;
+        let mut next_metrics = (!metrics_every.is_zero()).then(|| Instant::now() + metrics_every);
+        let mut metrics_task: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            let until_metrics = next_metrics.map_or(Duration::from_secs(3600), |at| {
+                at.saturating_duration_since(Instant::now())
+            });
+            tokio::select! {
+                encoded = rx.recv() => {
+                    let Some(encoded) = encoded else { break };
+                    let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                    let me = self.clone();
+                    tasks.spawn(async move {
+                        me.send_spans(encoded).await;
+                        drop(permit);
+                    });
+                }
+                _ = tokio::time::sleep(until_metrics) => {
+                    next_metrics = Some(Instant::now() + metrics_every);
+                    // One push at a time; a slow one is not overtaken.
+                    if metrics_task.as_ref().map_or(true, |t| t.is_finished()) {
+                        let me = self.clone();
+                        metrics_task = Some(tokio::spawn(async move { me.send_metrics().await }));
+                    }
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        // Closing: the encoder is done; wait for the requests in flight
+        // (their retries stop at the deadline), then push the last metrics.
+        while tasks.join_next().await.is_some() {}
+        if let Some(t) = metrics_task {
+            let _ = t.await;
+        }
+        if next_metrics.is_some() && self.closing().is_some_and(|d| Instant::now() < d) {
+            self.send_metrics().await;
+        }
+    }
+
+    fn closing(&self) -> Option<Instant> {
+        self.shared.lock().closing
+    }
+
+    async fn send_spans(&self, encoded: Encoded) {
+        let Encoded { body, spans } = encoded;
+        let c = &self.shared.counters;
+        let size = body.len() as u64;
+        match self.send_with_retry(Signal::Traces, body, None).await {
+            Ok(accepted) => {
+                let rejected = accepted.rejected.min(spans);
+                c.exported.fetch_add(spans - rejected, Relaxed);
+                c.rejected.fetch_add(rejected, Relaxed);
+                c.requests.fetch_add(1, Relaxed);
+                c.bytes.fetch_add(size, Relaxed);
+                if rejected > 0 {
+                    report(
+                        &self.errors,
+                        &format!(
+                            "the receiver rejected {rejected} of {spans} spans: {}",
+                            accepted.message
+                        ),
+                    );
+                }
+            }
+            Err(failure) => {
+                c.failed.fetch_add(spans, Relaxed);
+                report(
+                    &self.errors,
+                    &format!(
+                        "{spans} spans not sent to {}: {}",
+                        self.client.target(Signal::Traces),
+                        failure.message
+                    ),
+                );
+            }
+        }
+    }
+
+    async fn send_metrics(&self) {
         let snapshot = match self.shared.snapshots.lock() {
             Ok(handle) => handle.as_ref().map(|h| h.load()),
             Err(_) => None,
@@ -233,8 +340,7 @@ impl Sender {
         let body = Bytes::from(request.encode_to_vec());
         let size = body.len() as u64;
         let limit = self.options.metrics_interval;
-        let shared = self.shared.clone();
-        let c = &shared.counters;
+        let c = &self.shared.counters;
         match self
             .send_with_retry(Signal::Metrics, body, Some(limit))
             .await
@@ -243,32 +349,34 @@ impl Sender {
                 c.metric_exports.fetch_add(1, Relaxed);
                 c.bytes.fetch_add(size, Relaxed);
                 if accepted.rejected > 0 {
-                    self.errors.report(&format!(
-                        "the receiver rejected {} metric data points: {}",
-                        accepted.rejected, accepted.message
-                    ));
+                    report(
+                        &self.errors,
+                        &format!(
+                            "the receiver rejected {} metric data points: {}",
+                            accepted.rejected, accepted.message
+                        ),
+                    );
                 }
             }
             Err(failure) => {
                 c.metric_failures.fetch_add(1, Relaxed);
-                self.errors.report(&format!(
-                    "metrics not sent to {}: {}",
-                    self.client_target(Signal::Metrics),
-                    failure.message
-                ));
+                report(
+                    &self.errors,
+                    &format!(
+                        "metrics not sent to {}: {}",
+                        self.client.target(Signal::Metrics),
+                        failure.message
+                    ),
+                );
             }
         }
-    }
-
-    fn client_target(&self, signal: Signal) -> String {
-        self.client.target(signal)
     }
 
     /// Sends `body`, retrying retryable failures with backoff until
     /// `retry_max_elapsed` (or `limit`, or the shutdown deadline) would be
     /// passed.
     async fn send_with_retry(
-        &mut self,
+        &self,
         signal: Signal,
         body: Bytes,
         limit: Option<Duration>,
@@ -279,10 +387,21 @@ impl Sender {
         }
         let give_up_at = Instant::now() + budget;
         let mut backoff = INITIAL_BACKOFF;
+        let mut rng = crate::timefmt::now_ns() | 1;
+        let mut client = self.client.clone();
+        if self.closing().is_some_and(|d| Instant::now() >= d) {
+            return Err(Failure {
+                retryable: false,
+                retry_after: None,
+                message: "the shutdown flush timed out".into(),
+            });
+        }
         loop {
-            match self.client.send(signal, body.clone()).await {
+            match client.send(signal, body.clone()).await {
                 Ok(accepted) => {
-                    self.errors.recovered();
+                    if let Ok(mut e) = self.errors.lock() {
+                        e.recovered();
+                    }
                     return Ok(accepted);
                 }
                 Err(failure) => {
@@ -294,7 +413,7 @@ impl Sender {
                     }
                     let wait = failure
                         .retry_after
-                        .unwrap_or_else(|| jittered(backoff, &mut self.rng));
+                        .unwrap_or_else(|| jittered(backoff, &mut rng));
                     let deadline = match self.closing() {
                         Some(d) => d.min(give_up_at),
                         None => give_up_at,
@@ -302,11 +421,10 @@ impl Sender {
                     if Instant::now() + wait > deadline {
                         return Err(failure);
                     }
-                    self.errors.report(&format!(
-                        "{} (retrying in {} ms)",
-                        failure.message,
-                        wait.as_millis()
-                    ));
+                    report(
+                        &self.errors,
+                        &format!("{} (retrying in {} ms)", failure.message, wait.as_millis()),
+                    );
                     c.retries.fetch_add(1, Relaxed);
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -101,13 +101,62 @@ pub fn host_name() -> String {
     }
 }
 
+/// Ids below this are looked up in vectors; larger ones (the overflow id)
+/// in maps.
+const MAX_DENSE_ID: usize = 1 << 20;
+
 #[derive(Default)]
 struct RingTexts {
-    names: HashMap<u32, Arc<str>>,
-    services: HashMap<u16, Option<Arc<str>>>,
+    names: Vec<Option<Arc<str>>>,
+    large: HashMap<u32, Arc<str>>,
+    services: Vec<Option<Arc<str>>>,
+}
+
+impl RingTexts {
+    fn learn(&mut self, def: &Def) {
+        match def {
+            Def::Name(id, text) => {
+                let index = id.0 as usize;
+                if index < MAX_DENSE_ID {
+                    if index >= self.names.len() {
+                        self.names.resize(index + 1, None);
+                    }
+                    self.names[index] = Some(text.clone());
+                } else {
+                    self.large.insert(id.0, text.clone());
+                }
+            }
+            Def::Service(writer, service) => {
+                let index = *writer as usize;
+                if index >= self.services.len() {
+                    self.services.resize(index + 1, None);
+                }
+                self.services[index].clone_from(service);
+            }
+        }
+    }
+
+    fn name(&self, id: StrId) -> Option<&Arc<str>> {
+        let index = id.0 as usize;
+        if index < MAX_DENSE_ID {
+            self.names.get(index).and_then(Option::as_ref)
+        } else {
+            self.large.get(&id.0)
+        }
+    }
+
+    fn service(&self, writer: u16) -> Option<&Arc<str>> {
+        self.services.get(writer as usize).and_then(Option::as_ref)
+    }
 }
 
 /// The sender's side of the name tables, and the conversion.
+///
+/// Span messages are reused: after a request is encoded,
+/// [`reclaim`](SpanConverter::reclaim) keeps its spans (one pool per span
+/// kind, so attribute keys usually stay as they are) and the next
+/// conversions overwrite their strings and vectors in place, so a steady
+/// stream of spans allocates next to nothing.
 pub struct SpanConverter {
     rings: HashMap<u32, RingTexts>,
     host: String,
@@ -115,6 +164,37 @@ pub struct SpanConverter {
     default_service: Arc<str>,
     unknown: Arc<str>,
     rng: u64,
+    pools: [Vec<Span>; 3],
+    span_vectors: Vec<Vec<Span>>,
+    scratch: Vec<u8>,
+    /// Per service: the encoded `resource` and `scope` fields.
+    envelopes: HashMap<Arc<str>, (Vec<u8>, Vec<u8>)>,
+}
+
+/// Field keys (number << 3 | length-delimited) of the enclosing messages:
+/// `ExportTraceServiceRequest.resource_spans` (1), `ResourceSpans.resource`
+/// (1) and `.scope_spans` (2), `ScopeSpans.scope` (1) and `.spans` (2).
+const TAG_RESOURCE_SPANS: u8 = 1 << 3 | 2;
+const TAG_RESOURCE: u8 = 1 << 3 | 2;
+const TAG_SCOPE_SPANS: u8 = 2 << 3 | 2;
+const TAG_SCOPE: u8 = 1 << 3 | 2;
+const TAG_SPANS: u8 = 2 << 3 | 2;
+
+fn varint_len(mut v: u64) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn push_varint(out: &mut bytes::BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        out.extend_from_slice(&[(v as u8) | 0x80]);
+        v >>= 7;
+    }
+    out.extend_from_slice(&[v as u8]);
 }
 
 /// Spans of one export request, by service.
@@ -123,6 +203,19 @@ pub struct Grouped {
     services: Vec<(Arc<str>, Vec<Span>)>,
     /// Spans in the request.
     pub spans: usize,
+}
+
+/// Spans kept for reuse per kind.
+const POOLED_SPANS: usize = 16_384;
+
+fn pool_index(kind: i32) -> usize {
+    if kind == span::SpanKind::Server as i32 {
+        0
+    } else if kind == span::SpanKind::Client as i32 {
+        1
+    } else {
+        2
+    }
 }
 
 impl SpanConverter {
@@ -136,49 +229,53 @@ impl SpanConverter {
             default_service: Arc::from(DEFAULT_SERVICE),
             unknown: Arc::from("<unknown>"),
             rng: seed | 1,
+            pools: Default::default(),
+            span_vectors: Vec::new(),
+            scratch: Vec::new(),
+            envelopes: HashMap::new(),
         }
     }
 
     /// Learns the texts of a chunk and converts its spans into `out`.
     pub fn add_chunk(&mut self, chunk: &Chunk, out: &mut Grouped) {
-        let texts = self.rings.entry(chunk.slot).or_default();
+        let SpanConverter {
+            rings,
+            default_service,
+            unknown,
+            rng,
+            pools,
+            span_vectors,
+            ..
+        } = self;
+        let texts = rings.entry(chunk.slot).or_default();
         for def in &chunk.defs {
-            match def {
-                Def::Name(id, text) => {
-                    texts.names.insert(id.0, text.clone());
-                }
-                Def::Service(writer, service) => {
-                    texts.services.insert(*writer, service.clone());
-                }
-            }
+            texts.learn(def);
         }
-        let texts = &self.rings[&chunk.slot];
+        let mut current: Option<usize> = None;
         for record in &chunk.spans {
-            let service = texts
-                .services
-                .get(&record.writer)
-                .and_then(|s| s.clone())
-                .unwrap_or_else(|| self.default_service.clone());
-            let name = texts
-                .names
-                .get(&record.name.0)
-                .cloned()
-                .unwrap_or_else(|| self.unknown.clone());
-            let exception_type = (record.exception_type != StrId::NONE).then(|| {
-                texts
-                    .names
-                    .get(&record.exception_type.0)
-                    .cloned()
-                    .unwrap_or_else(|| self.unknown.clone())
-            });
-            let span = convert(record, &name, exception_type.as_deref(), &mut self.rng);
-            let at = match out.services.iter().position(|(s, _)| *s == service) {
-                Some(i) => i,
-                None => {
-                    out.services.push((service, Vec::new()));
-                    out.services.len() - 1
-                }
+            let service = texts.service(record.writer).unwrap_or(default_service);
+            let at = match current {
+                Some(i) if Arc::ptr_eq(&out.services[i].0, service) => i,
+                _ => match out.services.iter().position(|(s, _)| s == service) {
+                    Some(i) => i,
+                    None => {
+                        let spans = span_vectors.pop().unwrap_or_default();
+                        out.services.push((service.clone(), spans));
+                        out.services.len() - 1
+                    }
+                },
             };
+            current = Some(at);
+            let name = texts.name(record.name).unwrap_or(unknown);
+            let exception_type = (record.exception_type != StrId::NONE)
+                .then(|| &**texts.name(record.exception_type).unwrap_or(unknown));
+            let pool = &mut pools[match record.kind {
+                Kind::Req => 0,
+                Kind::Db => 1,
+                Kind::Fn | Kind::Custom => 2,
+            }];
+            let mut span = pool.pop().unwrap_or_default();
+            fill(&mut span, record, name, exception_type, rng);
             out.services[at].1.push(span);
             out.spans += 1;
         }
@@ -209,6 +306,78 @@ impl SpanConverter {
             .collect();
         ExportTraceServiceRequest { resource_spans }
     }
+
+    /// Encodes the grouped spans as an `ExportTraceServiceRequest` into
+    /// `out` (the same bytes as `request(grouped).encode_to_vec()`) and
+    /// keeps the spans for reuse.
+    ///
+    /// prost computes the length of a nested message again at every level
+    /// it is nested in; spans sit four levels deep and their attributes six.
+    /// Here each span is encoded once, length-delimited, into a scratch
+    /// buffer, and the three enclosing levels (whose fields are the
+    /// resource, the scope and the spans) are framed around it, with the
+    /// resource and scope encoded once per service and cached.
+    pub fn encode(&mut self, grouped: Grouped, out: &mut bytes::BytesMut) {
+        use prost::Message;
+        for (service, mut spans) in grouped.services {
+            self.scratch.clear();
+            for span in &spans {
+                self.scratch.push(TAG_SPANS);
+                // Writing into a Vec cannot run out of room.
+                let _ = span.encode_length_delimited(&mut self.scratch);
+            }
+            let host = &self.host;
+            let envelope = self.envelopes.entry(service.clone()).or_insert_with(|| {
+                let mut resource_field = vec![TAG_RESOURCE];
+                let _ = resource(&service, host, &[]).encode_length_delimited(&mut resource_field);
+                let mut scope_field = vec![TAG_SCOPE];
+                let _ = scope().encode_length_delimited(&mut scope_field);
+                (resource_field, scope_field)
+            });
+            let (resource_field, scope_field) = &*envelope;
+            let scope_spans_len = scope_field.len() + self.scratch.len();
+            let resource_spans_len =
+                resource_field.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
+            out.reserve(resource_spans_len + 12);
+            out.extend_from_slice(&[TAG_RESOURCE_SPANS]);
+            push_varint(out, resource_spans_len as u64);
+            out.extend_from_slice(resource_field);
+            out.extend_from_slice(&[TAG_SCOPE_SPANS]);
+            push_varint(out, scope_spans_len as u64);
+            out.extend_from_slice(scope_field);
+            out.extend_from_slice(&self.scratch);
+            for span in spans.drain(..) {
+                let pool = &mut self.pools[pool_index(span.kind)];
+                if pool.len() < POOLED_SPANS {
+                    pool.push(span);
+                }
+            }
+            if self.span_vectors.len() < 8 {
+                self.span_vectors.push(spans);
+            }
+        }
+        if self.scratch.capacity() > 16 << 20 {
+            self.scratch = Vec::new();
+        }
+    }
+
+    /// Takes back the spans of an encoded request for reuse.
+    pub fn reclaim(&mut self, request: ExportTraceServiceRequest) {
+        for rs in request.resource_spans {
+            for ss in rs.scope_spans {
+                let mut spans = ss.spans;
+                for span in spans.drain(..) {
+                    let pool = &mut self.pools[pool_index(span.kind)];
+                    if pool.len() < POOLED_SPANS {
+                        pool.push(span);
+                    }
+                }
+                if self.span_vectors.len() < 8 {
+                    self.span_vectors.push(spans);
+                }
+            }
+        }
+    }
 }
 
 fn next_random(state: &mut u64) -> u64 {
@@ -237,6 +406,19 @@ pub fn is_error(r: &SpanRecord) -> bool {
 
 /// One record as an OTLP span.
 pub fn convert(r: &SpanRecord, name: &str, exception_type: Option<&str>, rng: &mut u64) -> Span {
+    let mut span = Span::default();
+    fill(&mut span, r, name, exception_type, rng);
+    span
+}
+
+/// Writes a record into `span`, reusing its strings and vectors.
+pub fn fill(
+    span: &mut Span,
+    r: &SpanRecord,
+    name: &str,
+    exception_type: Option<&str>,
+    rng: &mut u64,
+) {
     let trace_id = if r.trace_id != 0 {
         r.trace_id
     } else {
@@ -247,65 +429,84 @@ pub fn convert(r: &SpanRecord, name: &str, exception_type: Option<&str>, rng: &m
     } else {
         nonzero_random(rng)
     };
-    let mut attributes = Vec::with_capacity(9);
-    let (kind, span_name) = match r.kind {
+    set_bytes(&mut span.trace_id, &trace_id.to_be_bytes());
+    set_bytes(&mut span.span_id, &span_id.to_be_bytes());
+    if r.parent_span_id == 0 {
+        span.parent_span_id.clear();
+    } else {
+        set_bytes(&mut span.parent_span_id, &r.parent_span_id.to_be_bytes());
+    }
+    span.trace_state.clear();
+    span.flags = u32::from(r.flags & FLAG_SAMPLED != 0);
+    span.start_time_unix_nano = r.end_ns.saturating_sub(r.dur_ns);
+    span.end_time_unix_nano = r.end_ns;
+    span.dropped_attributes_count = 0;
+    span.dropped_events_count = 0;
+    span.links.clear();
+    span.dropped_links_count = 0;
+    span.name.clear();
+    let mut attrs = Attrs {
+        list: &mut span.attributes,
+        len: 0,
+    };
+    let kind = match r.kind {
         Kind::Req => {
-            attributes.push(kv_str("http.route", name));
+            attrs.str("http.route", name);
             if r.method != Method::None {
-                attributes.push(kv_str("http.request.method", r.method.as_str()));
+                attrs.str("http.request.method", r.method.as_str());
+                span.name.push_str(r.method.as_str());
+                span.name.push(' ');
             }
+            span.name.push_str(name);
             if r.status != 0 {
-                attributes.push(kv_int("http.response.status_code", i64::from(r.status)));
+                attrs.int("http.response.status_code", i64::from(r.status));
             }
             if r.value != 0 {
-                attributes.push(kv_int("http.request.body.size", clamp(r.value)));
+                attrs.int("http.request.body.size", clamp(r.value));
             }
             if r.value2 != 0 {
-                attributes.push(kv_int("http.response.body.size", clamp(r.value2)));
+                attrs.int("http.response.body.size", clamp(r.value2));
             }
-            let span_name = if r.method == Method::None {
-                name.to_string()
-            } else {
-                format!("{} {name}", r.method.as_str())
-            };
-            (span::SpanKind::Server, span_name)
+            span::SpanKind::Server
         }
         Kind::Db => {
-            attributes.push(kv_str("db.query.text", name));
-            attributes.push(kv_int("db.response.returned_rows", clamp(r.value)));
-            let summary = db_summary(name);
-            let span_name = match summary {
+            attrs.str("db.query.text", name);
+            attrs.int("db.response.returned_rows", clamp(r.value));
+            match db_summary(name) {
                 Some((operation, Some(table))) => {
-                    attributes.push(kv_str("db.operation.name", operation.as_str()));
-                    attributes.push(kv_str("db.collection.name", table));
-                    format!("{operation} {table}")
+                    attrs.str("db.operation.name", &operation);
+                    attrs.str("db.collection.name", table);
+                    span.name.push_str(&operation);
+                    span.name.push(' ');
+                    span.name.push_str(table);
                 }
                 Some((operation, None)) => {
-                    attributes.push(kv_str("db.operation.name", operation.as_str()));
-                    truncate_chars(name, DB_NAME_CHARS)
+                    attrs.str("db.operation.name", &operation);
+                    push_truncated(&mut span.name, name, DB_NAME_CHARS);
                 }
-                None => truncate_chars(name, DB_NAME_CHARS),
-            };
-            (span::SpanKind::Client, span_name)
+                None => push_truncated(&mut span.name, name, DB_NAME_CHARS),
+            }
+            span::SpanKind::Client
         }
         Kind::Fn | Kind::Custom => {
-            attributes.push(kv_str("code.function.name", name));
-            (span::SpanKind::Internal, name.to_string())
+            attrs.str("code.function.name", name);
+            span.name.push_str(name);
+            span::SpanKind::Internal
         }
     };
-    attributes.push(kv_int("process.pid", i64::from(r.pid)));
-    attributes.push(kv_int("thread.id", i64::from(r.tid)));
-    let error = is_error(r);
-    let mut events = Vec::new();
-    let mut status = None;
-    if error {
+    span.kind = kind as i32;
+    attrs.int("process.pid", i64::from(r.pid));
+    attrs.int("thread.id", i64::from(r.tid));
+    span.status = None;
+    if is_error(r) {
+        let mut code = itoa::Buffer::new();
         let error_type = match exception_type {
-            Some(t) => t.to_string(),
-            None if r.kind == Kind::Req && r.status >= 500 => r.status.to_string(),
-            None => "_OTHER".to_string(),
+            Some(t) => t,
+            None if r.kind == Kind::Req && r.status >= 500 => code.format(r.status),
+            None => "_OTHER",
         };
-        attributes.push(kv_str("error.type", error_type));
-        status = Some(Status {
+        attrs.str("error.type", error_type);
+        span.status = Some(Status {
             message: r
                 .message
                 .as_deref()
@@ -315,6 +516,8 @@ pub fn convert(r: &SpanRecord, name: &str, exception_type: Option<&str>, rng: &m
             code: status::StatusCode::Error as i32,
         });
     }
+    attrs.finish();
+    span.events.clear();
     if exception_type.is_some() || r.message.is_some() {
         let mut exception = Vec::with_capacity(2);
         if let Some(t) = exception_type {
@@ -323,34 +526,58 @@ pub fn convert(r: &SpanRecord, name: &str, exception_type: Option<&str>, rng: &m
         if let Some(m) = &r.message {
             exception.push(kv_str("exception.message", &**m));
         }
-        events.push(span::Event {
+        span.events.push(span::Event {
             time_unix_nano: r.end_ns,
             name: "exception".to_string(),
             attributes: exception,
             dropped_attributes_count: 0,
         });
     }
-    Span {
-        trace_id: trace_id.to_be_bytes().to_vec(),
-        span_id: span_id.to_be_bytes().to_vec(),
-        trace_state: String::new(),
-        parent_span_id: if r.parent_span_id == 0 {
-            Vec::new()
-        } else {
-            r.parent_span_id.to_be_bytes().to_vec()
-        },
-        flags: u32::from(r.flags & FLAG_SAMPLED != 0),
-        name: span_name,
-        kind: kind as i32,
-        start_time_unix_nano: r.end_ns.saturating_sub(r.dur_ns),
-        end_time_unix_nano: r.end_ns,
-        attributes,
-        dropped_attributes_count: 0,
-        events,
-        dropped_events_count: 0,
-        links: Vec::new(),
-        dropped_links_count: 0,
-        status,
+}
+
+fn set_bytes(v: &mut Vec<u8>, bytes: &[u8]) {
+    v.clear();
+    v.extend_from_slice(bytes);
+}
+
+/// Fills an attribute list in place: entry `len` is overwritten (its key
+/// kept when it is already right), and the list is cut to the entries
+/// written by [`Attrs::finish`].
+struct Attrs<'a> {
+    list: &'a mut Vec<KeyValue>,
+    len: usize,
+}
+
+impl Attrs<'_> {
+    fn slot(&mut self, key: &str) -> &mut Option<any_value::Value> {
+        if self.len == self.list.len() {
+            self.list.push(KeyValue::default());
+        }
+        let kv = &mut self.list[self.len];
+        self.len += 1;
+        if kv.key != key {
+            kv.key.clear();
+            kv.key.push_str(key);
+        }
+        &mut kv.value.get_or_insert_with(AnyValue::default).value
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        match self.slot(key) {
+            Some(any_value::Value::StringValue(s)) => {
+                s.clear();
+                s.push_str(value);
+            }
+            other => *other = Some(any_value::Value::StringValue(value.to_string())),
+        }
+    }
+
+    fn int(&mut self, key: &str, value: i64) {
+        *self.slot(key) = Some(any_value::Value::IntValue(value));
+    }
+
+    fn finish(self) {
+        self.list.truncate(self.len);
     }
 }
 
@@ -360,9 +587,18 @@ fn clamp(v: u64) -> i64 {
 
 /// The first `max` characters of `text` (with `…` when cut).
 pub fn truncate_chars(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    push_truncated(&mut out, text, max);
+    out
+}
+
+fn push_truncated(out: &mut String, text: &str, max: usize) {
     match text.char_indices().nth(max) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
+        Some((at, _)) => {
+            out.push_str(&text[..at]);
+            out.push('…');
+        }
+        None => out.push_str(text),
     }
 }
 
@@ -531,6 +767,69 @@ mod tests {
             (f.name.as_str(), f.kind),
             ("load_user", span::SpanKind::Internal as i32)
         );
+    }
+
+    #[test]
+    fn reused_spans_equal_fresh_ones() {
+        let mut error = record(Kind::Req);
+        error.method = Method::Get;
+        error.status = 500;
+        error.message = Some(Arc::from("boom"));
+        let mut db = record(Kind::Db);
+        db.value = 9;
+        let mut fresh_rng = 5;
+        let mut reuse_rng = 5;
+        let mut span = Span::default();
+        for (r, name, exception) in [
+            (&db, "SELECT * FROM t", None),
+            (&error, "/a", Some("E")),
+            (&record(Kind::Fn), "f", None),
+            (&db, "UPDATE u SET x = ?", None),
+            (&record(Kind::Req), "/b", None),
+        ] {
+            fill(&mut span, r, name, exception, &mut reuse_rng);
+            assert_eq!(span, convert(r, name, exception, &mut fresh_rng), "{name}");
+        }
+    }
+
+    #[test]
+    fn framed_encoding_equals_prost_encoding() {
+        use prost::Message;
+        let mut texts = Vec::new();
+        let mut chunk = Chunk {
+            slot: 3,
+            ..Chunk::default()
+        };
+        for (i, name) in ["/a", "SELECT * FROM t", "f"].iter().enumerate() {
+            texts.push(Def::Name(StrId(i as u32 + 1), Arc::from(*name)));
+        }
+        chunk.defs = texts;
+        chunk.defs.push(Def::Service(0, Some(Arc::from("shop"))));
+        chunk.defs.push(Def::Service(1, None));
+        for i in 0..300u64 {
+            let mut r = record([Kind::Req, Kind::Db, Kind::Fn][(i % 3) as usize]);
+            r.name = StrId((i % 3) as u32 + 1);
+            r.writer = (i % 2) as u16;
+            r.span_id = i + 1;
+            r.status = if i % 7 == 0 { 500 } else { 200 };
+            chunk.spans.push(r);
+        }
+        let mut framed = SpanConverter::new("h");
+        let mut plain = SpanConverter::new("h");
+        plain.rng = framed.rng;
+        for _ in 0..2 {
+            let (mut a, mut b) = (Grouped::default(), Grouped::default());
+            framed.add_chunk(&chunk, &mut a);
+            plain.add_chunk(&chunk, &mut b);
+            let mut out = bytes::BytesMut::new();
+            framed.encode(a, &mut out);
+            let request = plain.request(b);
+            assert_eq!(&out[..], &request.encode_to_vec()[..]);
+            let decoded = ExportTraceServiceRequest::decode(out.freeze()).unwrap();
+            assert_eq!(decoded, request);
+            assert_eq!(decoded.resource_spans.len(), 2, "two services");
+            plain.reclaim(request);
+        }
     }
 
     #[test]

@@ -160,6 +160,7 @@ type HttpClient = hyper_util::client::legacy::Client<
     Full<Bytes>,
 >;
 
+#[derive(Clone)]
 enum Inner {
     Grpc {
         client: tonic::client::Grpc<Channel>,
@@ -171,7 +172,9 @@ enum Inner {
     },
 }
 
-/// A connection to the receiver (made lazily, re-made after failures).
+/// A connection to the receiver (made lazily, re-made after failures);
+/// clones share it.
+#[derive(Clone)]
 pub struct Client {
     inner: Inner,
     config: Config,
