@@ -15,14 +15,15 @@ use std::time::Duration;
 #[command(
     name = "profilis-reader",
     version,
-    about = "Drains Profilis ring files: rolling statistics, JSONL and console output, live dashboard",
+    about = "Drains Profilis ring files: rolling statistics, JSONL, console and OTLP output, live dashboard",
     long_about = "Drains one or more Profilis ring files (written by applications that use the \
 profilis library) in batches, keeps rolling latency statistics, and writes the events as JSONL \
-files and/or to the console. A live dashboard, metrics.json, health and Prometheus endpoints are \
-served on http://127.0.0.1:9470/_profilis/ (see the Dashboard options).\n\n\
+files, to the console and/or as OpenTelemetry spans and metrics (OTLP). A live dashboard, \
+metrics.json, health and Prometheus endpoints are served on http://127.0.0.1:9470/_profilis/ (see the Dashboard options).\n\n\
 Examples:\n  \
 profilis-reader /dev/shm/profilis-1000.ring --jsonl-dir ./events\n  \
 profilis-reader --watch /dev/shm --console pretty\n  \
+profilis-reader --watch /dev/shm --otlp-endpoint http://127.0.0.1:4317\n  \
 profilis-reader app.ring --once --accounting --jsonl-dir ./events\n  \
 profilis-reader demo",
     args_conflicts_with_subcommands = true,

@@ -210,6 +210,7 @@ impl Client {
                 let client = hyper_util::client::legacy::Client::builder(
                     hyper_util::rt::TokioExecutor::new(),
                 )
+                .pool_timer(hyper_util::rt::TokioTimer::new())
                 .pool_idle_timeout(Duration::from_secs(60))
                 .build(connector);
                 let mut headers = Vec::new();
