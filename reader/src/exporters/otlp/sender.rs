@@ -97,6 +97,7 @@ pub fn start(
                 options,
                 errors,
                 out: bytes::BytesMut::new(),
+                carry: None,
             }
             .run(tx);
             if network.join().is_err() {
@@ -120,19 +121,21 @@ struct Encoder {
     /// Encoding buffer; its memory is reused once the requests sent from it
     /// are gone.
     out: bytes::BytesMut,
+    /// A chunk partly sent, and where its unsent spans start.
+    carry: Option<(Chunk, usize)>,
 }
 
 impl Encoder {
     fn run(mut self, tx: mpsc::Sender<Encoded>) {
         loop {
-            let (chunks, closing) = self.take();
-            if chunks.is_empty() {
+            let (pieces, closing) = self.take();
+            if pieces.is_empty() {
                 if closing {
                     return; // drops `tx`: the network thread finishes
                 }
                 continue;
             }
-            let Some(encoded) = self.encode(chunks) else {
+            let Some(encoded) = self.encode(pieces) else {
                 continue;
             };
             let spans = encoded.spans;
@@ -144,20 +147,24 @@ impl Encoder {
     }
 
     /// Waits for a full batch (or the linger time, or closing) and takes up
-    /// to `batch_size` spans with the chunks that only carry texts. Past
-    /// the closing deadline, counts everything still queued as failed and
+    /// to `batch_size` spans: whole chunks leave the queue (no copying under
+    /// the lock) and what a request has no room for stays with the encoder
+    /// as the carry, first in line for the next request. Past the closing
+    /// deadline, counts everything still queued or carried as failed and
     /// returns nothing. The flag says whether the exporter is closing.
-    fn take(&mut self) -> (Vec<Chunk>, bool) {
+    fn take(&mut self) -> (Vec<Piece>, bool) {
         let max = self.options.batch_size;
+        let carried = self.carry.as_ref().map_or(0, |(c, at)| c.spans.len() - at);
         let mut q = self.shared.lock();
         let waited_since = Instant::now();
         loop {
             let closing = q.closing;
             if closing.is_some_and(|d| Instant::now() >= d) {
-                let left = q.spans as u64;
+                let left = (q.spans + carried) as u64;
                 q.chunks.clear();
                 q.spans = 0;
                 drop(q);
+                self.carry = None;
                 self.shared.counters.queue_spans.store(0, Relaxed);
                 if left > 0 {
                     self.shared.counters.failed.fetch_add(left, Relaxed);
@@ -168,11 +175,13 @@ impl Encoder {
                 }
                 return (Vec::new(), true);
             }
+            let available = q.spans + carried;
+            let anything = carried > 0 || !q.chunks.is_empty();
             let lingered = waited_since.elapsed() >= self.options.linger;
-            if !q.chunks.is_empty() && (q.spans >= max || lingered || closing.is_some()) {
+            if anything && (available >= max || lingered || closing.is_some()) {
                 break;
             }
-            if q.chunks.is_empty() && closing.is_some() {
+            if !anything && closing.is_some() {
                 return (Vec::new(), true);
             }
             let wait = self
@@ -185,38 +194,44 @@ impl Encoder {
                 Err(poisoned) => poisoned.into_inner().0,
             };
         }
-        let mut taken = Vec::new();
+        let mut pieces = Vec::new();
         let mut n = 0;
+        if let Some((chunk, at)) = self.carry.take() {
+            let end = chunk.spans.len().min(at + max);
+            n += end - at;
+            pieces.push(Piece {
+                chunk,
+                range: at..end,
+            });
+        }
         while n < max {
-            let Some(mut chunk) = q.chunks.pop_front() else {
+            let Some(chunk) = q.chunks.pop_front() else {
                 break;
             };
-            let room = max - n;
-            if chunk.spans.len() > room {
-                let rest = chunk.spans.split_off(room);
-                q.chunks.push_front(Chunk {
-                    slot: chunk.slot,
-                    defs: Vec::new(),
-                    spans: rest,
-                });
-            }
-            n += chunk.spans.len();
-            taken.push(chunk);
+            q.spans -= chunk.spans.len();
+            let end = chunk.spans.len().min(max - n);
+            n += end;
+            pieces.push(Piece {
+                chunk,
+                range: 0..end,
+            });
         }
-        q.spans -= n;
         self.shared
             .counters
             .queue_spans
             .store(q.spans as u64, Relaxed);
-        (taken, q.closing.is_some())
+        let closing = q.closing.is_some();
+        drop(q);
+        (pieces, closing)
     }
 
-    fn encode(&mut self, chunks: Vec<Chunk>) -> Option<Encoded> {
+    fn encode(&mut self, pieces: Vec<Piece>) -> Option<Encoded> {
         let mut grouped = Grouped::default();
-        for chunk in &chunks {
-            self.converter.add_chunk(chunk, &mut grouped);
+        for piece in &pieces {
+            self.converter
+                .add_spans(&piece.chunk, piece.range.clone(), &mut grouped);
         }
-        self.recycle(chunks);
+        self.recycle(pieces);
         let spans = grouped.spans as u64;
         if spans == 0 {
             return None;
@@ -226,16 +241,36 @@ impl Encoder {
         Some(Encoded { body, spans })
     }
 
-    fn recycle(&mut self, chunks: Vec<Chunk>) {
-        let mut q = self.shared.lock();
-        for chunk in chunks {
-            let mut spans = chunk.spans;
-            if q.free.len() < FREE_VECTORS && spans.capacity() <= (1 << 16) {
+    /// Keeps the rest of a partly sent chunk as the carry, and hands the
+    /// emptied span vectors back to the exporter for reuse.
+    fn recycle(&mut self, pieces: Vec<Piece>) {
+        let mut free = Vec::new();
+        for piece in pieces {
+            if piece.range.end < piece.chunk.spans.len() {
+                self.carry = Some((piece.chunk, piece.range.end));
+                continue;
+            }
+            let mut spans = piece.chunk.spans;
+            if spans.capacity() <= (1 << 16) {
                 spans.clear();
-                q.free.push(spans);
+                free.push(spans);
+            }
+        }
+        if !free.is_empty() {
+            let mut q = self.shared.lock();
+            for spans in free {
+                if q.free.len() < FREE_VECTORS {
+                    q.free.push(spans);
+                }
             }
         }
     }
+}
+
+/// Part of a chunk that goes into one request.
+struct Piece {
+    chunk: Chunk,
+    range: std::ops::Range<usize>,
 }
 
 #[derive(Clone)]

@@ -238,6 +238,13 @@ impl SpanConverter {
 
     /// Learns the texts of a chunk and converts its spans into `out`.
     pub fn add_chunk(&mut self, chunk: &Chunk, out: &mut Grouped) {
+        self.add_spans(chunk, 0..chunk.spans.len(), out);
+    }
+
+    /// Converts the spans `range` of a chunk into `out`; learns the chunk's
+    /// texts first when the range starts at its first span (the texts come
+    /// before the spans that use them).
+    pub fn add_spans(&mut self, chunk: &Chunk, range: std::ops::Range<usize>, out: &mut Grouped) {
         let SpanConverter {
             rings,
             default_service,
@@ -248,11 +255,13 @@ impl SpanConverter {
             ..
         } = self;
         let texts = rings.entry(chunk.slot).or_default();
-        for def in &chunk.defs {
-            texts.learn(def);
+        if range.start == 0 {
+            for def in &chunk.defs {
+                texts.learn(def);
+            }
         }
         let mut current: Option<usize> = None;
-        for record in &chunk.spans {
+        for record in &chunk.spans[range] {
             let service = texts.service(record.writer).unwrap_or(default_service);
             let at = match current {
                 Some(i) if Arc::ptr_eq(&out.services[i].0, service) => i,
@@ -540,6 +549,34 @@ fn set_bytes(v: &mut Vec<u8>, bytes: &[u8]) {
     v.extend_from_slice(bytes);
 }
 
+/// Every attribute key [`fill`] writes.
+const SPAN_KEYS: [&str; 14] = [
+    "http.route",
+    "http.request.method",
+    "http.response.status_code",
+    "http.request.body.size",
+    "http.response.body.size",
+    "db.query.text",
+    "db.response.returned_rows",
+    "db.operation.name",
+    "db.collection.name",
+    "code.function.name",
+    "process.pid",
+    "thread.id",
+    "error.type",
+    "",
+];
+
+/// Whether `current`, a key that [`fill`] wrote earlier (one of
+/// [`SPAN_KEYS`], or empty in a new entry), is `key`. Length, first and
+/// last byte tell the keys of that set apart (a unit test checks it), which
+/// spares a string comparison per attribute.
+#[inline]
+fn same_key(current: &str, key: &'static str) -> bool {
+    let (a, b) = (current.as_bytes(), key.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a.last() == b.last()
+}
+
 /// Fills an attribute list in place: entry `len` is overwritten (its key
 /// kept when it is already right), and the list is cut to the entries
 /// written by [`Attrs::finish`].
@@ -549,20 +586,21 @@ struct Attrs<'a> {
 }
 
 impl Attrs<'_> {
-    fn slot(&mut self, key: &str) -> &mut Option<any_value::Value> {
+    fn slot(&mut self, key: &'static str) -> &mut Option<any_value::Value> {
+        debug_assert!(SPAN_KEYS.contains(&key), "{key} missing from SPAN_KEYS");
         if self.len == self.list.len() {
             self.list.push(KeyValue::default());
         }
         let kv = &mut self.list[self.len];
         self.len += 1;
-        if kv.key != key {
+        if !same_key(&kv.key, key) {
             kv.key.clear();
             kv.key.push_str(key);
         }
         &mut kv.value.get_or_insert_with(AnyValue::default).value
     }
 
-    fn str(&mut self, key: &str, value: &str) {
+    fn str(&mut self, key: &'static str, value: &str) {
         match self.slot(key) {
             Some(any_value::Value::StringValue(s)) => {
                 s.clear();
@@ -572,7 +610,7 @@ impl Attrs<'_> {
         }
     }
 
-    fn int(&mut self, key: &str, value: i64) {
+    fn int(&mut self, key: &'static str, value: i64) {
         *self.slot(key) = Some(any_value::Value::IntValue(value));
     }
 
@@ -605,7 +643,7 @@ fn push_truncated(out: &mut String, text: &str, max: usize) {
 /// The operation (upper case) and the table of a SQL statement, as far as
 /// its first words tell: `SELECT … FROM t`, `INSERT INTO t`, `UPDATE t`,
 /// `DELETE FROM t`; other statements give the operation only.
-pub fn db_summary(sql: &str) -> Option<(String, Option<&str>)> {
+pub fn db_summary(sql: &str) -> Option<(std::borrow::Cow<'static, str>, Option<&str>)> {
     let mut words = sql
         .split(|c: char| c.is_whitespace() || c == ',' || c == ';')
         .filter(|w| !w.is_empty());
@@ -613,14 +651,22 @@ pub fn db_summary(sql: &str) -> Option<(String, Option<&str>)> {
     if !first.bytes().all(|b| b.is_ascii_alphabetic()) || first.len() > 16 {
         return None;
     }
-    let operation = first.to_ascii_uppercase();
+    const KNOWN: [&str; 12] = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "REPLACE", "BEGIN", "COMMIT", "ROLLBACK", "WITH",
+        "CREATE", "DROP", "ALTER",
+    ];
+    let operation: std::borrow::Cow<'static, str> =
+        match KNOWN.iter().find(|k| k.eq_ignore_ascii_case(first)) {
+            Some(k) => std::borrow::Cow::Borrowed(k),
+            None => std::borrow::Cow::Owned(first.to_ascii_uppercase()),
+        };
     let mut table_after = |keyword: &str| {
         words
             .by_ref()
             .find(|w| w.eq_ignore_ascii_case(keyword))
             .and_then(|_| words.next())
     };
-    let table = match operation.as_str() {
+    let table = match &*operation {
         "SELECT" | "DELETE" => table_after("FROM"),
         "INSERT" | "REPLACE" => table_after("INTO"),
         "UPDATE" => words.next(),
@@ -833,6 +879,15 @@ mod tests {
     }
 
     #[test]
+    fn span_keys_are_told_apart_by_length_and_ends() {
+        for (i, a) in SPAN_KEYS.iter().enumerate() {
+            for (j, b) in SPAN_KEYS.iter().enumerate() {
+                assert_eq!(same_key(a, b), i == j, "{a} / {b}");
+            }
+        }
+    }
+
+    #[test]
     fn sql_summaries() {
         let cases = [
             (
@@ -855,7 +910,7 @@ mod tests {
         ];
         for (sql, want) in cases {
             let got = db_summary(sql);
-            let got = got.as_ref().map(|(o, t)| (o.as_str(), *t));
+            let got = got.as_ref().map(|(o, t)| (&**o, *t));
             assert_eq!(got, want, "{sql}");
         }
         assert_eq!(truncate_chars("héllo", 2), "hé…");
