@@ -13,6 +13,12 @@
 //!   sending this one and the receiver decoding the previous one overlap.
 //!   It also pushes the metrics every `metrics_interval`.
 //!
+//! Both threads run at the dashboard's lowered priority (nice 10, see
+//! [`crate::web::server::SERVER_NICE`]): when the machine is short of CPU
+//! the drain loop goes first, the export falls behind and the queue drops
+//! (counted), rather than the ring filling up and dropping events unseen
+//! by every exporter.
+//!
 //! Retry: exponential backoff from 100 ms doubling up to 5 s, each wait
 //! drawn uniformly from its upper half (jitter), or the receiver's
 //! `Retry-After`; after `retry_max_elapsed` the spans count as `failed`.
@@ -70,6 +76,7 @@ pub fn start(
         std::thread::Builder::new()
             .name("profilis-otlp".into())
             .spawn(move || {
+                crate::web::server::lower_thread_priority();
                 runtime.block_on(async move {
                     match Client::new(&config) {
                         Ok(client) => {
@@ -91,6 +98,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("profilis-otlp-encode".into())
         .spawn(move || {
+            crate::web::server::lower_thread_priority();
             Encoder {
                 converter: SpanConverter::new(&host_name()),
                 shared,
