@@ -15,7 +15,7 @@
 use crate::exporters::{ErrorReporter, Exported, Exporter};
 use crate::ring_context::RingContext;
 use crate::snapshot::{
-    ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle, WriterStatus,
+    ExporterStatus, ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle, WriterStatus,
 };
 use crate::stats::{StatsConfig, StatsStore};
 use crate::{json, timefmt};
@@ -111,6 +111,8 @@ pub struct DrainReport {
     pub rings: Vec<RingAccount>,
     /// Events lost to exporter errors, all exporters and rings.
     pub export_lost: u64,
+    /// Final figures of each exporter.
+    pub exporters: Vec<ExporterStatus>,
 }
 
 struct Source {
@@ -238,6 +240,9 @@ impl Drain {
             export_losses: Recent::default(),
             options,
         };
+        for e in &mut drain.exporters {
+            e.attach_snapshots(&drain.handle);
+        }
         let mut seen = HashSet::new();
         for path in drain.options.rings.clone() {
             if !seen.insert(path.clone()) {
@@ -363,6 +368,10 @@ impl Drain {
     }
 
     fn finish(mut self) -> DrainReport {
+        // Published before the exporters finish, so that one sending the
+        // statistics sends the final figures; again after, with the
+        // exporters' final counts.
+        self.publish(Instant::now());
         for e in &mut self.exporters {
             e.finish();
         }
@@ -375,7 +384,8 @@ impl Drain {
         let mut detached: Vec<_> = self.detached.into_values().map(|d| d.account).collect();
         detached.sort_by(|a, b| a.ring.cmp(&b.ring));
         report.rings.extend(detached);
-        report.export_lost = self.exporters.iter().map(|e| e.status().lost).sum();
+        report.exporters = self.exporters.iter().map(|e| e.status()).collect();
+        report.export_lost = report.exporters.iter().map(|e| e.lost).sum();
         report
     }
 
