@@ -15,8 +15,8 @@
 use crate::exporters::{ErrorReporter, Exported, Exporter};
 use crate::ring_context::RingContext;
 use crate::snapshot::{
-    Limit, Limits, ReaderMetrics, RingCounters, RingLimit, RingStatus, Snapshot, SnapshotHandle,
-    StringLimit, WriterStatus,
+    ExporterStatus, Limit, Limits, ReaderMetrics, RingCounters, RingLimit, RingStatus, Snapshot,
+    SnapshotHandle, StringLimit, WriterStatus,
 };
 use crate::stats::{StatsConfig, StatsStore};
 use crate::{json, timefmt};
@@ -119,6 +119,8 @@ pub struct DrainReport {
     pub rings: Vec<RingAccount>,
     /// Events lost to exporter errors, all exporters and rings.
     pub export_lost: u64,
+    /// Final figures of each exporter.
+    pub exporters: Vec<ExporterStatus>,
 }
 
 struct Source {
@@ -294,6 +296,9 @@ impl Drain {
                 drain.options.max_rings
             );
         }
+        for e in &mut drain.exporters {
+            e.attach_snapshots(&drain.handle);
+        }
         let mut seen = HashSet::new();
         for path in drain.options.rings.clone() {
             if !seen.insert(path.clone()) {
@@ -444,6 +449,10 @@ impl Drain {
     }
 
     fn finish(mut self) -> DrainReport {
+        // Published before the exporters finish, so that one sending the
+        // statistics sends the final figures; again after, with the
+        // exporters' final counts.
+        self.publish(Instant::now());
         for e in &mut self.exporters {
             e.finish();
         }
@@ -456,7 +465,8 @@ impl Drain {
         let mut detached: Vec<_> = self.detached.into_values().map(|d| d.account).collect();
         detached.sort_by(|a, b| a.ring.cmp(&b.ring));
         report.rings.extend(detached);
-        report.export_lost = self.exporters.iter().map(|e| e.status().lost).sum();
+        report.exporters = self.exporters.iter().map(|e| e.status()).collect();
+        report.export_lost = report.exporters.iter().map(|e| e.lost).sum();
         report
     }
 

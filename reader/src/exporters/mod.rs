@@ -5,9 +5,10 @@
 pub mod console;
 pub mod jsonl;
 pub mod line;
+pub mod otlp;
 
 use crate::ring_context::RingContext;
-use crate::snapshot::ExporterStatus;
+use crate::snapshot::{ExporterStatus, SnapshotHandle};
 use profilis::Batch;
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,10 @@ pub trait Exporter: Send {
     /// committed: an exporter that returns has either written the events or
     /// counted them as lost. Never fails: errors are reported and counted.
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported;
+
+    /// Hands over where the drain loop publishes its snapshots (called
+    /// once, before the first batch), for exporters that send statistics.
+    fn attach_snapshots(&mut self, _snapshots: &SnapshotHandle) {}
 
     /// Housekeeping after a committed batch and on idle ticks: rotation,
     /// retention, retrying after errors.
