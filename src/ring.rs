@@ -833,7 +833,10 @@ mod tests {
         assert!(core.read(ring, 200, 8).is_empty());
         assert_eq!(core.pending_losses().len(), 1);
         assert_eq!(core.pending_losses()[0].cause, LossCause::Torn);
-        assert!(core.take_losses().0.is_empty(), "not kept before the commit");
+        assert!(
+            core.take_losses().0.is_empty(),
+            "not kept before the commit"
+        );
         core.commit(ring);
         assert!(core.pending_losses().is_empty());
         assert_eq!(core.take_losses().0.len(), 1);

@@ -7,20 +7,31 @@
 //! reader killed at any point has either written a batch or not committed
 //! it; see [`crate::exporters::jsonl`] for how duplicates are avoided.
 //!
+//! Losses: after each read the ring's [`LossTracker`] turns what the read
+//! found lost (and the ring's drop counters) into LOSS markers that go to the
+//! exporters with the batch; the events also feed each writer's post-mortem
+//! buffer ([`crate::postmortem`]) and the merged worker views
+//! ([`crate::services`]). Every flush interval the writer table is checked
+//! for dead processes.
+//!
 //! Idle strategy: after a round with no events the loop spins briefly, then
 //! sleeps with doubling intervals from 50 µs up to 10 ms, and goes back to
 //! draining batch after batch as soon as events arrive. An idle reader wakes
 //! at most ~100 times a second.
 
-use crate::exporters::{ErrorReporter, Exported, Exporter};
+use crate::exporters::{ErrorReporter, Exported, Exporter, LossBatch};
+use crate::loss::{LossSeries, LossTracker, Observation};
+use crate::postmortem::{PostMortems, WriterWatch};
 use crate::ring_context::RingContext;
+use crate::services::{ServiceConfig, ServiceStats};
 use crate::snapshot::{
-    ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle, WriterStatus,
+    ProducersSnapshot, ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle,
+    WriterStatus,
 };
-use crate::stats::{StatsConfig, StatsStore};
+use crate::stats::{StatsConfig, StatsStore, BUCKET_NS};
 use crate::{json, timefmt};
 use anyhow::{bail, Context};
-use profilis::{Consumer, ConsumerOptions, OpenError};
+use profilis::{Consumer, ConsumerOptions, OpenError, WriterInfo};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +58,26 @@ pub struct DrainOptions {
     pub stall_timeout: Duration,
     /// Statistics settings.
     pub stats: StatsConfig,
+    /// Post-mortem and worker-view settings.
+    pub producers: ProducerOptions,
+}
+
+/// Settings of the per-producer features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerOptions {
+    /// Events kept per writer for its post-mortem (0: none).
+    pub postmortem_events: usize,
+    /// Workers per service with their own breakdown.
+    pub max_workers: usize,
+}
+
+impl Default for ProducerOptions {
+    fn default() -> Self {
+        ProducerOptions {
+            postmortem_events: 100,
+            max_workers: 32,
+        }
+    }
 }
 
 impl Default for DrainOptions {
@@ -60,6 +91,7 @@ impl Default for DrainOptions {
             flush_interval: Duration::from_secs(1),
             stall_timeout: Duration::from_millis(50),
             stats: StatsConfig::default(),
+            producers: ProducerOptions::default(),
         }
     }
 }
@@ -123,6 +155,12 @@ struct Source {
     exported: Vec<ExporterCounts>,
     /// Losses (dropped + abandoned + torn) over the last minute.
     losses: Recent,
+    /// LOSS markers and per-producer loss totals.
+    loss: LossTracker,
+    /// Recent events per writer, for post-mortems.
+    watch: WriterWatch,
+    /// The writer table (with liveness) as of the last publish.
+    table: Vec<WriterInfo>,
 }
 
 /// How much a growing counter grew over about the last minute, from the
@@ -156,6 +194,8 @@ struct Detached {
     status: RingStatus,
     account: RingAccount,
     exported: Vec<ExporterCounts>,
+    loss: LossTracker,
+    table: Vec<WriterInfo>,
 }
 
 #[derive(Default)]
@@ -193,6 +233,9 @@ pub struct Drain {
     cpu: CpuSample,
     attach_errors: ErrorReporter,
     export_losses: Recent,
+    services: ServiceStats,
+    postmortems: PostMortems,
+    loss_series: LossSeries,
 }
 
 impl Drain {
@@ -211,8 +254,20 @@ impl Drain {
             .iter()
             .position(|e| e.is_primary())
             .or(if exporters.is_empty() { None } else { Some(0) });
+        let services = ServiceStats::new(
+            ServiceConfig {
+                window_minutes: options.stats.window_minutes,
+                max_workers: options.producers.max_workers,
+                max_names: options.stats.max_routes,
+                precision_ns: options.stats.precision_ns,
+            },
+            started_ns,
+        );
         let mut drain = Drain {
             stats: StatsStore::new(options.stats, started_ns),
+            services,
+            postmortems: PostMortems::default(),
+            loss_series: LossSeries::default(),
             sources: Vec::new(),
             detached: HashMap::new(),
             pending: Vec::new(),
@@ -295,9 +350,20 @@ impl Drain {
         self.next_slot += 1;
         ctx.refresh_writers(&consumer.writers(), None, Instant::now());
         let mut exported = vec![ExporterCounts::default(); self.exporters.len()];
+        let mut loss = None;
+        let mut table = Vec::new();
         if let Some(old) = self.detached.remove(&info.ring_id) {
             exported = old.exported;
+            loss = Some(old.loss);
+            table = old.table;
         }
+        let loss = loss.unwrap_or_else(|| {
+            // Continue where the file exporter's LOSS lines stand.
+            let cursor = self
+                .primary
+                .and_then(|p| self.exporters[p].loss_cursor(info.ring_id));
+            LossTracker::new(info.created_wall_ns, cursor)
+        });
         let target = self.options.once.then(|| consumer.counters().tail);
         self.sources.push(Source {
             consumer,
@@ -306,6 +372,9 @@ impl Drain {
             target,
             exported,
             losses: Recent::default(),
+            loss,
+            watch: WriterWatch::new(self.options.producers.postmortem_events),
+            table,
         });
         Ok(())
     }
@@ -363,6 +432,10 @@ impl Drain {
     }
 
     fn finish(mut self) -> DrainReport {
+        // Every loss up to now into a marker, before the files close.
+        for i in 0..self.sources.len() {
+            self.drain_batch_with(i, 0, true);
+        }
         for e in &mut self.exporters {
             e.finish();
         }
@@ -414,13 +487,21 @@ impl Drain {
     }
 
     fn drain_batch(&mut self, i: usize) -> usize {
+        self.drain_batch_with(i, self.options.batch_max, false)
+    }
+
+    /// Reads up to `limit` positions of ring `i` and hands them, with the
+    /// LOSS markers found, to the statistics, worker views, post-mortem
+    /// buffers and exporters, then commits. `force`: attribute and report
+    /// every loss now (final round).
+    fn drain_batch_with(&mut self, i: usize, limit: usize, force: bool) -> usize {
         let now = Instant::now();
         let now_ns = timefmt::now_ns();
         self.stats.advance(now_ns);
-        let batch_max = self.options.batch_max;
+        self.services.advance(now_ns);
         let src = &mut self.sources[i];
         let refresh = {
-            let batch = src.consumer.read(batch_max);
+            let batch = src.consumer.read(limit);
             batch
                 .events
                 .iter()
@@ -432,23 +513,56 @@ impl Drain {
             // service before rendering, then read the same batch again.
             let table = src.consumer.writers();
             src.ctx.refresh_writers(&table, refresh, now);
+            src.consumer.read(limit);
         }
+        // Claims skipped by the read(s) count at once; take them before
+        // holding the batch.
+        let (skipped, untold) = src.consumer.take_losses();
         let n = {
-            let batch = src.consumer.read(batch_max);
+            let consumer = &src.consumer;
+            let batch = consumer.batch();
             let n = batch.events.len();
+            let wall_ns = |e: &profilis::Event| batch.wall_ns(e);
+            let observation = Observation {
+                counters: consumer.counters(),
+                skipped: &skipped,
+                untold,
+                pending: consumer.pending_losses(),
+                events: batch.events,
+                wall_ns: &wall_ns,
+                now_ns,
+                now,
+                force,
+            };
+            let markers = src
+                .loss
+                .observe(&observation, &src.ctx, &mut || consumer.writers());
+            self.loss_series.record(&markers);
             if n > 0 {
                 src.ctx.begin_batch();
                 self.stats.begin_batch(&mut src.ctx.stats_cache);
                 for e in batch.events {
-                    self.stats
-                        .record(&mut src.ctx, batch.names, batch.wall_ns(e), e);
+                    let wall = batch.wall_ns(e);
+                    self.stats.record(&mut src.ctx, batch.names, wall, e);
+                    src.watch.record(&mut src.ctx, batch.names, wall, e);
                 }
+                self.services.record_batch(
+                    &mut src.ctx,
+                    batch.names,
+                    batch.events.iter().map(|e| (batch.wall_ns(e), e)),
+                );
+            }
+            if n > 0 || !markers.is_empty() || force {
+                let losses = LossBatch {
+                    markers: &markers,
+                    cursor: src.loss.cursor(),
+                };
                 for (exporter, counts) in self.exporters.iter_mut().zip(src.exported.iter_mut()) {
                     let Exported {
                         written,
                         lost,
                         skipped,
-                    } = exporter.export(&mut src.ctx, &batch);
+                    } = exporter.export_with_losses(&mut src.ctx, &batch, &losses);
                     counts.exported += written;
                     counts.lost += lost;
                     counts.duplicates_skipped += skipped;
@@ -459,6 +573,8 @@ impl Drain {
         // Also after an empty read: it may have passed torn or abandoned
         // positions, which the commit counts and releases.
         src.consumer.commit();
+        // The batch's losses, already in this round's markers.
+        let _ = src.consumer.take_losses();
         if n > 0 {
             self.counters.events += n as u64;
             self.counters.batches += 1;
@@ -562,9 +678,13 @@ impl Drain {
                 i += 1;
                 continue;
             }
+            self.drain_batch_with(i, 0, true);
+            self.sources[i].table = writers;
+            self.check_writers(i, timefmt::now_ns());
             let status = self.ring_status(i);
             let account = self.account(i);
             let s = self.sources.swap_remove(i);
+            self.services.forget_ring(s.ctx.slot);
             if !gone {
                 self.retry_at
                     .insert(s.ctx.path.clone(), now + Duration::from_secs(5));
@@ -584,6 +704,8 @@ impl Drain {
                     },
                     account,
                     exported: s.exported,
+                    loss: s.loss,
+                    table: s.table,
                 },
             );
         }
@@ -616,24 +738,57 @@ impl Drain {
             strings_overflow: s.consumer.strings_overflow(),
             messages_lost: s.consumer.messages_lost(),
             writers: s
-                .consumer
-                .writers()
-                .into_iter()
+                .table
+                .iter()
                 .map(|w| WriterStatus {
                     pid: w.pid,
-                    service: w.service.map(|s| s.to_string()),
+                    service: w.service.as_deref().map(str::to_string),
                     alive: w.alive,
                     dropped: w.dropped,
                     registered_ns: w.registered_wall_ns,
+                    last_seen_ns: last_seen_ns(&s.consumer, w).max(s.watch.last_event_ns(w.index)),
                 })
                 .collect(),
+        }
+    }
+
+    /// Notes writers of ring `i` found dead (in its last table read) and
+    /// freezes the post-mortems of those whose events are all drained.
+    fn check_writers(&mut self, i: usize, now_ns: u64) {
+        let s = &mut self.sources[i];
+        let c = s.consumer.counters();
+        let path = s.ctx.path.display().to_string();
+        let consumer = &s.consumer;
+        let loss = &s.loss;
+        let found = s.watch.check(
+            &s.table,
+            c.head,
+            c.tail,
+            now_ns,
+            &|w| last_seen_ns(consumer, w),
+            &|index| loss.losses_of(index),
+            &mut s.ctx,
+            consumer.names(),
+            &path,
+        );
+        for pm in found {
+            self.postmortems.add(pm);
         }
     }
 
     fn publish(&mut self, now: Instant) {
         let now_ns = timefmt::now_ns();
         let mut rings = Vec::with_capacity(self.sources.len() + self.detached.len());
+        let mut losses = Vec::new();
         for i in 0..self.sources.len() {
+            self.sources[i].table = self.sources[i].consumer.writers();
+            self.check_writers(i, now_ns);
+            let s = &self.sources[i];
+            losses.extend(s.loss.producers(
+                &s.ctx.path.display().to_string(),
+                &json::hex64(s.ctx.ring_id),
+                &s.table,
+            ));
             let c = self.sources[i].consumer.counters();
             let lost = c.dropped + c.abandoned + c.torn;
             let recent = self.sources[i].losses.update(now, lost);
@@ -641,6 +796,41 @@ impl Drain {
         }
         rings.extend(self.detached.values().map(|d| d.status.clone()));
         rings.sort_by(|a, b| a.path.cmp(&b.path));
+        for d in self.detached.values() {
+            losses.extend(
+                d.loss
+                    .producers(&d.status.path, &d.status.ring_id, &d.table),
+            );
+        }
+        losses.sort_by(|a, b| {
+            b.last_loss_ns
+                .cmp(&a.last_loss_ns)
+                .then_with(|| a.ring.cmp(&b.ring))
+                .then(a.pid.cmp(&b.pid))
+        });
+        let stats = self.stats.snapshot(now_ns);
+        let paths: HashMap<u64, String> = self
+            .sources
+            .iter()
+            .map(|s| (s.ctx.ring_id, s.ctx.path.display().to_string()))
+            .chain(
+                self.detached
+                    .iter()
+                    .map(|(id, d)| (*id, d.status.path.clone())),
+            )
+            .collect();
+        let services = self.services.snapshot(now_ns, stats.covered_secs, &|id| {
+            paths.get(&id).cloned().unwrap_or_else(|| json::hex64(id))
+        });
+        let window_start = (now_ns / BUCKET_NS + 1)
+            .saturating_sub(u64::from(self.options.stats.window_minutes))
+            * BUCKET_NS;
+        let producers = ProducersSnapshot {
+            losses,
+            loss_series: self.loss_series.points(window_start),
+            postmortems: self.postmortems.list(),
+            services,
+        };
         let exporters: Vec<_> = self.exporters.iter().map(|e| e.status()).collect();
         let ticks = cpu_ticks();
         let elapsed = now.duration_since(self.cpu.at).as_secs_f64().max(1e-6);
@@ -655,7 +845,8 @@ impl Drain {
         };
         let snapshot = Snapshot {
             generated_ns: now_ns,
-            stats: self.stats.snapshot(now_ns),
+            stats,
+            producers,
             rings,
             reader: ReaderMetrics {
                 pid: std::process::id(),
@@ -675,6 +866,16 @@ impl Drain {
             },
         };
         self.handle.store(snapshot);
+    }
+}
+
+/// When a writer was last seen alive: its heartbeat, as wall-clock ns (0
+/// when it has none).
+fn last_seen_ns(consumer: &Consumer, w: &WriterInfo) -> u64 {
+    if w.heartbeat_mono_ns == 0 {
+        0
+    } else {
+        consumer.wall_ns(w.heartbeat_mono_ns)
     }
 }
 

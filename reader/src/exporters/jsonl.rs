@@ -19,8 +19,22 @@
 //! from it and from the newest closed file, closes it, and then skips the
 //! re-delivered events it already has: every event lands in the files
 //! exactly once across a SIGKILL.
+//!
+//! LOSS lines (see [`crate::loss`]) go into the same write as the batch they
+//! were found in, each before the event it precedes. Each one carries the
+//! ring's cumulative loss counts that the LOSS lines up to it account for.
+//! On start the exporter takes the latest cumulative counts per ring from
+//! the LOSS lines of the files it scans and from `.profilis-loss.json`
+//! (rewritten through a temporary file at most every 100 ms after LOSS lines
+//! were written, and whenever a file is closed, so it covers every file the
+//! scan does not read), and the reader's loss accounting continues from
+//! there: a batch delivered again after a kill yields no second marker, and
+//! losses the killed run never wrote are reported by the next. If a write
+//! fails, the next write starts with one LOSS line (no pid) for the markers
+//! lost with it, so the lines always add up to the ring counters.
 
-use super::{line, ErrorReporter, Exported, Exporter};
+use super::{line, loss_line, ErrorReporter, Exported, Exporter, LossBatch};
+use crate::loss::{LossCursor, LossMarker, LossTotals};
 use crate::ring_context::RingContext;
 use crate::snapshot::ExporterStatus;
 use crate::timefmt;
@@ -40,6 +54,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub const CURRENT_FILE: &str = "current.jsonl";
 /// Lock file: one reader per directory.
 pub const LOCK_FILE: &str = ".profilis-reader.lock";
+/// Where the LOSS lines of each ring stand (see the module docs).
+pub const LOSS_STATE_FILE: &str = ".profilis-loss.json";
 /// Default filename template.
 pub const DEFAULT_TEMPLATE: &str = "profilis-{timestamp}.jsonl";
 
@@ -206,6 +222,9 @@ pub struct JsonlExporter {
     lock: Option<File>,
     current: Option<OpenFile>,
     high_water: HashMap<u64, u64>,
+    loss_written: HashMap<u64, LossCursor>,
+    loss_state_dirty: bool,
+    loss_state_saved: Option<Instant>,
     buf: Vec<u8>,
     reporter: ErrorReporter,
     retry_at: Option<Instant>,
@@ -228,6 +247,9 @@ impl JsonlExporter {
             lock: None,
             current: None,
             high_water: HashMap::new(),
+            loss_written: HashMap::new(),
+            loss_state_dirty: false,
+            loss_state_saved: None,
             buf: Vec::with_capacity(1 << 20),
             reporter: ErrorReporter::new("JSONL exporter"),
             retry_at: None,
@@ -372,8 +394,83 @@ impl JsonlExporter {
                 c.queue(dir.join(name));
             }
         }
+        self.recover_loss_state();
         self.apply_retention();
         Ok(())
+    }
+
+    /// Merges `.profilis-loss.json` with what the scan found in LOSS lines:
+    /// per ring the later of the two (cumulative counts only grow), with the
+    /// per-writer marks of the file.
+    fn recover_loss_state(&mut self) {
+        let path = self.options.dir.join(LOSS_STATE_FILE);
+        let saved: HashMap<String, LossCursor> = match fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<LossState>(&bytes) {
+                Ok(state) => state.rings,
+                Err(e) => {
+                    self.fail(&format!(
+                        "{} is damaged ({e}); losses already in older files may be reported again",
+                        path.display()
+                    ));
+                    HashMap::new()
+                }
+            },
+            Err(_) => HashMap::new(),
+        };
+        for (id, cursor) in saved {
+            let Ok(ring) = u64::from_str_radix(&id, 16) else {
+                continue;
+            };
+            let entry = self.loss_written.entry(ring).or_default();
+            if cursor.cumulative.total() >= entry.cumulative.total() {
+                *entry = cursor;
+            } else {
+                entry.writers = cursor.writers;
+            }
+        }
+        self.loss_state_dirty = !self.loss_written.is_empty();
+        self.save_loss_state();
+    }
+
+    /// Writes `.profilis-loss.json` (through a temporary file) if LOSS lines
+    /// were written since the last time.
+    fn save_loss_state(&mut self) {
+        if !self.loss_state_dirty {
+            return;
+        }
+        let state = LossState {
+            rings: self
+                .loss_written
+                .iter()
+                .map(|(id, c)| (crate::json::hex64(*id), c.clone()))
+                .collect(),
+        };
+        let dir = &self.options.dir;
+        let tmp = dir.join(format!("{LOSS_STATE_FILE}.tmp"));
+        let result = serde_json::to_vec(&state)
+            .map_err(io::Error::other)
+            .and_then(|bytes| {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
+                f.write_all(&bytes)?;
+                drop(f);
+                fs::rename(&tmp, dir.join(LOSS_STATE_FILE))
+            });
+        self.loss_state_saved = Some(Instant::now());
+        match result {
+            Ok(()) => self.loss_state_dirty = false,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                self.fail(&format!(
+                    "writing {}: {e}",
+                    dir.join(LOSS_STATE_FILE).display()
+                ));
+            }
+        }
     }
 
     /// A path in the directory for closing a leftover file as `base` that no closed
@@ -427,6 +524,12 @@ impl JsonlExporter {
                 if let Some((ring, seq)) = line::parse_tail(line_bytes) {
                     let hw = self.high_water.entry(ring).or_insert(seq);
                     *hw = (*hw).max(seq);
+                } else if let Some((ring, cumulative, to_ts_ns)) = loss_line::parse(line_bytes) {
+                    let c = self.loss_written.entry(ring).or_default();
+                    if cumulative.total() >= c.cumulative.total() {
+                        c.cumulative = cumulative;
+                        c.to_ts_ns = to_ts_ns;
+                    }
                 }
                 carry.clear();
                 data = &data[end + 1..];
@@ -497,6 +600,7 @@ impl JsonlExporter {
     /// Closes the current file: rename to its final name, queue compression,
     /// apply retention.
     fn rotate(&mut self) {
+        self.save_loss_state();
         let Some(f) = self.current.take() else { return };
         drop(f.file);
         if f.len == 0 {
@@ -563,18 +667,24 @@ impl JsonlExporter {
     }
 }
 
-impl Exporter for JsonlExporter {
-    fn name(&self) -> &'static str {
-        "jsonl"
-    }
-
-    fn is_primary(&self) -> bool {
-        true
-    }
-
-    fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
+impl JsonlExporter {
+    /// Renders the batch's events, with its LOSS markers before the events
+    /// they precede, and writes it all with one `write`.
+    fn write_batch(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        losses: Option<&LossBatch<'_>>,
+    ) -> Exported {
         let mut out = Exported::default();
-        if batch.events.is_empty() {
+        let markers = losses.map_or(&[][..], |l| l.markers);
+        let written_before = self
+            .loss_written
+            .get(&ctx.ring_id)
+            .map(|c| (c.cumulative, c.to_ts_ns))
+            .unwrap_or_default();
+        let catch_up = losses.and_then(|l| catch_up(written_before, l));
+        if batch.events.is_empty() && markers.is_empty() && catch_up.is_none() {
             return out;
         }
         let opened = self.ensure_open(Instant::now());
@@ -587,14 +697,25 @@ impl Exporter for JsonlExporter {
             return out;
         }
         self.buf.clear();
+        if let Some(m) = &catch_up {
+            loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
+        }
         let high_water = self.high_water.get(&ctx.ring_id).copied();
-        for e in batch.events {
+        let mut next_marker = 0;
+        for (i, e) in batch.events.iter().enumerate() {
+            while let Some(m) = markers.get(next_marker).filter(|m| m.before_event <= i) {
+                loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
+                next_marker += 1;
+            }
             if high_water.is_some_and(|h| e.position <= h) {
                 out.skipped += 1;
                 continue;
             }
             line::render(&mut self.buf, ctx, batch.names, batch.wall_ns(e), e);
             out.written += 1;
+        }
+        for m in &markers[next_marker..] {
+            loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
         }
         if self.buf.is_empty() {
             return out;
@@ -607,6 +728,12 @@ impl Exporter for JsonlExporter {
                 self.status.exported += out.written;
                 if self.status.last_error.is_some() && self.status.exported == out.written {
                     self.reporter.recovered();
+                }
+                if let Some(l) = losses {
+                    if !markers.is_empty() || catch_up.is_some() {
+                        self.loss_written.insert(ctx.ring_id, l.cursor.clone());
+                        self.loss_state_dirty = true;
+                    }
                 }
             }
             Err(e) => {
@@ -627,8 +754,85 @@ impl Exporter for JsonlExporter {
         }
         out
     }
+}
+
+/// A LOSS line (no pid) for losses the written lines do not account for
+/// yet: markers lost with a failed write, or a cursor the files lack.
+fn catch_up(written: (LossTotals, u64), losses: &LossBatch<'_>) -> Option<LossMarker> {
+    let (written, written_to) = written;
+    let mut before = losses.cursor.cumulative;
+    for m in losses.markers {
+        before.dropped = before.dropped.saturating_sub(m.counts.dropped);
+        before.overwritten = before.overwritten.saturating_sub(m.counts.overwritten);
+        before.abandoned = before.abandoned.saturating_sub(m.counts.abandoned);
+        before.torn = before.torn.saturating_sub(m.counts.torn);
+    }
+    let counts = LossTotals {
+        dropped: before.dropped.saturating_sub(written.dropped),
+        overwritten: before.overwritten.saturating_sub(written.overwritten),
+        abandoned: before.abandoned.saturating_sub(written.abandoned),
+        torn: before.torn.saturating_sub(written.torn),
+    };
+    if counts.is_empty() {
+        return None;
+    }
+    let to = losses
+        .markers
+        .first()
+        .map_or(losses.cursor.to_ts_ns, |m| m.from_ts_ns)
+        .max(written_to);
+    Some(LossMarker {
+        pid: None,
+        writer: None,
+        service: None,
+        counts,
+        from_ts_ns: written_to.min(to),
+        to_ts_ns: to,
+        before_event: 0,
+        cumulative: before,
+    })
+}
+
+/// Contents of `.profilis-loss.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LossState {
+    rings: HashMap<String, LossCursor>,
+}
+
+impl Exporter for JsonlExporter {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn is_primary(&self) -> bool {
+        true
+    }
+
+    fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
+        self.write_batch(ctx, batch, None)
+    }
+
+    fn export_with_losses(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        losses: &LossBatch<'_>,
+    ) -> Exported {
+        self.write_batch(ctx, batch, Some(losses))
+    }
+
+    fn loss_cursor(&self, ring_id: u64) -> Option<LossCursor> {
+        self.loss_written.get(&ring_id).cloned()
+    }
 
     fn maintain(&mut self, now: Instant) {
+        if self.loss_state_dirty
+            && self.loss_state_saved.map_or(true, |t| {
+                now.duration_since(t) >= Duration::from_millis(100)
+            })
+        {
+            self.save_loss_state();
+        }
         if let Some(f) = &self.current {
             let by_size = self.options.rotate_bytes > 0 && f.len >= self.options.rotate_bytes;
             let by_age = !self.options.rotate_after.is_zero()
@@ -651,6 +855,7 @@ impl Exporter for JsonlExporter {
 
     fn finish(&mut self) {
         self.rotate();
+        self.save_loss_state();
         if let Some(c) = self.compressor.take() {
             self.status.errors += c.finish();
         }

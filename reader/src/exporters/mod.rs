@@ -5,7 +5,9 @@
 pub mod console;
 pub mod jsonl;
 pub mod line;
+pub mod loss_line;
 
+use crate::loss::{LossCursor, LossMarker};
 use crate::ring_context::RingContext;
 use crate::snapshot::ExporterStatus;
 use profilis::Batch;
@@ -39,6 +41,30 @@ pub trait Exporter: Send {
     /// counted them as lost. Never fails: errors are reported and counted.
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported;
 
+    /// Writes one batch together with the LOSS markers the reader found in
+    /// it (see [`crate::loss`]): each marker goes before the event at its
+    /// `before_event`. Called instead of [`export`](Exporter::export)
+    /// whenever a batch has events or markers. The default ignores the
+    /// markers.
+    fn export_with_losses(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        _losses: &LossBatch<'_>,
+    ) -> Exported {
+        if batch.events.is_empty() {
+            return Exported::default();
+        }
+        self.export(ctx, batch)
+    }
+
+    /// Where the LOSS markers of ring `ring_id` stand in this exporter's
+    /// output from an earlier run, so that a restarted reader neither
+    /// repeats nor skips any (the JSONL exporter's).
+    fn loss_cursor(&self, _ring_id: u64) -> Option<LossCursor> {
+        None
+    }
+
     /// Housekeeping after a committed batch and on idle ticks: rotation,
     /// retention, retrying after errors.
     fn maintain(&mut self, _now: Instant) {}
@@ -48,6 +74,16 @@ pub trait Exporter: Send {
 
     /// Its figures for the self-metrics.
     fn status(&self) -> ExporterStatus;
+}
+
+/// The LOSS markers of one batch, and where the ring's markers stand once
+/// they are written.
+#[derive(Clone, Copy, Debug)]
+pub struct LossBatch<'a> {
+    /// Markers, in output order.
+    pub markers: &'a [LossMarker],
+    /// The ring's cumulative loss counts after them, and per-writer marks.
+    pub cursor: &'a LossCursor,
 }
 
 /// Prints an error the first time and then at most once per interval,
