@@ -68,9 +68,9 @@ impl WriterWatch {
     /// Records a delivered event.
     #[inline]
     pub fn record(&mut self, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
-        if e.writer == NO_WRITER
-            || e.writer as usize >= profilis::layout::MAX_WRITER_ENTRIES as usize
-        {
+        // Only entries of the ring's writer table (the drain loop reads the
+        // table before a batch that names a new one).
+        if e.writer == NO_WRITER || !ctx.writer_known(e.writer) {
             return;
         }
         let i = e.writer as usize;

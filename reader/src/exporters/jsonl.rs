@@ -1081,6 +1081,194 @@ mod tests {
         }
     }
 
+    fn loss_line(ring: &str, dropped: u64, abandoned: u64) -> String {
+        format!(
+            "{{\"ts_ns\":9,\"kind\":\"LOSS\",\"ring_id\":\"{ring}\",\"pid\":null,\"service\":null,\
+             \"dropped\":1,\"overwritten\":0,\"abandoned\":0,\"torn\":0,\"from_ts_ns\":1,\"to_ts_ns\":9,\
+             \"cumulative\":{{\"dropped\":{dropped},\"overwritten\":0,\"abandoned\":{abandoned},\"torn\":0}}}}\n"
+        )
+    }
+
+    #[test]
+    fn restart_continues_from_the_latest_loss_counts_of_lines_and_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "00000000000000aa";
+        let b = "00000000000000bb";
+        // Ring a: its latest LOSS line is in current.jsonl (written after
+        // the state file was saved). Ring b: its LOSS lines are in an older
+        // file the scan does not read, the state file has them.
+        std::fs::write(
+            dir.path().join(CURRENT_FILE),
+            format!("{}{}", loss_line(a, 5, 0), loss_line(a, 7, 1)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("profilis-20240101T000000.000Z.jsonl"),
+            loss_line(b, 3, 0),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("profilis-20240102T000000.000Z.jsonl"),
+            format!("{LINE},\"ring_id\":\"{b}\",\"seq\":4}}\n"),
+        )
+        .unwrap();
+        let mark = crate::loss::WriterMark {
+            index: 0,
+            pid: 42,
+            start_time: 7,
+            dropped: 4,
+            overwritten: 0,
+        };
+        let state = LossState {
+            rings: [
+                (
+                    a.to_string(),
+                    LossCursor {
+                        cumulative: LossTotals {
+                            dropped: 5,
+                            ..LossTotals::default()
+                        },
+                        to_ts_ns: 8,
+                        writers: vec![mark],
+                    },
+                ),
+                (
+                    b.to_string(),
+                    LossCursor {
+                        cumulative: LossTotals {
+                            dropped: 9,
+                            ..LossTotals::default()
+                        },
+                        to_ts_ns: 20,
+                        writers: Vec::new(),
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        std::fs::write(
+            dir.path().join(LOSS_STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let exporter = JsonlExporter::new(JsonlOptions::new(dir.path())).unwrap();
+        let ca = exporter.loss_cursor(0xaa).unwrap();
+        assert_eq!((ca.cumulative.dropped, ca.cumulative.abandoned), (7, 1));
+        assert_eq!(ca.to_ts_ns, 9);
+        assert_eq!(
+            ca.writers,
+            vec![mark],
+            "per-writer marks from the state file"
+        );
+        let cb = exporter.loss_cursor(0xbb).unwrap();
+        assert_eq!((cb.cumulative.dropped, cb.to_ts_ns), (9, 20));
+        assert_eq!(exporter.loss_cursor(0xcc), None);
+        // The merged state was saved for the next start.
+        let saved: LossState =
+            serde_json::from_slice(&std::fs::read(dir.path().join(LOSS_STATE_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(saved.rings[a].cumulative.dropped, 7);
+    }
+
+    #[test]
+    fn markers_lost_to_a_failed_write_come_back_as_one_catch_up_line() {
+        use profilis::{Consumer, Ring, RingOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let ring_path = dir.path().join("w.ring");
+        let ring = Ring::create_or_open(&ring_path, RingOptions::default().capacity(1024)).unwrap();
+        for i in 0..20 {
+            ring.emit_fn("f", i, false);
+        }
+        let mut consumer = Consumer::attach(&ring_path).unwrap();
+        let mut ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
+        let out = dir.path().join("out");
+        let mut exporter = JsonlExporter::new(JsonlOptions::new(&out)).unwrap();
+        exporter.current = Some(OpenFile {
+            file: OpenOptions::new().append(true).open("/dev/full").unwrap(),
+            open_path: PathBuf::from("/dev/full"),
+            final_path: out.join("never"),
+            len: 0,
+            opened: Instant::now(),
+        });
+        let marker = |dropped: u64, cumulative: u64| LossMarker {
+            pid: Some(42),
+            writer: Some(0),
+            service: None,
+            counts: LossTotals {
+                dropped,
+                ..LossTotals::default()
+            },
+            from_ts_ns: 100,
+            to_ts_ns: 200,
+            before_event: 0,
+            cumulative: LossTotals {
+                dropped: cumulative,
+                ..LossTotals::default()
+            },
+        };
+        let lost = [marker(3, 3)];
+        let cursor = LossCursor {
+            cumulative: lost[0].cumulative,
+            to_ts_ns: 200,
+            writers: Vec::new(),
+        };
+        let batch = consumer.read(10);
+        let first = exporter.export_with_losses(
+            &mut ctx,
+            &batch,
+            &LossBatch {
+                markers: &lost,
+                cursor: &cursor,
+            },
+        );
+        assert_eq!(first.lost, 10);
+        consumer.commit();
+        let next = [marker(2, 5)];
+        let cursor = LossCursor {
+            cumulative: next[0].cumulative,
+            to_ts_ns: 200,
+            writers: Vec::new(),
+        };
+        let batch = consumer.read(10);
+        let second = exporter.export_with_losses(
+            &mut ctx,
+            &batch,
+            &LossBatch {
+                markers: &next,
+                cursor: &cursor,
+            },
+        );
+        assert_eq!(second.written, 10);
+        consumer.commit();
+        exporter.finish();
+        let files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        let text = std::fs::read_to_string(files[0].path()).unwrap();
+        let losses: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["kind"] == "LOSS")
+            .collect();
+        assert_eq!(losses.len(), 2, "{text}");
+        assert!(losses[0]["pid"].is_null(), "the lost marker, unattributed");
+        assert_eq!(losses[0]["dropped"], 3);
+        assert_eq!(losses[0]["cumulative"]["dropped"], 3);
+        assert_eq!(losses[1]["dropped"], 2);
+        assert_eq!(losses[1]["cumulative"]["dropped"], 5);
+        assert_eq!(
+            exporter
+                .loss_cursor(ctx.ring_id)
+                .unwrap()
+                .cumulative
+                .dropped,
+            5
+        );
+    }
+
     #[test]
     fn bad_templates_are_refused() {
         for bad in [
