@@ -541,16 +541,15 @@ impl Drain {
             if n > 0 {
                 src.ctx.begin_batch();
                 self.stats.begin_batch(&mut src.ctx.stats_cache);
+                let mut services = self.services.begin_batch(&src.ctx);
                 for e in batch.events {
                     let wall = batch.wall_ns(e);
                     self.stats.record(&mut src.ctx, batch.names, wall, e);
+                    self.services
+                        .record(&mut services, &mut src.ctx, batch.names, wall, e);
                     src.watch.record(&mut src.ctx, batch.names, wall, e);
                 }
-                self.services.record_batch(
-                    &mut src.ctx,
-                    batch.names,
-                    batch.events.iter().map(|e| (batch.wall_ns(e), e)),
-                );
+                self.services.end_batch(&src.ctx, services);
             }
             if n > 0 || !markers.is_empty() || force {
                 let losses = LossBatch {

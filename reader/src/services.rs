@@ -31,7 +31,6 @@ use profilis::layout::NO_WRITER;
 use profilis::{Event, Kind, Names, StrId};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Services tracked; further service names share one `(other)` service.
@@ -65,39 +64,67 @@ impl Default for ServiceConfig {
     }
 }
 
-/// Hashing of the bucket keys (bucket values, no attacker): the 64-bit
-/// finaliser of MurmurHash3, so that the low bits the table indexes with
-/// depend on every bit (bucket values are multiples of large powers of two).
-#[derive(Default)]
-struct KeyHasher(u64);
+/// Where a duration falls in the histograms' buckets, computed as
+/// hdrhistogram does: bucket `group` (a power of two: 0 holds the values up
+/// to `2^(sub + unit)`, each next one twice as many) and a slot in it.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// log2 of the lowest discernible value, rounded down.
+    unit: u32,
+    /// log2 of the sub-buckets per bucket.
+    sub: u32,
+}
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^= x >> 33;
-        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
-        x ^ (x >> 33)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+impl Layout {
+    fn of(h: &Hist) -> Layout {
+        let unit = 63 - h.low().max(1).leading_zeros();
+        let largest = 2 * 10u64.pow(u32::from(h.sigfig()));
+        Layout {
+            unit,
+            sub: 64 - (largest - 1).leading_zeros(),
         }
     }
-    fn write_u64(&mut self, v: u64) {
-        self.0 ^= v;
+
+    #[inline]
+    fn locate(self, value: u64) -> (usize, usize) {
+        let mask = ((1u64 << self.sub) - 1) << self.unit;
+        let group = (64 - self.sub - self.unit) - (value | mask).leading_zeros();
+        let sub_bucket = (value >> (group + self.unit)) as usize;
+        if group == 0 {
+            (0, sub_bucket)
+        } else {
+            (group as usize, sub_bucket - (1 << (self.sub - 1)))
+        }
+    }
+
+    fn value(self, group: usize, slot: usize) -> u64 {
+        let sub_bucket = if group == 0 {
+            slot
+        } else {
+            slot + (1 << (self.sub - 1))
+        };
+        (sub_bucket as u64) << (group as u32 + self.unit)
+    }
+
+    fn slots(self, group: usize) -> usize {
+        if group == 0 {
+            1 << self.sub
+        } else {
+            1 << (self.sub - 1)
+        }
     }
 }
 
-type Buckets = HashMap<u64, u32, BuildHasherDefault<KeyHasher>>;
+/// The counts of one minute: an array per bucket that was hit (most
+/// durations of a name span a few powers of two).
+type Buckets = Vec<Option<Box<[u32]>>>;
 
 struct Minute {
     minute: u64,
     buckets: Buckets,
     count: u64,
     errors: u64,
-    sum_ns: u128,
+    sum_ns: u64,
 }
 
 #[derive(Default)]
@@ -107,17 +134,22 @@ struct Cell {
 
 impl Cell {
     #[inline]
-    fn record(&mut self, minute: u64, key: u64, dur_ns: u64, error: bool) {
+    fn record(&mut self, layout: Layout, minute: u64, dur_ns: u64, error: bool) {
         let at = match self.minutes.back() {
             Some(m) if m.minute == minute => self.minutes.len() - 1,
             _ => self.insert(minute),
         };
         let m = &mut self.minutes[at];
-        let n = m.buckets.entry(key).or_insert(0);
-        *n = n.saturating_add(1);
+        let (group, slot) = layout.locate(dur_ns.min(MAX_TRACKED_NS));
+        if m.buckets.len() <= group {
+            m.buckets.resize(group + 1, None);
+        }
+        let counts = m.buckets[group]
+            .get_or_insert_with(|| vec![0u32; layout.slots(group)].into_boxed_slice());
+        counts[slot] = counts[slot].saturating_add(1);
         m.count += 1;
         m.errors += u64::from(error);
-        m.sum_ns += u128::from(dur_ns);
+        m.sum_ns = m.sum_ns.saturating_add(dur_ns);
     }
 
     #[cold]
@@ -128,7 +160,7 @@ impl Cell {
                 at,
                 Minute {
                     minute,
-                    buckets: Buckets::default(),
+                    buckets: Vec::new(),
                     count: 0,
                     errors: 0,
                     sum_ns: 0,
@@ -241,10 +273,16 @@ struct RingCache {
     unregistered: HashMap<u32, WriterCache>,
 }
 
+/// Lookup caches of one ring, held for the length of a batch.
+pub struct ServiceBatch {
+    cache: RingCache,
+}
+
 /// The per-service views.
 pub struct ServiceStats {
     config: ServiceConfig,
     template: Hist,
+    layout: Layout,
     services: Vec<Service>,
     index: HashMap<Option<Arc<str>>, u32>,
     caches: HashMap<u32, RingCache>,
@@ -274,6 +312,7 @@ impl ServiceStats {
                 precision_ns: precision,
                 ..config
             },
+            layout: Layout::of(&template),
             template,
             services: Vec::new(),
             index: HashMap::new(),
@@ -398,14 +437,10 @@ impl ServiceStats {
         }
     }
 
-    /// Records the REQ, FN and DB events of one batch of `ctx`'s ring, each
-    /// with its wall-clock time.
-    pub fn record_batch<'a>(
-        &mut self,
-        ctx: &mut RingContext,
-        names: &Names,
-        events: impl Iterator<Item = (u64, &'a Event)>,
-    ) {
+    /// Takes out the lookup caches of `ctx`'s ring for a batch: pass them to
+    /// [`record`](Self::record) for each event, then give them back with
+    /// [`end_batch`](Self::end_batch).
+    pub fn begin_batch(&mut self, ctx: &RingContext) -> ServiceBatch {
         let mut cache = self.caches.remove(&ctx.slot).unwrap_or_default();
         if cache.generation != self.generation {
             cache = RingCache {
@@ -413,59 +448,86 @@ impl ServiceStats {
                 ..RingCache::default()
             };
         }
-        let oldest = self.oldest_minute();
-        for (wall_ns, e) in events {
-            let Some(t) = table_of(e.kind) else { continue };
-            let minute = (wall_ns / BUCKET_NS).min(self.now_minute);
-            if minute < oldest {
-                continue;
-            }
-            let wc = if e.writer == NO_WRITER || !ctx.writer_known(e.writer) {
-                cache
-                    .unregistered
-                    .entry(e.pid)
-                    .or_insert_with(|| self.writer_cache(ctx, e))
-            } else {
-                let i = e.writer as usize;
-                if cache.writers.len() <= i {
-                    cache.writers.resize(i + 1, None);
-                }
-                if cache.writers[i].is_none() {
-                    cache.writers[i] = Some(self.writer_cache(ctx, e));
-                }
-                cache.writers[i].as_mut().expect("filled above")
-            };
-            let service = &mut self.services[wc.service as usize];
-            let id = e.name.0 as usize;
-            let entry = match wc.ids[t].get(id) {
-                Some(&x) if x != UNKNOWN => x,
-                _ => {
-                    let name = ctx.name_text(names, e.name);
-                    let x = service.tables[t].lookup(&name, self.config.max_names);
-                    if id < MAX_CACHED_ID && e.name != StrId::NONE && &*name != "<incomplete>" {
-                        if wc.ids[t].len() <= id {
-                            wc.ids[t].resize(id + 1, UNKNOWN);
-                        }
-                        wc.ids[t][id] = x;
-                    }
-                    x
-                }
-            };
-            let worker = wc.worker as usize;
-            service.workers[worker].last_event_ns =
-                service.workers[worker].last_event_ns.max(wall_ns);
-            let entry = &mut service.tables[t].entries[entry as usize];
-            if entry.cells.len() <= worker {
-                entry.cells.resize_with(worker + 1, || None);
-            }
-            let key = self
-                .template
-                .lowest_equivalent(e.dur_ns.min(MAX_TRACKED_NS));
-            entry.cells[worker]
-                .get_or_insert_with(Cell::default)
-                .record(minute, key, e.dur_ns, is_error(e));
+        ServiceBatch { cache }
+    }
+
+    /// Gives back the caches taken by [`begin_batch`](Self::begin_batch).
+    pub fn end_batch(&mut self, ctx: &RingContext, batch: ServiceBatch) {
+        self.caches.insert(ctx.slot, batch.cache);
+    }
+
+    /// Records one REQ, FN or DB event of `ctx`'s ring (others are ignored)
+    /// with its wall-clock time.
+    #[inline]
+    pub fn record(
+        &mut self,
+        batch: &mut ServiceBatch,
+        ctx: &mut RingContext,
+        names: &Names,
+        wall_ns: u64,
+        e: &Event,
+    ) {
+        let batch = &mut batch.cache;
+        let Some(t) = table_of(e.kind) else { return };
+        let minute = (wall_ns / BUCKET_NS).min(self.now_minute);
+        if minute < self.oldest_minute() {
+            return;
         }
-        self.caches.insert(ctx.slot, cache);
+        let wc = if e.writer == NO_WRITER || !ctx.writer_known(e.writer) {
+            batch
+                .unregistered
+                .entry(e.pid)
+                .or_insert_with(|| self.writer_cache(ctx, e))
+        } else {
+            let i = e.writer as usize;
+            if batch.writers.len() <= i {
+                batch.writers.resize(i + 1, None);
+            }
+            if batch.writers[i].is_none() {
+                batch.writers[i] = Some(self.writer_cache(ctx, e));
+            }
+            batch.writers[i].as_mut().expect("filled above")
+        };
+        let service = &mut self.services[wc.service as usize];
+        let id = e.name.0 as usize;
+        let entry = match wc.ids[t].get(id) {
+            Some(&x) if x != UNKNOWN => x,
+            _ => {
+                let name = ctx.name_text(names, e.name);
+                let x = service.tables[t].lookup(&name, self.config.max_names);
+                if id < MAX_CACHED_ID && e.name != StrId::NONE && &*name != "<incomplete>" {
+                    if wc.ids[t].len() <= id {
+                        wc.ids[t].resize(id + 1, UNKNOWN);
+                    }
+                    wc.ids[t][id] = x;
+                }
+                x
+            }
+        };
+        let worker = wc.worker as usize;
+        service.workers[worker].last_event_ns = service.workers[worker].last_event_ns.max(wall_ns);
+        let entry = &mut service.tables[t].entries[entry as usize];
+        if entry.cells.len() <= worker {
+            entry.cells.resize_with(worker + 1, || None);
+        }
+        entry.cells[worker]
+            .get_or_insert_with(Cell::default)
+            .record(self.layout, minute, e.dur_ns, is_error(e));
+    }
+
+    /// Records the events of one batch of `ctx`'s ring, each with its
+    /// wall-clock time.
+    pub fn record_batch<'a>(
+        &mut self,
+        ctx: &mut RingContext,
+        names: &Names,
+        events: impl Iterator<Item = (u64, &'a Event)>,
+    ) {
+        let mut batch = self.begin_batch(ctx);
+        for (wall_ns, e) in events {
+            self.record(&mut batch, ctx, names, wall_ns, e);
+        }
+        self.end_batch(ctx, batch);
     }
 
     /// Forgets the caches of a ring that was detached.
@@ -498,12 +560,18 @@ impl ServiceStats {
                         scratch.reset();
                         let mut totals = Totals::default();
                         for m in &cell.minutes {
-                            for (&key, &n) in &m.buckets {
-                                scratch.saturating_record_n(key, n);
+                            for (group, counts) in m.buckets.iter().enumerate() {
+                                let Some(counts) = counts else { continue };
+                                for (slot, &n) in counts.iter().enumerate() {
+                                    if n > 0 {
+                                        let value = self.layout.value(group, slot);
+                                        scratch.saturating_record_n(value, n);
+                                    }
+                                }
                             }
                             totals.count += m.count;
                             totals.errors += m.errors;
-                            totals.sum_ns += m.sum_ns;
+                            totals.sum_ns += u128::from(m.sum_ns);
                         }
                         if totals.count == 0 {
                             continue;
@@ -753,6 +821,34 @@ mod tests {
         // The minute leaves the window: everything is evicted.
         let views = services.snapshot(T0 + 16 * BUCKET_NS, 60.0, &|_| String::new());
         assert!(views.is_empty());
+    }
+
+    #[test]
+    fn bucket_locations_are_hdrhistograms() {
+        for precision in [1, 1000, 4096, 60_000_000_000] {
+            let mut h =
+                Hist::new_with_bounds(precision, MAX_TRACKED_NS, SIGNIFICANT_DIGITS).unwrap();
+            h.auto(false);
+            let layout = Layout::of(&h);
+            let mut rng = 0x2545_F491_4F6C_DD1Du64;
+            for i in 0..200_000u64 {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let v = match i % 3 {
+                    0 => rng % 5_000,
+                    1 => rng % 100_000_000,
+                    _ => rng % MAX_TRACKED_NS,
+                };
+                let (group, slot) = layout.locate(v);
+                assert!(slot < layout.slots(group), "{v}");
+                assert_eq!(
+                    layout.value(group, slot),
+                    h.lowest_equivalent(v),
+                    "{v} at {precision}"
+                );
+            }
+        }
     }
 
     #[test]
