@@ -828,6 +828,62 @@ mod tests {
         assert_eq!(tracker.cursor().cumulative.torn, 1);
     }
 
+    #[test]
+    fn a_batch_delivered_again_after_a_restart_marks_only_its_new_losses() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.ring");
+        let ring = Ring::create_or_open(&path, RingOptions::default().capacity(16)).unwrap();
+        let consumer = Consumer::attach(&path).unwrap();
+        let info = *consumer.info();
+        let ctx = RingContext::new(0, &path, info.ring_id, 4096);
+        drop(ring);
+        // The killed run wrote the batch with a marker for the torn record
+        // at position 1; the batch comes again, now with a second one at 3.
+        let cursor = LossCursor {
+            cumulative: LossTotals {
+                torn: 1,
+                ..LossTotals::default()
+            },
+            to_ts_ns: 120,
+            writers: Vec::new(),
+        };
+        let mut tracker = LossTracker::new(info.created_wall_ns, Some(cursor));
+        let events: Vec<Event> = [(0u64, 100u64), (2, 130), (4, 150)]
+            .iter()
+            .map(|&(position, ts_mono_ns)| Event {
+                position,
+                ts_mono_ns,
+                ..event_template()
+            })
+            .collect();
+        let torn = |position| Loss {
+            position,
+            cause: LossCause::Torn,
+            pid: 0,
+            writer: NO_WRITER,
+        };
+        let pending = [torn(1), torn(3)];
+        let obs = Observation {
+            counters: Counters {
+                claimed: 5,
+                tail: 5,
+                ..Counters::default()
+            },
+            skipped: &[],
+            untold: 0,
+            pending: &pending,
+            events: &events,
+            wall_ns: &|e| e.ts_mono_ns,
+            now_ns: 200,
+            now: Instant::now(),
+            force: false,
+        };
+        let markers = tracker.observe(&obs, &ctx, &mut || consumer.writers());
+        assert_eq!(markers.len(), 1, "{markers:?}");
+        assert_eq!(markers[0].before_event, 2, "the second one, between 2 and 4");
+        assert_eq!((markers[0].counts.torn, markers[0].cumulative.torn), (1, 2));
+    }
+
     fn event_template() -> Event {
         Event {
             position: 0,
