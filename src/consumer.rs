@@ -256,7 +256,9 @@ impl Consumer {
     }
 
     /// Reads, hands each event to `f`, and commits. Returns the number of
-    /// events delivered.
+    /// events delivered, which can be 0 while positions were still consumed
+    /// (lost ones): use [`lag`](Consumer::lag) to tell whether more is
+    /// pending.
     pub fn poll(&mut self, limit: usize, mut f: impl FnMut(&Event, &Names)) -> usize {
         let batch = self.read(limit);
         for event in batch.events {

@@ -16,8 +16,13 @@ use crate::sync::{fence, Ordering::*};
 
 const REF_MASK: u64 = 0x7FFF_FFFF;
 
-fn text_check(bytes: &[u8]) -> u64 {
-    hash_bytes(bytes) & 0xFFFF_FFFF
+/// Check value stored with a message: a hash of its text mixed with its
+/// message number. The number matters: a writer that lost its slot to a
+/// newer message may still be storing words when the newer one completes,
+/// and its text must then fail the check rather than pass as the newer
+/// message's text.
+fn text_check(n: u64, bytes: &[u8]) -> u64 {
+    (hash_bytes(bytes) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(32)) & 0xFFFF_FFFF
 }
 
 impl<'a> RingRef<'a> {
@@ -34,9 +39,13 @@ impl<'a> RingRef<'a> {
                 self.header.messages_lost.fetch_add(1, Relaxed);
                 return MsgRef(0);
             }
+            // ORDERING: Acquire on success pairs with the Release CAS that
+            // completed the slot's previous message: that writer's text
+            // stores happen before ours, so they can never land on top of
+            // our text.
             match slot
                 .seq
-                .compare_exchange_weak(seen, writing, Relaxed, Relaxed)
+                .compare_exchange_weak(seen, writing, Acquire, Relaxed)
             {
                 Ok(_) => break,
                 Err(actual) => seen = actual,
@@ -48,7 +57,7 @@ impl<'a> RingRef<'a> {
         fence(Release);
         let bytes = text.as_bytes();
         slot.meta
-            .store(bytes.len() as u64 | text_check(bytes) << 32, Relaxed);
+            .store(bytes.len() as u64 | text_check(n, bytes) << 32, Relaxed);
         let mut chunks = bytes.chunks(8);
         for word in slot.text.iter() {
             word.store(chunks.next().map_or(0, word_le), Relaxed);
@@ -99,9 +108,46 @@ impl<'a> RingRef<'a> {
             return None;
         }
         bytes.truncate(len);
-        if text_check(&bytes) != meta >> 32 {
+        // The completed sequence value 2n + 2 names the full message number.
+        if text_check(seq / 2 - 1, &bytes) != meta >> 32 {
             return None;
         }
         String::from_utf8(bytes).ok()
+    }
+}
+
+#[cfg(all(test, not(profilis_loom)))]
+mod tests {
+    use super::*;
+    use crate::testing::OwnedRing;
+
+    /// Stores `text` into message slot 0 the way the writer of message `n`
+    /// does, without touching the sequence word: what a writer that lost
+    /// the slot leaves behind when its stores land late.
+    fn late_words(ring: RingRef<'_>, n: u64, text: &str) {
+        let slot = &ring.messages[0];
+        let bytes = text.as_bytes();
+        slot.meta
+            .store(bytes.len() as u64 | text_check(n, bytes) << 32, Relaxed);
+        let mut chunks = bytes.chunks(8);
+        for word in slot.text.iter() {
+            word.store(chunks.next().map_or(0, word_le), Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_losing_writers_late_text_never_passes_as_the_winners() {
+        let owned = OwnedRing::new(2, false, 16, 64, 1);
+        let ring = owned.view();
+        // Message 0 takes the slot, message 1 takes it over and completes;
+        // message 0's writer, still running, then stores its whole text.
+        let n0 = ring.header.messages_next.fetch_add(1, Relaxed);
+        let winner = ring.record_message("connection reset");
+        assert_eq!(
+            ring.read_message(winner).as_deref(),
+            Some("connection reset")
+        );
+        late_words(ring, n0, "timeout");
+        assert_eq!(ring.read_message(winner), None);
     }
 }

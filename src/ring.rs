@@ -427,8 +427,8 @@ impl ConsumerCore {
         self.state
     }
 
-    /// Scans up to `limit` positions from the read position and returns the
-    /// events that are ready. Nothing is released until [`commit`]; calling
+    /// Scans up to `limit` positions (and at most one lap, `capacity`) from
+    /// the read position and returns the events that are ready. Nothing is released until [`commit`]; calling
     /// `read` again without committing re-reads the same positions.
     ///
     /// A claim still uncommitted `stall_timeout_ns` after it was first seen
@@ -442,7 +442,13 @@ impl ConsumerCore {
         self.tally = Tally::default();
         let cap = ring.capacity();
         let mut pos = self.state.head;
-        while pos - self.state.head < limit as u64 {
+        // One lap at most: further on, a slot would hold a position of this
+        // very batch, which only `commit` releases (freeing or skipping it
+        // here would lose that event if the consumer died before commit).
+        // It also means a slot is never looked at twice in one batch, so no
+        // load below can be older than what this batch already saw.
+        let limit = (limit as u64).min(cap);
+        while pos - self.state.head < limit {
             let slot = ring.slot(pos);
             // ORDERING: Acquire pairs with the writer's Release CAS in
             // `commit`: the record words are visible once COMMITTED is.
@@ -699,14 +705,17 @@ mod tests {
         Ok(())
     }
 
+    /// Reads and commits until a read makes no progress.
     fn drain(core: &mut ConsumerCore, ring: RingRef<'_>, now: u64) -> Vec<u64> {
-        let values = core
-            .read(ring, now, usize::MAX)
-            .iter()
-            .map(|e| e.value)
-            .collect();
-        core.commit(ring);
-        values
+        let mut values = Vec::new();
+        loop {
+            let before = core.state().head;
+            values.extend(core.read(ring, now, usize::MAX).iter().map(|e| e.value));
+            core.commit(ring);
+            if core.state().head == before {
+                return values;
+            }
+        }
     }
 
     #[test]
@@ -859,6 +868,28 @@ mod tests {
         assert_eq!(drain(&mut second, ring, 0), vec![3, 4]);
         let c = second.counters(ring);
         assert_eq!((c.received, c.in_flight), (5, 0));
+    }
+
+    #[test]
+    fn a_batch_stops_after_one_lap_and_a_crash_loses_nothing() {
+        let owned = OwnedRing::events_only(2, false);
+        let ring = owned.view();
+        let mut first = ConsumerCore::attach(ring, 1_000).unwrap();
+        emit(ring, 0).unwrap();
+        emit(ring, 1).unwrap();
+        // A limit larger than the ring: the batch ends after one lap and
+        // leaves both slots held until commit.
+        assert_eq!(first.read(ring, 0, 100).len(), 2);
+        assert_eq!(emit(ring, 2), Err(Full));
+        drop(first); // dies before commit
+        let mut second = ConsumerCore::attach(ring, 1_000).unwrap();
+        assert_eq!(drain(&mut second, ring, 0), vec![0, 1]);
+        let c = second.counters(ring);
+        assert_eq!(
+            (c.received, c.abandoned, c.dropped, c.in_flight),
+            (2, 0, 1, 0)
+        );
+        assert!(c.identity_holds());
     }
 
     #[test]

@@ -124,7 +124,9 @@ fn a_restarted_consumer_continues_where_the_last_one_stopped() {
         // Dropped here: the next consumer resumes after what was committed.
     }
     let mut consumer = Consumer::attach(&path).unwrap();
-    while consumer.poll(1000, |e, _| got.push(e.dur_ns)) > 0 {}
+    while consumer.lag() > 0 {
+        consumer.poll(1000, |e, _| got.push(e.dur_ns));
+    }
     let expected: Vec<u64> = (0..5)
         .flat_map(|r| (0..40).map(move |i| r * 100 + i))
         .collect();
@@ -172,7 +174,9 @@ fn overwrite_oldest_keeps_the_newest_events() {
     }
     let mut consumer = Consumer::attach(&path).unwrap();
     let mut got = Vec::new();
-    while consumer.poll(1000, |e, _| got.push(e.dur_ns)) > 0 {}
+    while consumer.lag() > 0 {
+        consumer.poll(1000, |e, _| got.push(e.dur_ns));
+    }
     assert_eq!(got, (136..200).collect::<Vec<_>>());
     let c = consumer.counters();
     assert_eq!(

@@ -1,9 +1,10 @@
 //! Wiring: command line to drain loop, exporters, dashboard and signals.
 
-use crate::cli::{Cli, Command, ReaderArgs};
+use crate::cli::{Cli, Command, OtlpArgs, ReaderArgs};
 use crate::drain::{Drain, DrainOptions, DrainReport, ProducerOptions};
 use crate::exporters::console::ConsoleExporter;
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions};
+use crate::exporters::otlp::{OtlpExporter, OtlpHeader, OtlpOptions};
 use crate::exporters::Exporter;
 use crate::stats::StatsConfig;
 use crate::web::{self, UiConfig};
@@ -106,7 +107,35 @@ pub fn exporters(args: &ReaderArgs) -> anyhow::Result<Vec<Box<dyn Exporter>>> {
     if let Some(style) = args.console {
         out.push(Box::new(ConsoleExporter::stdout(style)));
     }
+    if let Some(options) = otlp_options(&args.otlp)? {
+        out.push(Box::new(
+            OtlpExporter::new(options).context("setting up the OTLP exporter")?,
+        ));
+    }
     Ok(out)
+}
+
+/// OTLP exporter options from the command line (`None` without
+/// `--otlp-endpoint`); reads `--otlp-headers-file`.
+pub fn otlp_options(args: &OtlpArgs) -> anyhow::Result<Option<OtlpOptions>> {
+    let Some(endpoint) = &args.otlp_endpoint else {
+        return Ok(None);
+    };
+    let mut options = OtlpOptions::new(endpoint, args.otlp_protocol);
+    options.headers = args.otlp_headers.clone();
+    if let Some(path) = &args.otlp_headers_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading --otlp-headers-file {}", path.display()))?;
+        let headers = OtlpHeader::parse_file(&text)
+            .map_err(|e| anyhow!("--otlp-headers-file {}: {e}", path.display()))?;
+        options.headers.extend(headers);
+    }
+    options.batch_size = args.otlp_batch_size as usize;
+    options.timeout = args.otlp_timeout.max(Duration::from_millis(1));
+    options.queue = args.otlp_queue as usize;
+    options.retry_max_elapsed = args.otlp_retry_max_elapsed;
+    options.metrics_interval = args.otlp_metrics_interval;
+    Ok(Some(options))
 }
 
 /// Runs a drain loop on its own thread until it stops; returns its report.
@@ -127,6 +156,24 @@ pub fn print_accounting(report: &DrainReport) -> anyhow::Result<()> {
     for ring in &report.rings {
         serde_json::to_writer(&mut out, ring)?;
         out.write_all(b"\n")?;
+    }
+    for exporter in &report.exporters {
+        if let Some(otlp) = &exporter.otlp {
+            #[derive(serde::Serialize)]
+            struct Line<'a> {
+                exporter: &'a str,
+                #[serde(flatten)]
+                status: &'a crate::snapshot::OtlpStatus,
+                last_error: &'a Option<String>,
+            }
+            let line = Line {
+                exporter: exporter.name,
+                status: otlp,
+                last_error: &exporter.last_error,
+            };
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
     }
     out.flush()?;
     Ok(())

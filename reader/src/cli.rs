@@ -3,6 +3,7 @@
 
 use crate::exporters::console::ConsoleStyle;
 use crate::exporters::jsonl::{Compression, DEFAULT_TEMPLATE};
+use crate::exporters::otlp::{OtlpHeader, OtlpProtocol};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,14 +15,15 @@ use std::time::Duration;
 #[command(
     name = "profilis-reader",
     version,
-    about = "Drains Profilis ring files: rolling statistics, JSONL and console output, live dashboard",
+    about = "Drains Profilis ring files: rolling statistics, JSONL, console and OTLP output, live dashboard",
     long_about = "Drains one or more Profilis ring files (written by applications that use the \
 profilis library) in batches, keeps rolling latency statistics, and writes the events as JSONL \
-files and/or to the console. A live dashboard, metrics.json, health and Prometheus endpoints are \
-served on http://127.0.0.1:9470/_profilis/ (see the Dashboard options).\n\n\
+files, to the console and/or as OpenTelemetry spans and metrics (OTLP). A live dashboard, \
+metrics.json, health and Prometheus endpoints are served on http://127.0.0.1:9470/_profilis/ (see the Dashboard options).\n\n\
 Examples:\n  \
 profilis-reader /dev/shm/profilis-1000.ring --jsonl-dir ./events\n  \
 profilis-reader --watch /dev/shm --console pretty\n  \
+profilis-reader --watch /dev/shm --otlp-endpoint http://127.0.0.1:4317\n  \
 profilis-reader app.ring --once --accounting --jsonl-dir ./events\n  \
 profilis-reader demo",
     args_conflicts_with_subcommands = true,
@@ -113,6 +115,67 @@ pub struct ReaderArgs {
     /// Dashboard and HTTP API.
     #[command(flatten, next_help_heading = "Dashboard and HTTP API")]
     pub ui: UiArgs,
+
+    /// OTLP export.
+    #[command(flatten, next_help_heading = "OTLP exporter")]
+    pub otlp: OtlpArgs,
+}
+
+/// OTLP exporter options.
+#[derive(Args, Debug, Clone)]
+pub struct OtlpArgs {
+    /// Send REQ/FN/DB events as spans and the statistics as metrics to an
+    /// OTLP receiver such as an OpenTelemetry Collector: e.g.
+    /// http://127.0.0.1:4317 (gRPC) or http://127.0.0.1:4318 (HTTP; the
+    /// /v1/traces and /v1/metrics paths are appended).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Wire protocol: grpc (OTLP/gRPC) or http (OTLP/HTTP, binary protobuf).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "grpc",
+        value_name = "PROTOCOL",
+        requires = "otlp_endpoint"
+    )]
+    pub otlp_protocol: OtlpProtocol,
+
+    /// Extra header on every request, e.g. authorization=Bearer TOKEN
+    /// (repeatable; values are never logged). Prefer --otlp-headers-file
+    /// for secrets: the command line is visible to other users.
+    #[arg(long = "otlp-header", value_name = "KEY=VALUE", value_parser = OtlpHeader::parse, requires = "otlp_endpoint")]
+    pub otlp_headers: Vec<OtlpHeader>,
+
+    /// Read headers from a file: one KEY=VALUE per line, # comments.
+    #[arg(long, value_name = "PATH", requires = "otlp_endpoint")]
+    pub otlp_headers_file: Option<PathBuf>,
+
+    /// Most spans per export request. Keep requests below the receiver's
+    /// message size limit (4 MiB by default for a collector's gRPC
+    /// receiver; a span is roughly 150-400 bytes).
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..=16384), value_name = "N", requires = "otlp_endpoint")]
+    pub otlp_batch_size: u32,
+
+    /// Timeout of one export request, and of the final flush at shutdown.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", requires = "otlp_endpoint")]
+    pub otlp_timeout: Duration,
+
+    /// Most spans waiting to be sent. When the receiver is slow or down
+    /// and the queue is full, new spans are dropped and counted; the drain
+    /// never waits for the network.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000), value_name = "SPANS", requires = "otlp_endpoint")]
+    pub otlp_queue: u64,
+
+    /// How long a failing request is retried (exponential backoff with
+    /// jitter) before its spans count as failed; 0: no retries.
+    #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION", requires = "otlp_endpoint")]
+    pub otlp_retry_max_elapsed: Duration,
+
+    /// How often the statistics are sent as OTLP metrics (cumulative
+    /// histograms and sums); 0: never.
+    #[arg(long, default_value = "10s", value_parser = parse_duration, value_name = "DURATION", requires = "otlp_endpoint")]
+    pub otlp_metrics_interval: Duration,
 }
 
 /// Default address of the dashboard and HTTP API.
@@ -408,6 +471,43 @@ mod tests {
         assert_eq!(parse_size("0"), Ok(0));
         assert!(parse_size("-1").is_err());
         assert!(parse_size("99999999999999999999G").is_err());
+    }
+
+    #[test]
+    fn otlp_options_parse_and_need_an_endpoint() {
+        let cli = Cli::try_parse_from([
+            "profilis-reader",
+            "a.ring",
+            "--otlp-endpoint",
+            "http://127.0.0.1:4318",
+            "--otlp-protocol",
+            "http",
+            "--otlp-header",
+            "authorization=Bearer x",
+            "--otlp-header",
+            "x-tenant=7",
+        ])
+        .unwrap();
+        let o = &cli.reader.otlp;
+        assert_eq!(o.otlp_protocol, OtlpProtocol::Http);
+        assert_eq!(o.otlp_headers.len(), 2);
+        assert_eq!(o.otlp_batch_size, 2048);
+        assert_eq!(o.otlp_metrics_interval, Duration::from_secs(10));
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("Bearer x"), "header values never printed");
+        assert!(
+            Cli::try_parse_from(["profilis-reader", "a.ring", "--otlp-protocol", "http"]).is_err(),
+            "OTLP options without an endpoint are a mistake"
+        );
+        assert!(Cli::try_parse_from([
+            "profilis-reader",
+            "a.ring",
+            "--otlp-endpoint",
+            "http://x:4317",
+            "--otlp-header",
+            "broken"
+        ])
+        .is_err());
     }
 
     #[test]

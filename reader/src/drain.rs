@@ -25,8 +25,8 @@ use crate::postmortem::{PostMortems, WriterWatch};
 use crate::ring_context::RingContext;
 use crate::services::{ServiceConfig, ServiceStats};
 use crate::snapshot::{
-    ProducersSnapshot, ReaderMetrics, RingCounters, RingStatus, Snapshot, SnapshotHandle,
-    WriterStatus,
+    ExporterStatus, ProducersSnapshot, ReaderMetrics, RingCounters, RingStatus, Snapshot,
+    SnapshotHandle, WriterStatus,
 };
 use crate::stats::{StatsConfig, StatsStore, BUCKET_NS};
 use crate::{json, timefmt};
@@ -143,6 +143,8 @@ pub struct DrainReport {
     pub rings: Vec<RingAccount>,
     /// Events lost to exporter errors, all exporters and rings.
     pub export_lost: u64,
+    /// Final figures of each exporter.
+    pub exporters: Vec<ExporterStatus>,
 }
 
 struct Source {
@@ -293,6 +295,9 @@ impl Drain {
             export_losses: Recent::default(),
             options,
         };
+        for e in &mut drain.exporters {
+            e.attach_snapshots(&drain.handle);
+        }
         let mut seen = HashSet::new();
         for path in drain.options.rings.clone() {
             if !seen.insert(path.clone()) {
@@ -436,6 +441,10 @@ impl Drain {
         for i in 0..self.sources.len() {
             self.drain_batch_with(i, 0, true);
         }
+        // Published before the exporters finish, so that one sending the
+        // statistics sends the final figures; again after, with the
+        // exporters' final counts.
+        self.publish(Instant::now());
         for e in &mut self.exporters {
             e.finish();
         }
@@ -448,7 +457,8 @@ impl Drain {
         let mut detached: Vec<_> = self.detached.into_values().map(|d| d.account).collect();
         detached.sort_by(|a, b| a.ring.cmp(&b.ring));
         report.rings.extend(detached);
-        report.export_lost = self.exporters.iter().map(|e| e.status().lost).sum();
+        report.exporters = self.exporters.iter().map(|e| e.status()).collect();
+        report.export_lost = report.exporters.iter().map(|e| e.lost).sum();
         report
     }
 

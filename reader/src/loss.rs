@@ -880,7 +880,10 @@ mod tests {
         };
         let markers = tracker.observe(&obs, &ctx, &mut || consumer.writers());
         assert_eq!(markers.len(), 1, "{markers:?}");
-        assert_eq!(markers[0].before_event, 2, "the second one, between 2 and 4");
+        assert_eq!(
+            markers[0].before_event, 2,
+            "the second one, between 2 and 4"
+        );
         assert_eq!((markers[0].counts.torn, markers[0].cumulative.torn), (1, 2));
     }
 

@@ -483,6 +483,7 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
             out.sample(name, &[("exporter", e.name)], field(e));
         }
     }
+    otlp(out, snapshot);
     out.family(
         "profilis_reader_degraded",
         "gauge",
@@ -494,6 +495,71 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
         &[],
         f64::from(u8::from(degraded)),
     );
+}
+
+/// The OTLP exporter's figures, when it is configured.
+fn otlp(out: &mut Out, snapshot: &Snapshot) {
+    let Some(o) = snapshot
+        .reader
+        .exporters
+        .iter()
+        .find_map(|e| e.otlp.as_ref())
+    else {
+        return;
+    };
+    out.family(
+        "profilis_reader_otlp_spans_total",
+        "counter",
+        "Spans handed to the OTLP exporter, by outcome: exported (accepted by the receiver), dropped (queue full), failed (given up after retries), rejected (refused by the receiver).",
+    );
+    for (outcome, n) in [
+        ("exported", o.spans_exported),
+        ("dropped", o.spans_dropped),
+        ("failed", o.spans_failed),
+        ("rejected", o.spans_rejected),
+    ] {
+        out.sample(
+            "profilis_reader_otlp_spans_total",
+            &[("outcome", outcome)],
+            n as f64,
+        );
+    }
+    let simple: [(&str, &str, &str, u64); 5] = [
+        (
+            "profilis_reader_otlp_retries_total",
+            "counter",
+            "OTLP requests retried after a retryable failure.",
+            o.retries,
+        ),
+        (
+            "profilis_reader_otlp_request_errors_total",
+            "counter",
+            "Failed OTLP request attempts (retried or not).",
+            o.request_errors,
+        ),
+        (
+            "profilis_reader_otlp_metric_exports_total",
+            "counter",
+            "Successful pushes of the statistics as OTLP metrics.",
+            o.metric_exports,
+        ),
+        (
+            "profilis_reader_otlp_queue_spans",
+            "gauge",
+            "Spans waiting in the OTLP exporter's queue.",
+            o.queue_spans,
+        ),
+        (
+            "profilis_reader_otlp_queue_capacity_spans",
+            "gauge",
+            "Capacity of the OTLP exporter's queue (--otlp-queue).",
+            o.queue_capacity,
+        ),
+    ];
+    for (name, kind, help, value) in simple {
+        out.family(name, kind, help);
+        out.sample(name, &[], value as f64);
+    }
 }
 
 fn secs(ns: u64) -> f64 {

@@ -336,6 +336,41 @@ pub struct ExporterStatus {
     pub files_rotated: u64,
     /// The latest error, if any.
     pub last_error: Option<String>,
+    /// OTLP exporter figures (the OTLP exporter only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<OtlpStatus>,
+}
+
+/// Figures of the OTLP exporter. Every span handed to it ends up in
+/// exactly one of `spans_exported`, `spans_dropped`, `spans_failed`,
+/// `spans_rejected`, or is still queued (`queue_spans`) or in flight.
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct OtlpStatus {
+    /// Spans accepted into the queue.
+    pub spans_queued: u64,
+    /// Spans the receiver accepted.
+    pub spans_exported: u64,
+    /// Spans dropped because the queue was full.
+    pub spans_dropped: u64,
+    /// Spans given up on: a non-retryable error, retries exhausted, or the
+    /// shutdown flush timed out.
+    pub spans_failed: u64,
+    /// Spans the receiver rejected in a partial success.
+    pub spans_rejected: u64,
+    /// Requests retried.
+    pub retries: u64,
+    /// Successful span requests.
+    pub requests: u64,
+    /// Failed request attempts (spans and metrics, retried or not).
+    pub request_errors: u64,
+    /// Successful metrics pushes.
+    pub metric_exports: u64,
+    /// Metrics pushes given up on.
+    pub metric_failures: u64,
+    /// Spans waiting in the queue.
+    pub queue_spans: u64,
+    /// Queue capacity (`--otlp-queue`).
+    pub queue_capacity: u64,
 }
 
 /// Where the drain loop publishes snapshots: a slot swapped once per

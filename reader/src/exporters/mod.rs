@@ -6,10 +6,11 @@ pub mod console;
 pub mod jsonl;
 pub mod line;
 pub mod loss_line;
+pub mod otlp;
 
 use crate::loss::{LossCursor, LossMarker};
 use crate::ring_context::RingContext;
-use crate::snapshot::ExporterStatus;
+use crate::snapshot::{ExporterStatus, SnapshotHandle};
 use profilis::Batch;
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,10 @@ pub trait Exporter: Send {
     fn loss_cursor(&self, _ring_id: u64) -> Option<LossCursor> {
         None
     }
+
+    /// Hands over where the drain loop publishes its snapshots (called
+    /// once, before the first batch), for exporters that send statistics.
+    fn attach_snapshots(&mut self, _snapshots: &SnapshotHandle) {}
 
     /// Housekeeping after a committed batch and on idle ticks: rotation,
     /// retention, retrying after errors.

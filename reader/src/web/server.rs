@@ -23,8 +23,8 @@ pub const SERVER_NICE: libc::c_int = 10;
 
 /// Lowers the calling thread's priority to [`SERVER_NICE`] (Linux nice
 /// values are per thread). Failure only costs the priority, so it is
-/// ignored.
-fn lower_thread_priority() {
+/// ignored. Also used by the OTLP exporter's threads.
+pub fn lower_thread_priority() {
     // SAFETY: gettid has no preconditions and returns the caller's id.
     let tid = unsafe { libc::syscall(libc::SYS_gettid) };
     // SAFETY: setpriority has no memory-safety preconditions; raising

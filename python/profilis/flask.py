@@ -1,0 +1,168 @@
+"""Flask adapter: one REQ event per request.
+
+    from flask import Flask
+    from profilis.flask import ProfilisFlask
+
+    app = Flask(__name__)
+    ProfilisFlask(app, exclude_routes=["/health", "/static"], sample=0.1)
+
+Each request is recorded under its route template (``/users/<int:id>``,
+never the raw path; ``<unmatched>`` when no route matched, as for a 404),
+with its method, status, duration, bytes in and out, and, when an
+exception escaped the view, its type and message (a 500). An incoming W3C
+``traceparent`` header continues the caller's trace; the request's trace
+id and span are current while it runs, so FN and DB events recorded
+inside carry them. Sampling is decided first, from the trace id, so a
+trace is kept or dropped whole (and the same way by every service using
+the same rate); unsampled requests cost one native call.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Optional
+
+import profilis
+from profilis._native import start_request
+
+try:
+    from flask import Flask, Response, request
+except ImportError as exc:  # pragma: no cover - exercised without Flask only
+    raise ImportError("profilis.flask needs Flask: pip install flask") from exc
+
+__all__ = ["ProfilisFlask", "UNMATCHED_ROUTE"]
+
+#: Route name of requests that matched no route (404, 405).
+UNMATCHED_ROUTE = "<unmatched>"
+
+_SCOPE = "profilis.scope"
+_REQUEST = "profilis.request"
+_RESPONSE = "profilis.response"
+
+
+class ProfilisFlask:
+    """Instruments a Flask app; ``init_app`` supports the factory pattern.
+
+    :param exclude_routes: paths not recorded: an entry matches the path
+        itself and everything below it (``"/static"`` excludes
+        ``/static/app.js``), or a route template exactly.
+    :param sample: fraction of traces recorded, 0.0 to 1.0 (default 1.0).
+    :param traceparent_out: add a ``traceparent`` header naming the
+        request's span to every response.
+    :param ring: ring file to open if ``profilis.init`` was not called
+        (default: ``PROFILIS_RING`` or ``/dev/shm/profilis-<uid>.ring``).
+    :param service: service name recorded for this process when the ring
+        is opened here.
+    """
+
+    def __init__(
+        self,
+        app: Optional[Flask] = None,
+        *,
+        exclude_routes: Iterable[str] = (),
+        sample: float = 1.0,
+        traceparent_out: bool = False,
+        ring: Optional[str] = None,
+        service: Optional[str] = None,
+    ) -> None:
+        if isinstance(exclude_routes, str):
+            raise TypeError("exclude_routes must be a list of paths, not a string")
+        sample = float(sample)
+        if not 0.0 <= sample <= 1.0:
+            raise ValueError(f"sample must be between 0.0 and 1.0, got {sample}")
+        self.exclude_routes = tuple(exclude_routes)
+        self._exclude_exact = frozenset(r.rstrip("/") or "/" for r in self.exclude_routes)
+        self._exclude_prefixes = tuple(
+            (r.rstrip("/") + "/") for r in self.exclude_routes if r.rstrip("/")
+        )
+        self.sample = sample
+        self.traceparent_out = traceparent_out
+        self.ring = ring
+        self.service = service
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Registers the request hooks on ``app`` (first before-request
+        hook, last after-request and teardown hooks, so the whole request
+        is inside the span)."""
+        if not profilis.is_initialized():
+            profilis.init(self.ring, service=self.service)
+        app.before_request_funcs.setdefault(None, []).insert(0, self._before_request)
+        # Flask runs after-request and teardown functions in reverse order of
+        # registration: the first in the list runs last.
+        app.after_request_funcs.setdefault(None, []).insert(0, self._after_request)
+        app.teardown_request_funcs.setdefault(None, []).insert(0, self._teardown_request)
+        app.extensions["profilis"] = self
+
+    def _excluded(self, path: str, rule: Any) -> bool:
+        stripped = path.rstrip("/") or "/"
+        if stripped in self._exclude_exact or path.startswith(self._exclude_prefixes):
+            return True
+        return rule is not None and rule.rule in self._exclude_exact
+
+    def _before_request(self) -> None:
+        # One proxy lookup (attribute access through the proxy costs
+        # microseconds); the real request object from here on.
+        req = request._get_current_object()  # type: ignore[attr-defined]
+        environ = req.environ
+        rule = req.url_rule  # routing ran when the request context was pushed
+        if self.exclude_routes and self._excluded(req.path, rule):
+            return None
+        scope = start_request(environ.get("HTTP_TRACEPARENT"), self.sample)
+        environ[_SCOPE] = scope
+        if scope.sampled:
+            environ[_REQUEST] = (
+                rule.rule if rule is not None else UNMATCHED_ROUTE,
+                req.method,
+                _content_length(environ.get("CONTENT_LENGTH")),
+            )
+        return None
+
+    def _after_request(self, response: Response) -> Response:
+        environ = request._get_current_object().environ  # type: ignore[attr-defined]
+        scope = environ.get(_SCOPE)
+        if scope is not None:
+            environ[_RESPONSE] = (response.status_code, response.content_length or 0)
+            if self.traceparent_out:
+                header = scope.traceparent()
+                if header is not None:
+                    response.headers["traceparent"] = header
+        return response
+
+    def _teardown_request(self, exc: Optional[BaseException]) -> None:
+        environ = request._get_current_object().environ  # type: ignore[attr-defined]
+        scope: Any = environ.pop(_SCOPE, None)
+        if scope is None:
+            return
+        if not scope.sampled:
+            scope.cancel()
+            return
+        route, method, bytes_in = environ.pop(_REQUEST)
+        # No response recorded: an exception escaped (propagated in
+        # debug/testing mode, or raised by an after-request hook).
+        status, bytes_out = environ.pop(_RESPONSE, (500, 0))
+        scope.finish(route, method, status, bytes_in, bytes_out, _reportable(exc))
+
+
+def _content_length(value: Optional[str]) -> int:
+    """Request body bytes as the client declared them (0 when unknown, as
+    for a chunked body)."""
+    if not value:
+        return 0
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        return 0
+
+
+def _reportable(exc: Optional[BaseException]) -> Optional[BaseException]:
+    """The exception to record. SQLAlchemy's statement errors quote the SQL
+    and its parameters in their message; record the driver's exception
+    they wrap instead (same type name), so no query value reaches the
+    ring."""
+    if exc is None:
+        return None
+    orig = getattr(exc, "orig", None)
+    if isinstance(orig, BaseException) and hasattr(exc, "statement"):
+        return orig
+    return exc

@@ -1,0 +1,275 @@
+"""The core Python API: emits, spans, context propagation, the decorator,
+traceparent helpers, redaction and sampling, checked against what the
+Rust consumer decodes from the ring."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import threading
+
+import pytest
+
+import profilis
+
+
+def by_name(events, name):
+    return [e for e in events if e["name"] == name]
+
+
+def only(events, name):
+    found = by_name(events, name)
+    assert len(found) == 1, (name, events)
+    return found[0]
+
+
+def test_emits_record_every_field(drain):
+    assert profilis.emit_fn("api.fn", 1500)
+    assert profilis.emit_fn("api.fn_failed", 2500, error=True)
+    assert profilis.emit_req(
+        "/api/items/<int:id>", 201, 3_000_000, method="POST", bytes_in=12, bytes_out=34
+    )
+    assert profilis.emit_req("/api/fail", 503, 10, method="GET", error=TimeoutError("upstream slow"))
+    assert profilis.emit_db("SELECT * FROM items WHERE id = 7 AND name = 'x'", 4000, rows=3)
+    assert profilis.emit_db("SELECT 1 -- already clean", 10, redact=False)
+    assert profilis.emit_custom("api.queue_depth", 2.25)
+    events = drain()
+    assert len(events) == 7
+
+    fn = only(events, "api.fn")
+    assert (fn["kind"], fn["dur_ns"], fn["error"]) == ("FN", 1500, False)
+    assert fn.get("trace_id") is None
+    assert only(events, "api.fn_failed")["error"] is True
+
+    req = only(events, "/api/items/<int:id>")
+    assert (req["kind"], req["method"], req["status"]) == ("REQ", "POST", 201)
+    assert (req["dur_ns"], req["bytes_in"], req["bytes_out"], req["error"]) == (3_000_000, 12, 34, False)
+
+    failed = only(events, "/api/fail")
+    assert (failed["status"], failed["error"]) == (503, True)
+    assert failed["exception_type"] == "TimeoutError"
+    assert failed["exception_message"] == "upstream slow"
+
+    db = only(events, "SELECT * FROM items WHERE id = ? AND name = ?")
+    assert (db["kind"], db["dur_ns"], db["rows"]) == ("DB", 4000, 3)
+    assert only(events, "SELECT 1 -- already clean")["kind"] == "DB"
+    assert only(events, "api.queue_depth")["value"] == 2.25
+    assert all(e["pid"] == events[0]["pid"] for e in events)
+
+
+def test_nested_spans_inherit_the_trace_and_record_parents(drain):
+    assert profilis.get_trace_id() is None
+    with profilis.use_span("api.outer") as outer:
+        assert profilis.get_trace_id() == outer.trace_id
+        assert profilis.get_span_id() == outer.span_id
+        assert outer.parent_span_id is None
+        with profilis.use_span("api.inner") as inner:
+            assert inner.trace_id == outer.trace_id
+            assert inner.parent_span_id == outer.span_id
+            assert profilis.get_parent_span_id() == outer.span_id
+            profilis.emit_db("UPDATE t SET a = 1", 10, rows=1)
+        assert profilis.get_span_id() == outer.span_id
+    assert profilis.get_trace_id() is None and profilis.get_span_id() is None
+
+    events = drain()
+    outer_event = only(events, "api.outer")
+    inner_event = only(events, "api.inner")
+    db = only(events, "UPDATE t SET a = ?")
+    assert outer_event["trace_id"] == inner_event["trace_id"] == db["trace_id"] == outer.trace_id
+    assert outer_event["span_id"] == outer.span_id
+    assert outer_event.get("parent_span_id") is None
+    assert inner_event["parent_span_id"] == outer.span_id
+    assert db["span_id"] == inner.span_id
+    assert outer_event["dur_ns"] >= inner_event["dur_ns"] > 0
+    assert not outer_event["error"]
+    assert outer_event["service"] == "python-tests"
+
+
+def test_span_records_an_exception_that_propagates(drain):
+    with pytest.raises(KeyError):
+        with profilis.use_span("api.failing"):
+            raise KeyError("missing-key")
+    assert profilis.get_trace_id() is None
+    event = only(drain(), "api.failing")
+    assert event["error"] is True
+    assert event["exception_type"] == "KeyError"
+    assert event["exception_message"] == "'missing-key'"
+
+
+def test_profile_decorator_sync_async_and_generators(drain):
+    @profilis.profile
+    def add(a, b):
+        return a + b
+
+    @profilis.profile(name="api.custom_name")
+    def fails():
+        raise ValueError("bad input")
+
+    @profilis.profile
+    async def fetch(x):
+        await asyncio.sleep(0)
+        return add(x, 1)
+
+    @profilis.profile
+    def numbers(n):
+        yield from range(n)
+
+    assert add.__name__ == "add"
+    assert add(2, 3) == 5
+    with pytest.raises(ValueError):
+        fails()
+    assert asyncio.run(fetch(41)) == 42
+    assert list(numbers(3)) == [0, 1, 2]
+
+    @profilis.profile
+    async def ticks(n):
+        for i in range(n):
+            await asyncio.sleep(0)
+            yield i
+
+    async def collect():
+        return [i async for i in ticks(2)]
+
+    assert asyncio.run(collect()) == [0, 1]
+
+    events = drain()
+    adds = by_name(events, add.__qualname__)
+    assert len(adds) == 2
+    failed = only(events, "api.custom_name")
+    assert (failed["error"], failed["exception_type"], failed["exception_message"]) == (True, "ValueError", "bad input")
+    fetched = only(events, fetch.__qualname__)
+    inner_add = next(e for e in adds if e["trace_id"] == fetched["trace_id"])
+    assert inner_add["parent_span_id"] == fetched["span_id"]
+    assert only(events, numbers.__qualname__)["kind"] == "FN"
+    assert only(events, ticks.__qualname__)["kind"] == "FN"
+
+
+def test_asyncio_tasks_keep_their_own_context(drain):
+    async def worker(name, ready, go):
+        with profilis.use_span(name) as span:
+            ready.set()
+            await go.wait()  # the other task runs in between
+            assert profilis.get_trace_id() == span.trace_id
+            profilis.emit_fn(name + ".step", 5)
+            child = await asyncio.create_task(child_task())
+            assert child == span.trace_id
+            return span.trace_id
+
+    async def child_task():
+        return profilis.get_trace_id()
+
+    async def main():
+        go = asyncio.Event()
+        ready = [asyncio.Event(), asyncio.Event()]
+        tasks = [asyncio.create_task(worker(f"api.task{i}", ready[i], go)) for i in range(2)]
+        for r in ready:
+            await r.wait()
+        go.set()
+        return await asyncio.gather(*tasks)
+
+    traces = asyncio.run(main())
+    assert traces[0] != traces[1]
+    events = drain()
+    for i, trace in enumerate(traces):
+        assert only(events, f"api.task{i}.step")["trace_id"] == trace
+        assert only(events, f"api.task{i}")["trace_id"] == trace
+
+
+def test_threads_start_without_the_parent_context():
+    seen = []
+    with profilis.use_span("api.thread_parent"):
+        thread = threading.Thread(target=lambda: seen.append(profilis.get_trace_id()))
+        thread.start()
+        thread.join()
+    assert seen == [None]
+
+
+def test_traceparent_in_and_out(drain):
+    header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    parent = profilis.parse_traceparent(header)
+    assert parent.trace_id == "0af7651916cd43dd8448eb211c80319c"
+    assert parent.span_id == "b7ad6b7169203331"
+    assert parent.sampled and parent.traceparent() == header
+    with pytest.raises(ValueError, match="traceparent"):
+        profilis.parse_traceparent("00-not-a-header")
+
+    assert profilis.traceparent() is None
+    with profilis.use_span("api.continued", traceparent=header) as span:
+        assert span.trace_id == parent.trace_id
+        assert span.parent_span_id == "b7ad6b7169203331"
+        out = profilis.traceparent()
+        assert out == f"00-{span.trace_id}-{span.span_id}-01"
+    event = only(drain(), "api.continued")
+    assert event["trace_id"] == parent.trace_id
+    assert event["parent_span_id"] == "b7ad6b7169203331"
+
+
+def test_explicit_ids_as_in_the_original_api(drain):
+    trace = profilis.new_trace_id()
+    span = profilis.span_id()
+    assert len(trace) == 32 and len(span) == 16 and span != profilis.span_id()
+    with profilis.use_span(trace_id=trace, span_id=span):
+        assert (profilis.get_trace_id(), profilis.get_span_id()) == (trace, span)
+        profilis.emit_fn("api.explicit", 1)
+    event = only(drain(), "api.explicit")
+    assert (event["trace_id"], event["span_id"]) == (trace, span)
+    with pytest.raises(ValueError):
+        profilis.use_span(trace_id="xyz")
+
+
+def test_unsampled_traces_record_nothing(drain):
+    header = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    scope = profilis.start_request(header, 0.0)
+    assert not scope.sampled
+    assert profilis.get_trace_id() == "0af7651916cd43dd8448eb211c80319c"
+    assert not profilis.emit_fn("api.unsampled", 1)
+    with profilis.use_span("api.unsampled_span"):
+        pass
+    assert not scope.finish("/unsampled", "GET", 200)
+    assert profilis.get_trace_id() is None
+    assert drain() == []
+
+
+def trace_ids(n):
+    return [hashlib.sha256(str(i).encode()).hexdigest()[:32] for i in range(n)]
+
+
+def test_sampling_is_deterministic_per_trace():
+    ids = trace_ids(4000)
+    kept = [t for t in ids if profilis.sampled(t, 0.25)]
+    assert kept == [t for t in ids if profilis.sampled(t, 0.25)]
+    assert 800 < len(kept) < 1200
+    # A higher rate keeps a superset.
+    assert set(kept) <= {t for t in ids if profilis.sampled(t, 0.5)}
+    assert all(profilis.sampled(t, 1.0) for t in ids[:50])
+    assert not any(profilis.sampled(t, 0.0) for t in ids[:50])
+
+
+def test_redaction_uses_the_rust_redactor():
+    assert (
+        profilis.redact_sql("SELECT * FROM users WHERE email = 'ann@example.com' AND age > 30")
+        == "SELECT * FROM users WHERE email = ? AND age > ?"
+    )
+
+
+def test_names_are_interned_once(ring):
+    first = profilis.intern("api.interned")
+    assert profilis.intern("api.interned") == first
+    assert profilis.intern("api.other") != first
+
+
+def test_init_is_once_per_process(ring):
+    assert profilis.init(ring) == ring
+    assert profilis.ring_path() == ring and profilis.is_initialized()
+    with pytest.raises(RuntimeError, match="one ring per process"):
+        profilis.init(ring + ".other")
+
+
+def test_counters_account_for_every_event(drain):
+    before = profilis.counters()
+    for _ in range(10):
+        profilis.emit_fn("api.counted", 1)
+    after = profilis.counters()
+    assert after["claimed"] - before["claimed"] == 10
+    assert after["dropped"] == 0
+    assert len(drain()) == 10
