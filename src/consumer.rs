@@ -284,6 +284,30 @@ impl Consumer {
         n
     }
 
+    /// The events of the last [`read`](Consumer::read) again, without
+    /// reading: lets the caller look at [`counters`](Consumer::counters),
+    /// [`pending_losses`](Consumer::pending_losses) or
+    /// [`writers`](Consumer::writers) while it holds the batch. Empty after
+    /// a [`commit`](Consumer::commit).
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            events: self.core.events(),
+            names: &self.names,
+            wall_offset_ns: self.wall_offset_ns,
+        }
+    }
+
+    /// Losses found by the last [`read`](Consumer::read) that its
+    /// [`commit`](Consumer::commit) will count (torn or overwritten records,
+    /// and claims resolved without this consumer), in position order, each
+    /// with the writer when the slot still tells. A claim skipped after the
+    /// stall timeout counts at once and is returned by
+    /// [`take_losses`](Consumer::take_losses) instead; after the commit
+    /// these are returned there too.
+    pub fn pending_losses(&self) -> &[Loss] {
+        self.core.pending_losses()
+    }
+
     /// Positions lost since the last call (abandoned, torn, overwritten),
     /// each with the writer it came from when the slot still tells, and the
     /// number lost beyond what is kept between calls. Committed batches only.

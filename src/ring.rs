@@ -154,6 +154,18 @@ impl<'a> RingRef<'a> {
             .map_err(|_| Late)
     }
 
+    /// Writes the identity words of a claimed position (stamp, pid and tid,
+    /// writer index) ahead of the record, so that a claim its writer never
+    /// commits can still be attributed when the consumer skips it. Only the
+    /// writer that claimed `pos` calls this, before [`commit`](Self::commit),
+    /// which overwrites every word anyway.
+    pub fn stamp_claim(&self, pos: u64, pid: u32, tid: u32, writer: u16) {
+        let words = &self.slot(pos).words;
+        words[0].store(pos, Relaxed);
+        words[3].store(pid as u64 | (tid as u64) << 32, Relaxed);
+        words[12].store((writer as u64) << 32, Relaxed);
+    }
+
     /// Reads the record words of a slot that was seen as `COMMITTED(pos)` with
     /// sequence value `seq`. Returns `None` when the slot changed during the
     /// read (an overwriting writer stole it).
@@ -584,6 +596,15 @@ impl ConsumerCore {
         }
     }
 
+    /// Losses found by the last [`read`](ConsumerCore::read) that its
+    /// [`commit`](ConsumerCore::commit) will count (torn, overwritten, and
+    /// claims resolved without this consumer), in position order. Skips are
+    /// not among them: they count at once (see
+    /// [`take_losses`](ConsumerCore::take_losses)).
+    pub fn pending_losses(&self) -> &[Loss] {
+        &self.batch_losses
+    }
+
     /// Takes the positions lost since the last call (committed batches and
     /// skips only), and how many more were lost beyond [`MAX_KEPT_LOSSES`].
     pub fn take_losses(&mut self) -> (Vec<Loss>, u64) {
@@ -811,6 +832,42 @@ mod tests {
         let c = core.counters(ring);
         assert_eq!((c.claimed, c.received, c.abandoned, c.torn), (3, 1, 1, 1));
         assert!(c.identity_holds() && c.in_flight == 0);
+    }
+
+    #[test]
+    fn stamped_claim_is_attributed_when_skipped_and_pending_losses_precede_the_commit() {
+        let owned = OwnedRing::events_only(4, false);
+        let ring = owned.view();
+        let mut core = ConsumerCore::attach(ring, 50).unwrap();
+        let stalled = ring.try_claim().unwrap();
+        ring.stamp_claim(stalled, 4242, 7, 3);
+        emit(ring, 1).unwrap();
+        assert!(drain(&mut core, ring, 0).is_empty());
+        assert_eq!(drain(&mut core, ring, 100), vec![1]);
+        let (losses, untold) = core.take_losses();
+        assert_eq!(untold, 0);
+        assert_eq!(
+            losses,
+            vec![Loss {
+                position: stalled,
+                cause: LossCause::Abandoned,
+                pid: 4242,
+                writer: 3,
+            }]
+        );
+        // A damaged record: known as pending after the read, kept at commit.
+        emit(ring, 2).unwrap();
+        ring.slots[2].seq.store(0, Relaxed);
+        assert!(core.read(ring, 200, 8).is_empty());
+        assert_eq!(core.pending_losses().len(), 1);
+        assert_eq!(core.pending_losses()[0].cause, LossCause::Torn);
+        assert!(
+            core.take_losses().0.is_empty(),
+            "not kept before the commit"
+        );
+        core.commit(ring);
+        assert!(core.pending_losses().is_empty());
+        assert_eq!(core.take_losses().0.len(), 1);
     }
 
     #[test]

@@ -473,9 +473,14 @@ impl Ring {
     /// stall timeout and counts it as abandoned.
     pub fn claim(&self) -> Result<Claim<'_>, Emit> {
         let pid = process::pid();
-        self.writer_index(pid);
+        let writer = self.writer_index(pid);
         match self.view().try_claim() {
-            Ok(pos) => Ok(Claim { ring: self, pos }),
+            Ok(pos) => {
+                // Who claimed it, for the consumer's loss report should the
+                // claim never be committed.
+                self.view().stamp_claim(pos, pid, process::tid(), writer);
+                Ok(Claim { ring: self, pos })
+            }
             Err(Full) => Err(Emit::Dropped),
         }
     }

@@ -216,8 +216,8 @@ fn a_dropped_claim_is_skipped_after_the_stall_timeout() {
         (losses[0].position, losses[0].cause),
         (0, profilis::LossCause::Abandoned)
     );
-    // Nothing was written into the slot: the writer is unknown.
-    assert_eq!(losses[0].pid, 0);
+    // `claim` stamped who claimed the slot: the skip names the writer.
+    assert_eq!((losses[0].pid, losses[0].writer), (std::process::id(), 0));
     // The writer that held the claim learns it was skipped.
     let event = profilis::event_now(Kind::Fn, profilis::StrId::NONE, &Default::default());
     assert_eq!(claim.commit(&event), Emit::Late);

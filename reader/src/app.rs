@@ -1,7 +1,7 @@
 //! Wiring: command line to drain loop, exporters, dashboard and signals.
 
 use crate::cli::{Cli, Command, OtlpArgs, ReaderArgs};
-use crate::drain::{Drain, DrainOptions, DrainReport};
+use crate::drain::{Drain, DrainOptions, DrainReport, ProducerOptions};
 use crate::exporters::console::ConsoleExporter;
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions};
 use crate::exporters::otlp::{OtlpExporter, OtlpHeader, OtlpOptions};
@@ -81,6 +81,10 @@ pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
             max_errors: args.stats.max_errors,
             max_routes: args.stats.max_routes as usize,
             precision_ns: args.stats.precision_ns,
+        },
+        producers: ProducerOptions {
+            postmortem_events: args.producers.postmortem_events as usize,
+            max_workers: args.producers.max_workers as usize,
         },
     }
 }

@@ -101,6 +101,10 @@ pub struct ReaderArgs {
     #[command(flatten, next_help_heading = "Statistics")]
     pub stats: StatsArgs,
 
+    /// Producers: post-mortems and worker views.
+    #[command(flatten, next_help_heading = "Producers")]
+    pub producers: ProducerArgs,
+
     /// JSONL output.
     #[command(flatten, next_help_heading = "JSONL exporter")]
     pub jsonl: JsonlArgs,
@@ -287,6 +291,21 @@ pub struct StatsArgs {
     /// significant digits (within 1%).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=60_000_000_000), value_name = "NS")]
     pub precision_ns: u64,
+}
+
+/// Per-producer options: post-mortems of dead writers and the merged
+/// worker views.
+#[derive(Args, Debug, Clone)]
+pub struct ProducerArgs {
+    /// Events kept per writer process and shown (and downloadable) once it
+    /// is gone: its post-mortem. 0 turns post-mortems off.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(0..=100_000), value_name = "N")]
+    pub postmortem_events: u64,
+
+    /// Worker processes per service with their own breakdown in the merged
+    /// worker views; further workers share one "(other workers)" entry.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096), value_name = "N")]
+    pub max_workers: u64,
 }
 
 /// JSONL exporter options.

@@ -7,21 +7,31 @@
 //! reader killed at any point has either written a batch or not committed
 //! it; see [`crate::exporters::jsonl`] for how duplicates are avoided.
 //!
+//! Losses: after each read the ring's [`LossTracker`] turns what the read
+//! found lost (and the ring's drop counters) into LOSS markers that go to the
+//! exporters with the batch; the events also feed each writer's post-mortem
+//! buffer ([`crate::postmortem`]) and the merged worker views
+//! ([`crate::services`]). Every flush interval the writer table is checked
+//! for dead processes.
+//!
 //! Idle strategy: after a round with no events the loop spins briefly, then
 //! sleeps with doubling intervals from 50 µs up to 10 ms, and goes back to
 //! draining batch after batch as soon as events arrive. An idle reader wakes
 //! at most ~100 times a second.
 
-use crate::exporters::{ErrorReporter, Exported, Exporter};
+use crate::exporters::{ErrorReporter, Exported, Exporter, LossBatch};
+use crate::loss::{LossSeries, LossTracker, Observation};
+use crate::postmortem::{PostMortems, WriterWatch};
 use crate::ring_context::RingContext;
+use crate::services::{ServiceConfig, ServiceStats};
 use crate::snapshot::{
-    ExporterStatus, Limit, Limits, ReaderMetrics, RingCounters, RingLimit, RingStatus, Snapshot,
-    SnapshotHandle, StringLimit, WriterStatus,
+    ExporterStatus, Limit, Limits, ProducersSnapshot, ReaderMetrics, RingCounters, RingLimit,
+    RingStatus, Snapshot, SnapshotHandle, StringLimit, WriterStatus,
 };
-use crate::stats::{StatsConfig, StatsStore};
+use crate::stats::{StatsConfig, StatsStore, BUCKET_NS};
 use crate::{json, timefmt};
 use anyhow::{bail, Context};
-use profilis::{Consumer, ConsumerOptions, OpenError};
+use profilis::{Consumer, ConsumerOptions, OpenError, WriterInfo};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -51,6 +61,26 @@ pub struct DrainOptions {
     pub max_rings: usize,
     /// Statistics settings.
     pub stats: StatsConfig,
+    /// Post-mortem and worker-view settings.
+    pub producers: ProducerOptions,
+}
+
+/// Settings of the per-producer features.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProducerOptions {
+    /// Events kept per writer for its post-mortem (0: none).
+    pub postmortem_events: usize,
+    /// Workers per service with their own breakdown.
+    pub max_workers: usize,
+}
+
+impl Default for ProducerOptions {
+    fn default() -> Self {
+        ProducerOptions {
+            postmortem_events: 100,
+            max_workers: 32,
+        }
+    }
 }
 
 /// Default of [`DrainOptions::max_rings`].
@@ -68,6 +98,7 @@ impl Default for DrainOptions {
             stall_timeout: Duration::from_millis(50),
             max_rings: DEFAULT_MAX_RINGS,
             stats: StatsConfig::default(),
+            producers: ProducerOptions::default(),
         }
     }
 }
@@ -137,6 +168,12 @@ struct Source {
     overflows: Recent,
     /// Whether the truncation of its file was reported.
     truncation_reported: bool,
+    /// LOSS markers and per-producer loss totals.
+    loss: LossTracker,
+    /// Recent events per writer, for post-mortems.
+    watch: WriterWatch,
+    /// The writer table (with liveness) as of the last publish.
+    table: Vec<WriterInfo>,
 }
 
 /// How much a growing counter grew over about the last minute, from the
@@ -177,6 +214,8 @@ struct Detached {
     status: RingStatus,
     account: RingAccount,
     exported: Vec<ExporterCounts>,
+    loss: LossTracker,
+    table: Vec<WriterInfo>,
 }
 
 #[derive(Default)]
@@ -218,6 +257,9 @@ pub struct Drain {
     refused: std::collections::BTreeSet<PathBuf>,
     rings_refused: u64,
     limit_hits: LimitHits,
+    services: ServiceStats,
+    postmortems: PostMortems,
+    loss_series: LossSeries,
 }
 
 /// Growth over the last minute of each limit's hit counter (all zero when
@@ -258,8 +300,20 @@ impl Drain {
             .iter()
             .position(|e| e.is_primary())
             .or(if exporters.is_empty() { None } else { Some(0) });
+        let services = ServiceStats::new(
+            ServiceConfig {
+                window_minutes: options.stats.window_minutes,
+                max_workers: options.producers.max_workers,
+                max_names: options.stats.max_routes,
+                precision_ns: options.stats.precision_ns,
+            },
+            started_ns,
+        );
         let mut drain = Drain {
             stats: StatsStore::new(options.stats, started_ns),
+            services,
+            postmortems: PostMortems::default(),
+            loss_series: LossSeries::default(),
             sources: Vec::new(),
             detached: HashMap::new(),
             pending: Vec::new(),
@@ -356,9 +410,20 @@ impl Drain {
         self.next_slot += 1;
         ctx.refresh_writers(&consumer.writers(), None, Instant::now());
         let mut exported = vec![ExporterCounts::default(); self.exporters.len()];
+        let mut loss = None;
+        let mut table = Vec::new();
         if let Some(old) = self.detached.remove(&info.ring_id) {
             exported = old.exported;
+            loss = Some(old.loss);
+            table = old.table;
         }
+        let loss = loss.unwrap_or_else(|| {
+            // Continue where the file exporter's LOSS lines stand.
+            let cursor = self
+                .primary
+                .and_then(|p| self.exporters[p].loss_cursor(info.ring_id));
+            LossTracker::new(info.created_wall_ns, cursor)
+        });
         let target = self.options.once.then(|| consumer.counters().tail);
         let overflow = consumer.strings_overflow();
         self.sources.push(Source {
@@ -371,6 +436,9 @@ impl Drain {
             // Overflows from before the reader attached are old news.
             overflows: Recent::starting(Instant::now(), overflow),
             truncation_reported: false,
+            loss,
+            watch: WriterWatch::new(self.options.producers.postmortem_events),
+            table,
         });
         self.refused.remove(path);
         Ok(())
@@ -449,6 +517,10 @@ impl Drain {
     }
 
     fn finish(mut self) -> DrainReport {
+        // Every loss up to now into a marker, before the files close.
+        for i in 0..self.sources.len() {
+            self.drain_batch_with(i, 0, true);
+        }
         // Published before the exporters finish, so that one sending the
         // statistics sends the final figures; again after, with the
         // exporters' final counts.
@@ -505,13 +577,21 @@ impl Drain {
     }
 
     fn drain_batch(&mut self, i: usize) -> usize {
+        self.drain_batch_with(i, self.options.batch_max, false)
+    }
+
+    /// Reads up to `limit` positions of ring `i` and hands them, with the
+    /// LOSS markers found, to the statistics, worker views, post-mortem
+    /// buffers and exporters, then commits. `force`: attribute and report
+    /// every loss now (final round).
+    fn drain_batch_with(&mut self, i: usize, limit: usize, force: bool) -> usize {
         let now = Instant::now();
         let now_ns = timefmt::now_ns();
         self.stats.advance(now_ns);
-        let batch_max = self.options.batch_max;
+        self.services.advance(now_ns);
         let src = &mut self.sources[i];
         let refresh = {
-            let batch = src.consumer.read(batch_max);
+            let batch = src.consumer.read(limit);
             batch
                 .events
                 .iter()
@@ -523,23 +603,55 @@ impl Drain {
             // service before rendering, then read the same batch again.
             let table = src.consumer.writers();
             src.ctx.refresh_writers(&table, refresh, now);
+            src.consumer.read(limit);
         }
+        // Claims skipped by the read(s) count at once; take them before
+        // holding the batch.
+        let (skipped, untold) = src.consumer.take_losses();
         let n = {
-            let batch = src.consumer.read(batch_max);
+            let consumer = &src.consumer;
+            let batch = consumer.batch();
             let n = batch.events.len();
+            let wall_ns = |e: &profilis::Event| batch.wall_ns(e);
+            let observation = Observation {
+                counters: consumer.counters(),
+                skipped: &skipped,
+                untold,
+                pending: consumer.pending_losses(),
+                events: batch.events,
+                wall_ns: &wall_ns,
+                now_ns,
+                now,
+                force,
+            };
+            let markers = src
+                .loss
+                .observe(&observation, &src.ctx, &mut || consumer.writers());
+            self.loss_series.record(&markers);
             if n > 0 {
                 src.ctx.begin_batch();
                 self.stats.begin_batch(&mut src.ctx.stats_cache);
+                let mut services = self.services.begin_batch(&src.ctx);
                 for e in batch.events {
-                    self.stats
-                        .record(&mut src.ctx, batch.names, batch.wall_ns(e), e);
+                    let wall = batch.wall_ns(e);
+                    self.stats.record(&mut src.ctx, batch.names, wall, e);
+                    self.services
+                        .record(&mut services, &mut src.ctx, batch.names, wall, e);
+                    src.watch.record(&mut src.ctx, batch.names, wall, e);
                 }
+                self.services.end_batch(&src.ctx, services);
+            }
+            if n > 0 || !markers.is_empty() || force {
+                let losses = LossBatch {
+                    markers: &markers,
+                    cursor: src.loss.cursor(),
+                };
                 for (exporter, counts) in self.exporters.iter_mut().zip(src.exported.iter_mut()) {
                     let Exported {
                         written,
                         lost,
                         skipped,
-                    } = exporter.export(&mut src.ctx, &batch);
+                    } = exporter.export_with_losses(&mut src.ctx, &batch, &losses);
                     counts.exported += written;
                     counts.lost += lost;
                     counts.duplicates_skipped += skipped;
@@ -558,6 +670,8 @@ impl Drain {
                 src.consumer.lag()
             );
         }
+        // The batch's losses, already in this round's markers.
+        let _ = src.consumer.take_losses();
         if n > 0 {
             self.counters.events += n as u64;
             self.counters.batches += 1;
@@ -672,9 +786,13 @@ impl Drain {
                 i += 1;
                 continue;
             }
+            self.drain_batch_with(i, 0, true);
+            self.sources[i].table = writers;
+            self.check_writers(i, timefmt::now_ns());
             let status = self.ring_status(i);
             let account = self.account(i);
             let s = self.sources.swap_remove(i);
+            self.services.forget_ring(s.ctx.slot);
             if !gone {
                 self.retry_at
                     .insert(s.ctx.path.clone(), now + Duration::from_secs(5));
@@ -694,6 +812,8 @@ impl Drain {
                     },
                     account,
                     exported: s.exported,
+                    loss: s.loss,
+                    table: s.table,
                 },
             );
         }
@@ -726,15 +846,15 @@ impl Drain {
             strings_overflow: s.consumer.strings_overflow(),
             messages_lost: s.consumer.messages_lost(),
             writers: s
-                .consumer
-                .writers()
-                .into_iter()
+                .table
+                .iter()
                 .map(|w| WriterStatus {
                     pid: w.pid,
-                    service: w.service.map(|s| s.to_string()),
+                    service: w.service.as_deref().map(str::to_string),
                     alive: w.alive,
                     dropped: w.dropped,
                     registered_ns: w.registered_wall_ns,
+                    last_seen_ns: last_seen_ns(&s.consumer, w).max(s.watch.last_event_ns(w.index)),
                 })
                 .collect(),
         }
@@ -811,10 +931,43 @@ impl Drain {
         }
     }
 
+    /// Notes writers of ring `i` found dead (in its last table read) and
+    /// freezes the post-mortems of those whose events are all drained.
+    fn check_writers(&mut self, i: usize, now_ns: u64) {
+        let s = &mut self.sources[i];
+        let c = s.consumer.counters();
+        let path = s.ctx.path.display().to_string();
+        let consumer = &s.consumer;
+        let loss = &s.loss;
+        let found = s.watch.check(
+            &s.table,
+            c.head,
+            c.tail,
+            now_ns,
+            &|w| last_seen_ns(consumer, w),
+            &|index| loss.losses_of(index),
+            &mut s.ctx,
+            consumer.names(),
+            &path,
+        );
+        for pm in found {
+            self.postmortems.add(pm);
+        }
+    }
+
     fn publish(&mut self, now: Instant) {
         let now_ns = timefmt::now_ns();
         let mut rings = Vec::with_capacity(self.sources.len() + self.detached.len());
+        let mut losses = Vec::new();
         for i in 0..self.sources.len() {
+            self.sources[i].table = self.sources[i].consumer.writers();
+            self.check_writers(i, now_ns);
+            let s = &self.sources[i];
+            losses.extend(s.loss.producers(
+                &s.ctx.path.display().to_string(),
+                &json::hex64(s.ctx.ring_id),
+                &s.table,
+            ));
             let c = self.sources[i].consumer.counters();
             let lost = c.dropped + c.abandoned + c.torn;
             let recent = self.sources[i].losses.update(now, lost);
@@ -822,6 +975,41 @@ impl Drain {
         }
         rings.extend(self.detached.values().map(|d| d.status.clone()));
         rings.sort_by(|a, b| a.path.cmp(&b.path));
+        for d in self.detached.values() {
+            losses.extend(
+                d.loss
+                    .producers(&d.status.path, &d.status.ring_id, &d.table),
+            );
+        }
+        losses.sort_by(|a, b| {
+            b.last_loss_ns
+                .cmp(&a.last_loss_ns)
+                .then_with(|| a.ring.cmp(&b.ring))
+                .then(a.pid.cmp(&b.pid))
+        });
+        let stats = self.stats.snapshot(now_ns);
+        let paths: HashMap<u64, String> = self
+            .sources
+            .iter()
+            .map(|s| (s.ctx.ring_id, s.ctx.path.display().to_string()))
+            .chain(
+                self.detached
+                    .iter()
+                    .map(|(id, d)| (*id, d.status.path.clone())),
+            )
+            .collect();
+        let services = self.services.snapshot(now_ns, stats.covered_secs, &|id| {
+            paths.get(&id).cloned().unwrap_or_else(|| json::hex64(id))
+        });
+        let window_start = (now_ns / BUCKET_NS + 1)
+            .saturating_sub(u64::from(self.options.stats.window_minutes))
+            * BUCKET_NS;
+        let producers = ProducersSnapshot {
+            losses,
+            loss_series: self.loss_series.points(window_start),
+            postmortems: self.postmortems.list(),
+            services,
+        };
         let exporters: Vec<_> = self.exporters.iter().map(|e| e.status()).collect();
         let ticks = cpu_ticks();
         let elapsed = now.duration_since(self.cpu.at).as_secs_f64().max(1e-6);
@@ -838,7 +1026,8 @@ impl Drain {
         let snapshot = Snapshot {
             generated_ns: now_ns,
             limits,
-            stats: self.stats.snapshot(now_ns),
+            stats,
+            producers,
             rings,
             reader: ReaderMetrics {
                 pid: std::process::id(),
@@ -858,6 +1047,16 @@ impl Drain {
             },
         };
         self.handle.store(snapshot);
+    }
+}
+
+/// When a writer was last seen alive: its heartbeat, as wall-clock ns (0
+/// when it has none).
+fn last_seen_ns(consumer: &Consumer, w: &WriterInfo) -> u64 {
+    if w.heartbeat_mono_ns == 0 {
+        0
+    } else {
+        consumer.wall_ns(w.heartbeat_mono_ns)
     }
 }
 

@@ -8,6 +8,8 @@
 //!   statistics and exporters, and publishes [`snapshot::Snapshot`]s.
 //! - [`stats`]: the rolling-window StatsStore.
 //! - [`exporters`]: JSONL and console, behind one trait.
+//! - [`loss`], [`postmortem`], [`services`]: per-producer losses (LOSS
+//!   markers), post-mortems of dead writers, merged worker views.
 //! - [`web`]: the dashboard and HTTP API (axum), and [`prometheus`], the
 //!   text exposition it serves.
 //! - [`demo`] and [`workload`]: `profilis-reader demo`.
@@ -22,8 +24,11 @@ pub mod drain;
 pub mod durations;
 pub mod exporters;
 pub mod json;
+pub mod loss;
+pub mod postmortem;
 pub mod prometheus;
 pub mod ring_context;
+pub mod services;
 pub mod snapshot;
 pub mod stats;
 pub mod timefmt;

@@ -169,8 +169,87 @@ pub fn render(snapshot: &Snapshot) -> String {
     }
 
     rings(&mut out, snapshot);
+    producers(&mut out, snapshot);
     reader(&mut out, snapshot);
     out.text
+}
+
+/// Per-producer losses (summed over rings per pid and service) and the
+/// writers' liveness.
+fn producers(out: &mut Out, snapshot: &Snapshot) {
+    let mut dropped: std::collections::BTreeMap<(String, String), [u64; 4]> =
+        std::collections::BTreeMap::new();
+    for p in &snapshot.producers.losses {
+        let pid = p
+            .pid
+            .map_or_else(|| "unknown".to_string(), |p| p.to_string());
+        let service = p.service.clone().unwrap_or_default();
+        let c = dropped.entry((pid, service)).or_default();
+        c[0] += p.ring_full;
+        c[1] += p.overwritten;
+        c[2] += p.abandoned;
+        c[3] += p.torn;
+    }
+    out.family(
+        "profilis_events_dropped_total",
+        "counter",
+        "Events lost per producer process since the reader started, by cause: ring_full (refused, \
+         ring full), overwritten (overwritten unread), abandoned (claimed, never committed), torn \
+         (failed validation). pid=\"unknown\" when no process can be named. Equal to the sums of \
+         the LOSS markers.",
+    );
+    for ((pid, service), c) in &dropped {
+        for (cause, n) in ["ring_full", "overwritten", "abandoned", "torn"]
+            .iter()
+            .zip(c)
+        {
+            out.sample(
+                "profilis_events_dropped_total",
+                &[("pid", pid), ("service", service), ("cause", cause)],
+                *n as f64,
+            );
+        }
+    }
+    out.family(
+        "profilis_writer_alive",
+        "gauge",
+        "1 while a writer process of the ring runs, 0 once it is gone (or its pid was reused).",
+    );
+    for r in &snapshot.rings {
+        for w in &r.writers {
+            let pid = w.pid.to_string();
+            out.sample(
+                "profilis_writer_alive",
+                &[
+                    ("ring", &r.path),
+                    ("ring_id", &r.ring_id),
+                    ("pid", &pid),
+                    ("service", w.service.as_deref().unwrap_or("")),
+                ],
+                f64::from(u8::from(w.alive)),
+            );
+        }
+    }
+    out.family(
+        "profilis_writer_last_seen_seconds",
+        "gauge",
+        "Unix time a writer process was last seen (its latest event or heartbeat), seconds.",
+    );
+    for r in &snapshot.rings {
+        for w in &r.writers {
+            let pid = w.pid.to_string();
+            out.sample(
+                "profilis_writer_last_seen_seconds",
+                &[
+                    ("ring", &r.path),
+                    ("ring_id", &r.ring_id),
+                    ("pid", &pid),
+                    ("service", w.service.as_deref().unwrap_or("")),
+                ],
+                w.last_seen_ns as f64 / 1e9,
+            );
+        }
+    }
 }
 
 fn latency_gauges(r: &Latency) -> [(&'static str, &'static str, f64); 6] {
@@ -727,10 +806,38 @@ mod tests {
                 writers: vec![WriterStatus {
                     pid: 42,
                     alive: true,
+                    service: Some("sh\"op".into()),
+                    last_seen_ns: 1_800_000_000_500_000_000,
                     ..WriterStatus::default()
                 }],
                 ..RingStatus::default()
             }],
+            producers: ProducersSnapshot {
+                losses: vec![
+                    crate::loss::ProducerLoss {
+                        pid: Some(42),
+                        service: Some("sh\"op".into()),
+                        ring_full: 5,
+                        abandoned: 1,
+                        total: 6,
+                        ..Default::default()
+                    },
+                    crate::loss::ProducerLoss {
+                        pid: Some(42),
+                        service: Some("sh\"op".into()),
+                        ring_full: 2,
+                        total: 2,
+                        ..Default::default()
+                    },
+                    crate::loss::ProducerLoss {
+                        pid: None,
+                        torn: 3,
+                        total: 3,
+                        ..Default::default()
+                    },
+                ],
+                ..ProducersSnapshot::default()
+            },
             reader: ReaderMetrics {
                 exporters: vec![ExporterStatus {
                     name: "jsonl",
@@ -822,6 +929,9 @@ mod tests {
             "profilis_ring_abandoned_total",
             "profilis_ring_torn_total",
             "profilis_reader_exporter_errors_total",
+            "profilis_events_dropped_total",
+            "profilis_writer_alive",
+            "profilis_writer_last_seen_seconds",
         ] {
             assert!(seen.contains(required), "{required} missing");
         }
@@ -859,6 +969,18 @@ mod tests {
         assert!(has(
             "profilis_ring_string_overflow_total{ring=\"/dev/shm/a \\\"b\\\".ring\"} 3"
         ));
+        // Per producer, summed over its rings.
+        assert!(has(
+            "profilis_events_dropped_total{pid=\"42\",service=\"sh\\\"op\",cause=\"ring_full\"} 7"
+        ));
+        assert!(has(
+            "profilis_events_dropped_total{pid=\"42\",service=\"sh\\\"op\",cause=\"abandoned\"} 1"
+        ));
+        assert!(has(
+            "profilis_events_dropped_total{pid=\"unknown\",service=\"\",cause=\"torn\"} 3"
+        ));
+        assert!(has("profilis_writer_alive{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\",pid=\"42\",service=\"sh\\\"op\"} 1"));
+        assert!(has("profilis_writer_last_seen_seconds{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\",pid=\"42\",service=\"sh\\\"op\"} 1800000000.5"));
     }
 
     #[test]

@@ -36,6 +36,7 @@ impl CachedName {
 #[derive(Clone, Default)]
 struct WriterSlot {
     known: bool,
+    start_time: u64,
     service: Option<Arc<str>>,
     service_json: Option<Box<[u8]>>,
 }
@@ -143,6 +144,7 @@ impl RingContext {
             }
             self.writers[i] = WriterSlot {
                 known: true,
+                start_time: w.start_time,
                 service_json: w.service.as_deref().map(json::quoted),
                 service: w.service.clone(),
             };
@@ -164,6 +166,14 @@ impl RingContext {
         self.writers
             .get(writer as usize)
             .and_then(|w| w.service.as_ref())
+    }
+
+    /// Process start time of the writer of an event (0 when unknown), which
+    /// tells apart two processes that had the same pid.
+    pub fn start_time(&self, writer: u16) -> u64 {
+        self.writers
+            .get(writer as usize)
+            .map_or(0, |w| w.start_time)
     }
 
     /// Forgets the messages of the previous batch.

@@ -19,6 +19,9 @@ pub struct Snapshot {
     pub reader: ReaderMetrics,
     /// Resource limits: each bound, its use, and how often it was hit.
     pub limits: Limits,
+    /// Per-producer losses, dead writers' post-mortems and the merged
+    /// worker views.
+    pub producers: ProducersSnapshot,
 }
 
 /// The reader's resource limits (docs/limits.md).
@@ -356,6 +359,9 @@ pub struct WriterStatus {
     pub dropped: u64,
     /// Wall-clock ns of its registration.
     pub registered_ns: u64,
+    /// Wall-clock ns it was last seen: its latest event drained or its
+    /// latest heartbeat (refreshed every 1024 events per thread).
+    pub last_seen_ns: u64,
 }
 
 /// The reader's own figures.
@@ -474,4 +480,28 @@ impl SnapshotHandle {
         // The previous snapshot is freed here, outside the lock.
         drop(old);
     }
+}
+
+/// What the reader knows per producer process (see [`crate::loss`],
+/// [`crate::postmortem`] and [`crate::services`]).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ProducersSnapshot {
+    /// Losses per producer since the reader started, latest first.
+    pub losses: Vec<crate::loss::ProducerLoss>,
+    /// Losses over the statistics window, one point per 10 s step with a
+    /// loss.
+    pub loss_series: Vec<crate::loss::LossPoint>,
+    /// Post-mortems of dead writers, newest first (serialised without their
+    /// events, which have their own endpoint).
+    #[serde(serialize_with = "postmortem_summaries")]
+    pub postmortems: Vec<Arc<crate::postmortem::PostMortem>>,
+    /// Merged views per service, with the per-worker breakdown.
+    pub services: Vec<crate::services::ServiceView>,
+}
+
+fn postmortem_summaries<S: serde::Serializer>(
+    list: &[Arc<crate::postmortem::PostMortem>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(list.iter().map(|p| p.summary()))
 }

@@ -125,7 +125,23 @@ fn drops_of_a_full_ring_are_counted_and_the_rest_exported() {
     assert_eq!(a["claimed"], 10_000);
     assert_eq!(a["dropped"], dropped);
     assert_eq!(a["received"], written);
-    assert_eq!(read_lines(&out_dir).len() as u64, 10_000 - dropped);
+    let lines = read_lines(&out_dir);
+    let (events, losses): (Vec<_>, Vec<_>) = lines.iter().partition(|v| v["kind"] != "LOSS");
+    assert_eq!(events.len() as u64, 10_000 - dropped);
+    // The drops, as one marker charged to this process, before the events
+    // (they happened before the reader attached).
+    assert_eq!(losses.len(), 1, "{losses:?}");
+    let m = losses[0];
+    assert_eq!(m["dropped"], dropped);
+    assert_eq!(
+        (m["abandoned"].as_u64(), m["torn"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(m["pid"], std::process::id());
+    assert_eq!(m["service"], "test-svc");
+    assert_eq!(m["cumulative"]["dropped"], dropped);
+    assert!(m["from_ts_ns"].as_u64() <= m["to_ts_ns"].as_u64());
+    assert_eq!(lines[0]["kind"], "LOSS");
 }
 
 fn compressed_run(kind: &str, ext: &str) {

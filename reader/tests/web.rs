@@ -297,6 +297,10 @@ async fn metrics_json_has_exactly_the_documented_schema() {
             "rings",
             "reader",
             "health",
+            "services",
+            "producer_losses",
+            "loss_series",
+            "postmortems",
         ],
         "metrics.json",
     );
@@ -471,9 +475,17 @@ async fn metrics_json_has_exactly_the_documented_schema() {
     );
     keys(
         &ring["writers"][0],
-        &["pid", "service", "alive", "dropped", "registered_ns"],
+        &[
+            "pid",
+            "service",
+            "alive",
+            "dropped",
+            "registered_ns",
+            "last_seen_ns",
+        ],
         "rings[].writers[]",
     );
+    assert!(ring["writers"][0]["last_seen_ns"].as_u64().unwrap() >= 1_600_000_000_000_000_000);
     keys(
         &v["reader"],
         &[
@@ -493,6 +505,47 @@ async fn metrics_json_has_exactly_the_documented_schema() {
         "reader",
     );
     keys(&v["health"], &["status", "reasons"], "health");
+
+    // The merged worker views: this test process is the one worker of
+    // service test-svc.
+    let services = v["services"].as_array().unwrap();
+    assert_eq!(services.len(), 1);
+    let svc = &services[0];
+    keys(
+        svc,
+        &["service", "workers", "routes", "functions", "queries"],
+        "services[]",
+    );
+    assert_eq!(svc["service"], "test-svc");
+    let worker = &svc["workers"][0];
+    keys(
+        worker,
+        &["pid", "start_time", "rings", "events", "last_event_ns"],
+        "services[].workers[]",
+    );
+    assert_eq!(worker["pid"], std::process::id());
+    assert_eq!(worker["events"], 400 + 200 + 200, "REQ, FN and DB events");
+    let routes = svc["routes"].as_array().unwrap();
+    assert_eq!(routes.len(), 4);
+    for r in routes {
+        let mut with_workers = LATENCY_KEYS.to_vec();
+        with_workers.push("workers");
+        keys(r, &with_workers, "services[].routes[]");
+        let per_worker = r["workers"].as_array().unwrap();
+        let mut worker_keys = LATENCY_KEYS[1..].to_vec();
+        worker_keys.push("pid");
+        keys(
+            &per_worker[0],
+            &worker_keys,
+            "services[].routes[].workers[]",
+        );
+        assert_eq!(per_worker[0]["count"], r["count"]);
+        let global = v["routes"][r["name"].as_str().unwrap()]["count"].clone();
+        assert_eq!(r["count"], global, "one worker: the global figures");
+    }
+    assert!(v["producer_losses"].as_array().unwrap().is_empty());
+    assert!(v["loss_series"].as_array().unwrap().is_empty());
+    assert!(v["postmortems"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -554,7 +607,7 @@ async fn health_reports_rings_and_degrades_on_losses_and_truncation() {
     );
     keys(
         &ring["writers"][0],
-        &["pid", "service", "alive", "dropped"],
+        &["pid", "service", "alive", "dropped", "last_seen_ns"],
         "health.rings[].writers[]",
     );
     assert_eq!(ring["writers"][0]["pid"], std::process::id());
@@ -1132,5 +1185,141 @@ fn https_only_needs_a_certificate_and_bad_files_are_clear_errors() {
     assert!(
         format!("{err:#}").contains("loading the TLS certificate"),
         "{err:#}"
+    );
+}
+
+/// A dead writer's post-mortem: its events as JSON and as a JSONL
+/// download, behind the token like every data endpoint.
+#[tokio::test]
+async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
+    use profilis_reader::loss::LossTotals;
+    use profilis_reader::postmortem::{PostMortem, PostMortemEvent};
+    let ring_id = "00000000000000ab";
+    let event = |seq: u64| PostMortemEvent {
+        ts_ns: 1_800_000_000_000_000_000 + seq,
+        kind: "REQ",
+        name: "/api/\"x\"\n".into(),
+        method: Some("GET"),
+        status: Some(500),
+        dur_ns: Some(1000 + seq),
+        error: true,
+        exception_type: Some("Boom".into()),
+        exception_message: Some("line\nbreak".into()),
+        trace_id: Some("0123456789abcdef0123456789abcdef".into()),
+        span_id: None,
+        parent_span_id: None,
+        pid: 77,
+        tid: 78,
+        bytes_in: Some(1),
+        bytes_out: Some(2),
+        rows: None,
+        value: None,
+        service: Some("svc".into()),
+        ring_id: ring_id.into(),
+        seq,
+    };
+    let mut s = (*drained()).clone();
+    s.producers.postmortems = vec![Arc::new(PostMortem {
+        ring: "/dev/shm/app.ring".into(),
+        ring_id: ring_id.into(),
+        pid: 77,
+        start_time: 5,
+        service: Some("svc".into()),
+        registered_ns: 1,
+        last_seen_ns: 1_800_000_000_000_000_002,
+        detected_ns: 1_800_000_000_100_000_000,
+        events_drained: 10,
+        losses: LossTotals {
+            abandoned: 1,
+            ..LossTotals::default()
+        },
+        events: (0..3).map(event).collect(),
+    })];
+    let app = app_with(with_token(), s);
+    let download = format!("/_profilis/postmortem/{ring_id}/77.jsonl");
+    assert_eq!(
+        get(&app, &download, &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let auth = bearer(TOKEN);
+    let auth = [("authorization", auth.as_str())];
+    let reply = get(&app, &download, &auth).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.header(header::CONTENT_TYPE), "application/x-ndjson");
+    assert!(reply
+        .header(header::CONTENT_DISPOSITION)
+        .starts_with("attachment; filename=\"profilis-postmortem-00000000000000ab-77.jsonl\""));
+    let lines: Vec<Value> = reply
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for (seq, line) in lines.iter().enumerate() {
+        check_fields(line);
+        assert_eq!(line["seq"], seq as u64);
+        assert_eq!(line["name"], "/api/\"x\"\n");
+        assert_eq!(line["exception_message"], "line\nbreak");
+    }
+    let doc = get(
+        &app,
+        &format!("/_profilis/postmortem/{ring_id}/77.json"),
+        &auth,
+    )
+    .await
+    .json();
+    keys(
+        &doc,
+        &[
+            "ring",
+            "ring_id",
+            "pid",
+            "start_time",
+            "service",
+            "registered_ns",
+            "last_seen_ns",
+            "detected_ns",
+            "events_drained",
+            "losses",
+            "events",
+        ],
+        "postmortem",
+    );
+    assert_eq!(doc["events"].as_array().unwrap().len(), 3);
+    assert_eq!(doc["losses"]["abandoned"], 1);
+    for missing in [
+        format!("/_profilis/postmortem/{ring_id}/78.json"),
+        "/_profilis/postmortem/00000000000000ac/77.json".to_string(),
+        format!("/_profilis/postmortem/{ring_id}/77.txt"),
+        format!("/_profilis/postmortem/{ring_id}/x.jsonl"),
+    ] {
+        assert_eq!(
+            get(&app, &missing, &auth).await.status,
+            StatusCode::NOT_FOUND,
+            "{missing}"
+        );
+    }
+    // metrics.json lists it without the events.
+    let v = get(&app, "/_profilis/metrics.json", &auth).await.json();
+    let pm = &v["postmortems"][0];
+    keys(
+        pm,
+        &[
+            "ring",
+            "ring_id",
+            "pid",
+            "service",
+            "registered_ns",
+            "last_seen_ns",
+            "detected_ns",
+            "events_drained",
+            "events_kept",
+            "losses",
+        ],
+        "postmortems[]",
+    );
+    assert_eq!(
+        (pm["pid"].as_u64(), pm["events_kept"].as_u64()),
+        (Some(77), Some(3))
     );
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# The dashboard end to end: the reader (release) drains a ring fed by
-# loadgen and serves the UI with a token on an ephemeral port; headless
+# The dashboard end to end: the reader (release) drains rings fed by two
+# loadgen workers of one service and by the crash example (a worker that
+# fills its ring behind a claim and dies by SIGKILL before committing it),
+# and serves the UI with a token on an ephemeral port; headless
 # Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
-# compares what the page shows with metrics.json, in both themes, saving
-# screenshots under target/screenshots/. Then promtool (Debian's prometheus
+# compares what the page shows with metrics.json (merged workers, losses by
+# producer, the dead worker's post-mortem and its JSONL download), in both
+# themes, saving screenshots under target/screenshots/. Then promtool (Debian's prometheus
 # package) checks the live /metrics and a rendered sample with hostile label
 # values; lint warnings fail the stage like parse errors. Installs chromium,
 # promtool and playwright-core when missing; works as root.
@@ -27,9 +30,10 @@ apt_install node nodejs --no-install-recommends
 apt_install npm npm --no-install-recommends
 
 cargo build --release --locked -p profilis-reader --bin profilis-reader --quiet
-cargo build --release --locked -p profilis --example loadgen --quiet
+cargo build --release --locked -p profilis --example loadgen --example crash --quiet
 reader="$target_dir/release/profilis-reader"
 loadgen="$target_dir/release/examples/loadgen"
+crash="$target_dir/release/examples/crash"
 
 browser_dir="$target_dir/browser"
 mkdir -p "$browser_dir"
@@ -53,10 +57,17 @@ printf 'Authorization: Bearer %s\n' "$(cat "$work/token")" > "$work/auth-header"
 umask 022
 
 ring="$work/app.ring"
+ring2="$work/app2.ring"
+crash_ring="$work/crash.ring"
 "$loadgen" --ring "$ring" --threads 1 --events 4000000 --rate 20000 --service shop \
   > "$work/loadgen.out" &
 pids+=($!)
-"$reader" "$ring" --wait --accounting --jsonl-dir "$work/jsonl" \
+"$loadgen" --ring "$ring2" --threads 1 --events 4000000 --rate 5000 --service shop \
+  > "$work/loadgen2.out" &
+pids+=($!)
+# The crash worker's ring exists (empty) before the reader starts.
+"$loadgen" --ring "$crash_ring" --events 0 --capacity 256 > /dev/null
+"$reader" "$ring" "$ring2" "$crash_ring" --wait --accounting --jsonl-dir "$work/jsonl" \
   --ui-addr 127.0.0.1:0 --ui-token-file "$work/token" \
   --flush-interval 500ms --ui-refresh-ms 500 \
   > "$work/reader.out" 2> "$work/reader.err" &
@@ -74,6 +85,15 @@ if [ -z "$url" ]; then
   echo "the reader did not start its dashboard:"; cat "$work/reader.err"; exit 1
 fi
 echo "dashboard at $url"
+
+# A worker of the same service that fills its ring behind an unfinished
+# claim, then dies by SIGKILL (exit status 137).
+crash_status=0
+"$crash" --ring "$crash_ring" --events 200 --fill 400 --service shop > "$work/crash.out" || crash_status=$?
+if [ "$crash_status" != 137 ] || ! grep -q '"claimed"' "$work/crash.out"; then
+  echo "the crash example did not die mid-claim (status $crash_status):"; cat "$work/crash.out"; exit 1
+fi
+echo "crash worker: $(cat "$work/crash.out")"
 
 status=0
 (cd "$browser_dir" && CHROMIUM="$(command -v chromium)" PROFILIS_URL="$url" PROFILIS_TOKEN_FILE="$work/token" \

@@ -3,8 +3,12 @@
 //!
 //! `compact`: one short line per event.
 //! `pretty`: aligned columns, trace ids, and the exception on its own line.
+//!
+//! LOSS markers (see [`crate::loss`]) print as one red `LOSS` line each,
+//! before the events of the batch they were found in.
 
-use super::{line::is_error, ErrorReporter, Exported, Exporter};
+use super::{line::is_error, ErrorReporter, Exported, Exporter, LossBatch};
+use crate::loss::LossMarker;
 use crate::ring_context::RingContext;
 use crate::snapshot::ExporterStatus;
 use crate::timefmt;
@@ -95,9 +99,67 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+impl<W: Write + Send> ConsoleExporter<W> {
+    fn print_losses(&mut self, markers: &[LossMarker]) {
+        self.buf.clear();
+        for m in markers {
+            let stamp = match self.style {
+                ConsoleStyle::Compact => timefmt::rfc3339_millis(m.to_ts_ns),
+                ConsoleStyle::Pretty => timefmt::time_of_day_millis(m.to_ts_ns),
+            };
+            self.buf.extend_from_slice(stamp.as_bytes());
+            self.buf.push(b' ');
+            let who = match (m.pid, &m.service) {
+                (Some(pid), Some(service)) => format!("pid={pid} service={}", printable(service)),
+                (Some(pid), None) => format!("pid={pid}"),
+                (None, _) => "pid=unknown".to_string(),
+            };
+            let c = &m.counts;
+            let text = format!(
+                "LOSS {who} dropped={} overwritten={} abandoned={} torn={} between {} and {}",
+                c.dropped,
+                c.overwritten,
+                c.abandoned,
+                c.torn,
+                timefmt::time_of_day_millis(m.from_ts_ns),
+                timefmt::time_of_day_millis(m.to_ts_ns),
+            );
+            self.paint("1;31", &text);
+            self.buf.push(b'\n');
+        }
+        if let Err(e) = self
+            .out
+            .write_all(&self.buf)
+            .and_then(|()| self.out.flush())
+        {
+            self.status.errors += 1;
+            self.status.last_error = Some(format!("writing to stdout: {e}"));
+            self.reporter
+                .report(&format!("writing to stdout: {e}; LOSS lines not printed"));
+        } else {
+            self.status.bytes += self.buf.len() as u64;
+        }
+    }
+}
+
 impl<W: Write + Send> Exporter for ConsoleExporter<W> {
     fn name(&self) -> &'static str {
         "console"
+    }
+
+    fn export_with_losses(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        losses: &LossBatch<'_>,
+    ) -> Exported {
+        if !losses.markers.is_empty() {
+            self.print_losses(losses.markers);
+        }
+        if batch.events.is_empty() {
+            return Exported::default();
+        }
+        self.export(ctx, batch)
     }
 
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
@@ -214,5 +276,40 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
 
     fn status(&self) -> ExporterStatus {
         self.status.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loss::LossTotals;
+
+    #[test]
+    fn loss_markers_print_as_one_line_each() {
+        let mut console = ConsoleExporter::new(Vec::new(), ConsoleStyle::Compact, false);
+        let marker = |pid: Option<u32>| LossMarker {
+            pid,
+            writer: None,
+            service: pid.map(|_| std::sync::Arc::from("shop\u{1b}[2J")),
+            counts: LossTotals {
+                dropped: 3,
+                overwritten: 0,
+                abandoned: 1,
+                torn: 0,
+            },
+            from_ts_ns: 1_800_000_000_000_000_000,
+            to_ts_ns: 1_800_000_001_000_000_000,
+            before_event: 0,
+            cumulative: LossTotals::default(),
+        };
+        console.print_losses(&[marker(Some(42)), marker(None)]);
+        let text = String::from_utf8(console.out.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains(
+            "LOSS pid=42 service=shop\u{fffd}[2J dropped=3 overwritten=0 abandoned=1 torn=0"
+        ));
+        assert!(lines[1].contains("LOSS pid=unknown dropped=3"));
+        assert!(!text.contains('\u{1b}'), "no escape sequences from names");
     }
 }

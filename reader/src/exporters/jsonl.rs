@@ -19,8 +19,22 @@
 //! from it and from the newest closed file, closes it, and then skips the
 //! re-delivered events it already has: every event lands in the files
 //! exactly once across a SIGKILL.
+//!
+//! LOSS lines (see [`crate::loss`]) go into the same write as the batch they
+//! were found in, each before the event it precedes. Each one carries the
+//! ring's cumulative loss counts that the LOSS lines up to it account for.
+//! On start the exporter takes the latest cumulative counts per ring from
+//! the LOSS lines of the files it scans and from `.profilis-loss.json`
+//! (rewritten through a temporary file at most every 100 ms after LOSS lines
+//! were written, and whenever a file is closed, so it covers every file the
+//! scan does not read), and the reader's loss accounting continues from
+//! there: a batch delivered again after a kill yields no second marker, and
+//! losses the killed run never wrote are reported by the next. If a write
+//! fails, the next write starts with one LOSS line (no pid) for the markers
+//! lost with it, so the lines always add up to the ring counters.
 
-use super::{line, DiskUse, ErrorReporter, Exported, Exporter};
+use super::{line, loss_line, DiskUse, ErrorReporter, Exported, Exporter, LossBatch};
+use crate::loss::{LossCursor, LossMarker, LossTotals};
 use crate::ring_context::RingContext;
 use crate::snapshot::ExporterStatus;
 use crate::timefmt;
@@ -40,6 +54,8 @@ use std::time::{Duration, Instant, SystemTime};
 pub const CURRENT_FILE: &str = "current.jsonl";
 /// Lock file: one reader per directory.
 pub const LOCK_FILE: &str = ".profilis-reader.lock";
+/// Where the LOSS lines of each ring stand (see the module docs).
+pub const LOSS_STATE_FILE: &str = ".profilis-loss.json";
 /// Default filename template.
 pub const DEFAULT_TEMPLATE: &str = "profilis-{timestamp}.jsonl";
 
@@ -211,6 +227,9 @@ pub struct JsonlExporter {
     lock: Option<File>,
     current: Option<OpenFile>,
     high_water: HashMap<u64, u64>,
+    loss_written: HashMap<u64, LossCursor>,
+    loss_state_dirty: bool,
+    loss_state_saved: Option<Instant>,
     buf: Vec<u8>,
     reporter: ErrorReporter,
     retry_at: Option<Instant>,
@@ -244,6 +263,9 @@ impl JsonlExporter {
             lock: None,
             current: None,
             high_water: HashMap::new(),
+            loss_written: HashMap::new(),
+            loss_state_dirty: false,
+            loss_state_saved: None,
             buf: Vec::with_capacity(1 << 20),
             reporter: ErrorReporter::new("JSONL exporter"),
             retry_at: None,
@@ -393,8 +415,83 @@ impl JsonlExporter {
                 c.queue(dir.join(name));
             }
         }
+        self.recover_loss_state();
         self.apply_retention();
         Ok(())
+    }
+
+    /// Merges `.profilis-loss.json` with what the scan found in LOSS lines:
+    /// per ring the later of the two (cumulative counts only grow), with the
+    /// per-writer marks of the file.
+    fn recover_loss_state(&mut self) {
+        let path = self.options.dir.join(LOSS_STATE_FILE);
+        let saved: HashMap<String, LossCursor> = match fs::read(&path) {
+            Ok(bytes) => match serde_json::from_slice::<LossState>(&bytes) {
+                Ok(state) => state.rings,
+                Err(e) => {
+                    self.fail(&format!(
+                        "{} is damaged ({e}); losses already in older files may be reported again",
+                        path.display()
+                    ));
+                    HashMap::new()
+                }
+            },
+            Err(_) => HashMap::new(),
+        };
+        for (id, cursor) in saved {
+            let Ok(ring) = u64::from_str_radix(&id, 16) else {
+                continue;
+            };
+            let entry = self.loss_written.entry(ring).or_default();
+            if cursor.cumulative.total() >= entry.cumulative.total() {
+                *entry = cursor;
+            } else {
+                entry.writers = cursor.writers;
+            }
+        }
+        self.loss_state_dirty = !self.loss_written.is_empty();
+        self.save_loss_state();
+    }
+
+    /// Writes `.profilis-loss.json` (through a temporary file) if LOSS lines
+    /// were written since the last time.
+    fn save_loss_state(&mut self) {
+        if !self.loss_state_dirty {
+            return;
+        }
+        let state = LossState {
+            rings: self
+                .loss_written
+                .iter()
+                .map(|(id, c)| (crate::json::hex64(*id), c.clone()))
+                .collect(),
+        };
+        let dir = &self.options.dir;
+        let tmp = dir.join(format!("{LOSS_STATE_FILE}.tmp"));
+        let result = serde_json::to_vec(&state)
+            .map_err(io::Error::other)
+            .and_then(|bytes| {
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(&tmp)?;
+                f.write_all(&bytes)?;
+                drop(f);
+                fs::rename(&tmp, dir.join(LOSS_STATE_FILE))
+            });
+        self.loss_state_saved = Some(Instant::now());
+        match result {
+            Ok(()) => self.loss_state_dirty = false,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                self.fail(&format!(
+                    "writing {}: {e}",
+                    dir.join(LOSS_STATE_FILE).display()
+                ));
+            }
+        }
     }
 
     /// A path in the directory for closing a leftover file as `base` that no closed
@@ -448,6 +545,12 @@ impl JsonlExporter {
                 if let Some((ring, seq)) = line::parse_tail(line_bytes) {
                     let hw = self.high_water.entry(ring).or_insert(seq);
                     *hw = (*hw).max(seq);
+                } else if let Some((ring, cumulative, to_ts_ns)) = loss_line::parse(line_bytes) {
+                    let c = self.loss_written.entry(ring).or_default();
+                    if cumulative.total() >= c.cumulative.total() {
+                        c.cumulative = cumulative;
+                        c.to_ts_ns = to_ts_ns;
+                    }
                 }
                 carry.clear();
                 data = &data[end + 1..];
@@ -518,6 +621,7 @@ impl JsonlExporter {
     /// Closes the current file: rename to its final name, queue compression,
     /// apply retention.
     fn rotate(&mut self) {
+        self.save_loss_state();
         let Some(f) = self.current.take() else { return };
         drop(f.file);
         if f.len == 0 {
@@ -608,18 +712,24 @@ impl JsonlExporter {
     }
 }
 
-impl Exporter for JsonlExporter {
-    fn name(&self) -> &'static str {
-        "jsonl"
-    }
-
-    fn is_primary(&self) -> bool {
-        true
-    }
-
-    fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
+impl JsonlExporter {
+    /// Renders the batch's events, with its LOSS markers before the events
+    /// they precede, and writes it all with one `write`.
+    fn write_batch(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        losses: Option<&LossBatch<'_>>,
+    ) -> Exported {
         let mut out = Exported::default();
-        if batch.events.is_empty() {
+        let markers = losses.map_or(&[][..], |l| l.markers);
+        let written_before = self
+            .loss_written
+            .get(&ctx.ring_id)
+            .map(|c| (c.cumulative, c.to_ts_ns))
+            .unwrap_or_default();
+        let catch_up = losses.and_then(|l| catch_up(written_before, l));
+        if batch.events.is_empty() && markers.is_empty() && catch_up.is_none() {
             return out;
         }
         let opened = self.ensure_open(Instant::now());
@@ -632,14 +742,25 @@ impl Exporter for JsonlExporter {
             return out;
         }
         self.buf.clear();
+        if let Some(m) = &catch_up {
+            loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
+        }
         let high_water = self.high_water.get(&ctx.ring_id).copied();
-        for e in batch.events {
+        let mut next_marker = 0;
+        for (i, e) in batch.events.iter().enumerate() {
+            while let Some(m) = markers.get(next_marker).filter(|m| m.before_event <= i) {
+                loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
+                next_marker += 1;
+            }
             if high_water.is_some_and(|h| e.position <= h) {
                 out.skipped += 1;
                 continue;
             }
             line::render(&mut self.buf, ctx, batch.names, batch.wall_ns(e), e);
             out.written += 1;
+        }
+        for m in &markers[next_marker..] {
+            loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
         }
         if self.buf.is_empty() {
             return out;
@@ -652,6 +773,12 @@ impl Exporter for JsonlExporter {
                 self.status.exported += out.written;
                 if self.status.last_error.is_some() && self.status.exported == out.written {
                     self.reporter.recovered();
+                }
+                if let Some(l) = losses {
+                    if !markers.is_empty() || catch_up.is_some() {
+                        self.loss_written.insert(ctx.ring_id, l.cursor.clone());
+                        self.loss_state_dirty = true;
+                    }
                 }
             }
             Err(e) => {
@@ -672,8 +799,85 @@ impl Exporter for JsonlExporter {
         }
         out
     }
+}
+
+/// A LOSS line (no pid) for losses the written lines do not account for
+/// yet: markers lost with a failed write, or a cursor the files lack.
+fn catch_up(written: (LossTotals, u64), losses: &LossBatch<'_>) -> Option<LossMarker> {
+    let (written, written_to) = written;
+    let mut before = losses.cursor.cumulative;
+    for m in losses.markers {
+        before.dropped = before.dropped.saturating_sub(m.counts.dropped);
+        before.overwritten = before.overwritten.saturating_sub(m.counts.overwritten);
+        before.abandoned = before.abandoned.saturating_sub(m.counts.abandoned);
+        before.torn = before.torn.saturating_sub(m.counts.torn);
+    }
+    let counts = LossTotals {
+        dropped: before.dropped.saturating_sub(written.dropped),
+        overwritten: before.overwritten.saturating_sub(written.overwritten),
+        abandoned: before.abandoned.saturating_sub(written.abandoned),
+        torn: before.torn.saturating_sub(written.torn),
+    };
+    if counts.is_empty() {
+        return None;
+    }
+    let to = losses
+        .markers
+        .first()
+        .map_or(losses.cursor.to_ts_ns, |m| m.from_ts_ns)
+        .max(written_to);
+    Some(LossMarker {
+        pid: None,
+        writer: None,
+        service: None,
+        counts,
+        from_ts_ns: written_to.min(to),
+        to_ts_ns: to,
+        before_event: 0,
+        cumulative: before,
+    })
+}
+
+/// Contents of `.profilis-loss.json`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct LossState {
+    rings: HashMap<String, LossCursor>,
+}
+
+impl Exporter for JsonlExporter {
+    fn name(&self) -> &'static str {
+        "jsonl"
+    }
+
+    fn is_primary(&self) -> bool {
+        true
+    }
+
+    fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
+        self.write_batch(ctx, batch, None)
+    }
+
+    fn export_with_losses(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        losses: &LossBatch<'_>,
+    ) -> Exported {
+        self.write_batch(ctx, batch, Some(losses))
+    }
+
+    fn loss_cursor(&self, ring_id: u64) -> Option<LossCursor> {
+        self.loss_written.get(&ring_id).cloned()
+    }
 
     fn maintain(&mut self, now: Instant) {
+        if self.loss_state_dirty
+            && self.loss_state_saved.map_or(true, |t| {
+                now.duration_since(t) >= Duration::from_millis(100)
+            })
+        {
+            self.save_loss_state();
+        }
         if let Some(f) = &self.current {
             let by_size = self.options.rotate_bytes > 0 && f.len >= self.options.rotate_bytes;
             let by_age = !self.options.rotate_after.is_zero()
@@ -696,6 +900,7 @@ impl Exporter for JsonlExporter {
 
     fn finish(&mut self) {
         self.rotate();
+        self.save_loss_state();
         if let Some(c) = self.compressor.take() {
             self.status.errors += c.finish();
         }
@@ -927,6 +1132,194 @@ mod tests {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert!(v["seq"].as_u64().unwrap() >= 10);
         }
+    }
+
+    fn loss_line(ring: &str, dropped: u64, abandoned: u64) -> String {
+        format!(
+            "{{\"ts_ns\":9,\"kind\":\"LOSS\",\"ring_id\":\"{ring}\",\"pid\":null,\"service\":null,\
+             \"dropped\":1,\"overwritten\":0,\"abandoned\":0,\"torn\":0,\"from_ts_ns\":1,\"to_ts_ns\":9,\
+             \"cumulative\":{{\"dropped\":{dropped},\"overwritten\":0,\"abandoned\":{abandoned},\"torn\":0}}}}\n"
+        )
+    }
+
+    #[test]
+    fn restart_continues_from_the_latest_loss_counts_of_lines_and_state_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = "00000000000000aa";
+        let b = "00000000000000bb";
+        // Ring a: its latest LOSS line is in current.jsonl (written after
+        // the state file was saved). Ring b: its LOSS lines are in an older
+        // file the scan does not read, the state file has them.
+        std::fs::write(
+            dir.path().join(CURRENT_FILE),
+            format!("{}{}", loss_line(a, 5, 0), loss_line(a, 7, 1)),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("profilis-20240101T000000.000Z.jsonl"),
+            loss_line(b, 3, 0),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("profilis-20240102T000000.000Z.jsonl"),
+            format!("{LINE},\"ring_id\":\"{b}\",\"seq\":4}}\n"),
+        )
+        .unwrap();
+        let mark = crate::loss::WriterMark {
+            index: 0,
+            pid: 42,
+            start_time: 7,
+            dropped: 4,
+            overwritten: 0,
+        };
+        let state = LossState {
+            rings: [
+                (
+                    a.to_string(),
+                    LossCursor {
+                        cumulative: LossTotals {
+                            dropped: 5,
+                            ..LossTotals::default()
+                        },
+                        to_ts_ns: 8,
+                        writers: vec![mark],
+                    },
+                ),
+                (
+                    b.to_string(),
+                    LossCursor {
+                        cumulative: LossTotals {
+                            dropped: 9,
+                            ..LossTotals::default()
+                        },
+                        to_ts_ns: 20,
+                        writers: Vec::new(),
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        std::fs::write(
+            dir.path().join(LOSS_STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+        let exporter = JsonlExporter::new(JsonlOptions::new(dir.path())).unwrap();
+        let ca = exporter.loss_cursor(0xaa).unwrap();
+        assert_eq!((ca.cumulative.dropped, ca.cumulative.abandoned), (7, 1));
+        assert_eq!(ca.to_ts_ns, 9);
+        assert_eq!(
+            ca.writers,
+            vec![mark],
+            "per-writer marks from the state file"
+        );
+        let cb = exporter.loss_cursor(0xbb).unwrap();
+        assert_eq!((cb.cumulative.dropped, cb.to_ts_ns), (9, 20));
+        assert_eq!(exporter.loss_cursor(0xcc), None);
+        // The merged state was saved for the next start.
+        let saved: LossState =
+            serde_json::from_slice(&std::fs::read(dir.path().join(LOSS_STATE_FILE)).unwrap())
+                .unwrap();
+        assert_eq!(saved.rings[a].cumulative.dropped, 7);
+    }
+
+    #[test]
+    fn markers_lost_to_a_failed_write_come_back_as_one_catch_up_line() {
+        use profilis::{Consumer, Ring, RingOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let ring_path = dir.path().join("w.ring");
+        let ring = Ring::create_or_open(&ring_path, RingOptions::default().capacity(1024)).unwrap();
+        for i in 0..20 {
+            ring.emit_fn("f", i, false);
+        }
+        let mut consumer = Consumer::attach(&ring_path).unwrap();
+        let mut ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
+        let out = dir.path().join("out");
+        let mut exporter = JsonlExporter::new(JsonlOptions::new(&out)).unwrap();
+        exporter.current = Some(OpenFile {
+            file: OpenOptions::new().append(true).open("/dev/full").unwrap(),
+            open_path: PathBuf::from("/dev/full"),
+            final_path: out.join("never"),
+            len: 0,
+            opened: Instant::now(),
+        });
+        let marker = |dropped: u64, cumulative: u64| LossMarker {
+            pid: Some(42),
+            writer: Some(0),
+            service: None,
+            counts: LossTotals {
+                dropped,
+                ..LossTotals::default()
+            },
+            from_ts_ns: 100,
+            to_ts_ns: 200,
+            before_event: 0,
+            cumulative: LossTotals {
+                dropped: cumulative,
+                ..LossTotals::default()
+            },
+        };
+        let lost = [marker(3, 3)];
+        let cursor = LossCursor {
+            cumulative: lost[0].cumulative,
+            to_ts_ns: 200,
+            writers: Vec::new(),
+        };
+        let batch = consumer.read(10);
+        let first = exporter.export_with_losses(
+            &mut ctx,
+            &batch,
+            &LossBatch {
+                markers: &lost,
+                cursor: &cursor,
+            },
+        );
+        assert_eq!(first.lost, 10);
+        consumer.commit();
+        let next = [marker(2, 5)];
+        let cursor = LossCursor {
+            cumulative: next[0].cumulative,
+            to_ts_ns: 200,
+            writers: Vec::new(),
+        };
+        let batch = consumer.read(10);
+        let second = exporter.export_with_losses(
+            &mut ctx,
+            &batch,
+            &LossBatch {
+                markers: &next,
+                cursor: &cursor,
+            },
+        );
+        assert_eq!(second.written, 10);
+        consumer.commit();
+        exporter.finish();
+        let files: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        let text = std::fs::read_to_string(files[0].path()).unwrap();
+        let losses: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["kind"] == "LOSS")
+            .collect();
+        assert_eq!(losses.len(), 2, "{text}");
+        assert!(losses[0]["pid"].is_null(), "the lost marker, unattributed");
+        assert_eq!(losses[0]["dropped"], 3);
+        assert_eq!(losses[0]["cumulative"]["dropped"], 3);
+        assert_eq!(losses[1]["dropped"], 2);
+        assert_eq!(losses[1]["cumulative"]["dropped"], 5);
+        assert_eq!(
+            exporter
+                .loss_cursor(ctx.ring_id)
+                .unwrap()
+                .cumulative
+                .dropped,
+            5
+        );
     }
 
     #[test]

@@ -5,8 +5,10 @@
 pub mod console;
 pub mod jsonl;
 pub mod line;
+pub mod loss_line;
 pub mod otlp;
 
+use crate::loss::{LossCursor, LossMarker};
 use crate::ring_context::RingContext;
 use crate::snapshot::{ExporterStatus, SnapshotHandle};
 use profilis::Batch;
@@ -39,6 +41,30 @@ pub trait Exporter: Send {
     /// committed: an exporter that returns has either written the events or
     /// counted them as lost. Never fails: errors are reported and counted.
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported;
+
+    /// Writes one batch together with the LOSS markers the reader found in
+    /// it (see [`crate::loss`]): each marker goes before the event at its
+    /// `before_event`. Called instead of [`export`](Exporter::export)
+    /// whenever a batch has events or markers. The default ignores the
+    /// markers.
+    fn export_with_losses(
+        &mut self,
+        ctx: &mut RingContext,
+        batch: &Batch<'_>,
+        _losses: &LossBatch<'_>,
+    ) -> Exported {
+        if batch.events.is_empty() {
+            return Exported::default();
+        }
+        self.export(ctx, batch)
+    }
+
+    /// Where the LOSS markers of ring `ring_id` stand in this exporter's
+    /// output from an earlier run, so that a restarted reader neither
+    /// repeats nor skips any (the JSONL exporter's).
+    fn loss_cursor(&self, _ring_id: u64) -> Option<LossCursor> {
+        None
+    }
 
     /// Hands over where the drain loop publishes its snapshots (called
     /// once, before the first batch), for exporters that send statistics.
@@ -77,6 +103,16 @@ pub struct DiskUse {
     pub deleted_for_bytes: u64,
     /// Closed files deleted to stay under `retain_files`.
     pub deleted_for_files: u64,
+}
+
+/// The LOSS markers of one batch, and where the ring's markers stand once
+/// they are written.
+#[derive(Clone, Copy, Debug)]
+pub struct LossBatch<'a> {
+    /// Markers, in output order.
+    pub markers: &'a [LossMarker],
+    /// The ring's cumulative loss counts after them, and per-writer marks.
+    pub cursor: &'a LossCursor,
 }
 
 /// Prints an error the first time and then at most once per interval,

@@ -171,10 +171,14 @@ pub struct WriterJson<'a> {
     pub pid: u32,
     /// Service name, if set.
     pub service: Option<&'a str>,
-    /// Whether it still runs.
+    /// Whether it still runs (false: the pid is gone or belongs to another
+    /// process now).
     pub alive: bool,
     /// Events it could not place.
     pub dropped: u64,
+    /// Wall-clock ns it was last seen: its latest event drained or its
+    /// latest heartbeat.
+    pub last_seen_ns: u64,
 }
 
 /// `reader`.
@@ -231,6 +235,7 @@ pub fn render(s: &Snapshot) -> HealthJson<'_> {
                         service: w.service.as_deref(),
                         alive: w.alive,
                         dropped: w.dropped,
+                        last_seen_ns: w.last_seen_ns,
                     })
                     .collect(),
             })

@@ -7,6 +7,9 @@
 
 use super::health;
 use super::WebState;
+use crate::loss::{LossPoint, ProducerLoss};
+use crate::postmortem::PostMortemSummary;
+use crate::services::ServiceView;
 use crate::snapshot::{
     CustomMetric, ErrorRecord, HistogramBin, Latency, ReaderMetrics, RingStatus, SeriesPoint,
     Snapshot, Totals,
@@ -55,6 +58,15 @@ pub struct MetricsJson<'a> {
     pub reader: &'a ReaderMetrics,
     /// Health verdict.
     pub health: Health,
+    /// Merged views per service with the per-worker breakdown.
+    pub services: &'a [ServiceView],
+    /// Losses per producer process.
+    pub producer_losses: &'a [ProducerLoss],
+    /// Losses over the window, per 10 s step.
+    pub loss_series: &'a [LossPoint],
+    /// Dead writers with a post-mortem, newest first (events at
+    /// `postmortem/{ring_id}/{pid}.json`).
+    pub postmortems: Vec<PostMortemSummary<'a>>,
 }
 
 /// `requests`.
@@ -189,6 +201,15 @@ pub fn render(s: &Snapshot) -> MetricsJson<'_> {
             status: health::status(&reasons),
             reasons,
         },
+        services: &s.producers.services,
+        producer_losses: &s.producers.losses,
+        loss_series: &s.producers.loss_series,
+        postmortems: s
+            .producers
+            .postmortems
+            .iter()
+            .map(|p| p.summary())
+            .collect(),
     }
 }
 

@@ -9,7 +9,8 @@
 //! Endpoints, all under the prefix (default `/_profilis`), one module each:
 //! [`dashboard`] (`/`, the page; the bare prefix redirects there),
 //! [`metrics_json`] (`/metrics.json`), [`health`] (`/health`),
-//! [`prometheus`] (`/metrics`), [`assets`] (`/assets/...`), and [`auth`]
+//! [`prometheus`] (`/metrics`), [`postmortem`] (`/postmortem/{ring_id}/{pid}.json`
+//! and `.jsonl`), [`assets`] (`/assets/...`), and [`auth`]
 //! (bearer token, `?token=` and the login form, `/login`, `/logout`).
 
 pub mod assets;
@@ -17,6 +18,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod health;
 pub mod metrics_json;
+pub mod postmortem;
 pub mod prometheus;
 pub mod server;
 
@@ -300,7 +302,8 @@ pub fn router(state: Arc<WebState>) -> Router {
     let p = |path: &str| state.path(path);
     let mut protected = Router::new()
         .route(&p("/metrics.json"), get(metrics_json::handler))
-        .route(&p("/metrics"), get(prometheus::handler));
+        .route(&p("/metrics"), get(prometheus::handler))
+        .route(&p("/postmortem/{ring_id}/{file}"), get(postmortem::handler));
     let mut public = Router::new()
         .route(&p("/"), get(dashboard::handler))
         .route(&p("/login"), post(auth::login))

@@ -1,5 +1,6 @@
 // The dashboard in headless Chromium, against a running profilis-reader fed
-// by loadgen (scripts/ci/80-browser.sh starts both). Environment:
+// by two loadgen workers of service "shop" and a crashed worker of the same
+// service (scripts/ci/80-browser.sh starts them). Environment:
 //   PROFILIS_URL         dashboard URL, e.g. http://127.0.0.1:PORT/_profilis/
 //   PROFILIS_TOKEN_FILE  file holding the reader's UI token
 //   SCREENSHOT_DIR       where the screenshots go
@@ -69,6 +70,24 @@ async function eventually(what, check) {
 }
 
 const number = text => Number(String(text).replace(/[^0-9.]/g, ""));
+const metrics = async () => (await page.request.get(base + "metrics.json")).json();
+
+/** Pixels of canvas `id` drawn in the colour of CSS variable `colour`. */
+async function painted(id, colour) {
+  return page.$eval("#" + id, (c, colour) => {
+    const probe = document.createElement("span");
+    probe.style.color = "var(" + colour + ")";
+    document.body.appendChild(probe);
+    const [r, g, b] = getComputedStyle(probe).color.match(/\d+/g).map(Number);
+    probe.remove();
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 60) n++;
+    }
+    return n;
+  }, colour);
+}
 
 test("a ?token= link opens a session and strips the token from the URL", async () => {
   const response = await page.goto(base + "?token=" + encodeURIComponent(token));
@@ -150,21 +169,94 @@ test("functions, queries, rings and charts are shown", async () => {
   // Every chart has drawn its data in its series colour, not just axes.
   const charts = [["chart-latency", "--s1"], ["chart-throughput", "--s1"], ["chart-errors", "--s3"], ["chart-histogram", "--s1"]];
   for (const [id, colour] of charts) {
-    const painted = await page.$eval("#" + id, (c, colour) => {
-      const probe = document.createElement("span");
-      probe.style.color = "var(" + colour + ")";
-      document.body.appendChild(probe);
-      const [r, g, b] = getComputedStyle(probe).color.match(/\d+/g).map(Number);
-      probe.remove();
-      const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
-      let n = 0;
-      for (let i = 0; i < d.length; i += 4) {
-        if (d[i + 3] > 200 && Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 60) n++;
-      }
-      return n;
-    }, colour);
-    assert.ok(painted > 50, id + ": " + painted + " pixels of the series colour");
+    const n = await painted(id, colour);
+    assert.ok(n > 50, id + ": " + n + " pixels of the series colour");
   }
+});
+
+test("the loss panel shows each producer's losses as metrics.json counts them", async () => {
+  const json = await eventually("the crashed worker's losses", async () => {
+    const j = await metrics();
+    return (j.producer_losses || []).some(p => p.abandoned > 0 && p.ring_full > 0 && p.alive === false) ? j : undefined;
+  });
+  const crashed = json.producer_losses.find(p => p.abandoned > 0);
+  const key = crashed.ring_id + "/" + crashed.pid;
+  const row = await eventually("its row on the page", () => page.evaluate(key => {
+    const tr = [...document.querySelectorAll("#losses-table tbody tr")].find(r => r.dataset.name === key);
+    if (!tr) return undefined;
+    const cell = k => tr.querySelector("td[data-key=" + k + "]");
+    return {
+      who: cell("who").textContent,
+      state: cell("state").textContent,
+      ring_full: Number(cell("ring_full").dataset.value),
+      abandoned: Number(cell("abandoned").dataset.value),
+      total: Number(cell("total").dataset.value),
+    };
+  }, key));
+  assert.equal(row.who, "pid " + crashed.pid + " (shop)");
+  assert.equal(row.state, "dead");
+  assert.equal(row.ring_full, crashed.ring_full, "the worker is dead: its counts are final");
+  assert.equal(row.abandoned, 1, "its unfinished claim");
+  assert.equal(row.total, crashed.ring_full + crashed.overwritten + crashed.abandoned + crashed.torn);
+  assert.ok((await page.textContent("#losses-total")).includes("events lost"));
+  assert.ok(await painted("chart-losses", "--s2") > 20, "the loss time series is drawn");
+  await page.locator("[data-panel=losses]").screenshot({ path: path.join(shots, "losses.png") });
+});
+
+test("the post-mortem panel lists the dead worker's last events, with a JSONL download", async () => {
+  const json = await eventually("a post-mortem", async () => {
+    const j = await metrics();
+    return (j.postmortems || []).length ? j : undefined;
+  });
+  const pm = json.postmortems[0];
+  assert.equal(pm.service, "shop");
+  assert.equal(pm.losses.abandoned, 1);
+  assert.ok(pm.events_kept > 0 && pm.events_kept <= 100, "--postmortem-events default");
+  const doc = await (await page.request.get(base + "postmortem/" + pm.ring_id + "/" + pm.pid + ".json")).json();
+  assert.equal(doc.events.length, pm.events_kept);
+  const shown = await eventually("the events on the page", async () => {
+    const seqs = await page.$$eval("#postmortem-events tbody tr[data-name]", rows => rows.map(r => Number(r.dataset.name)));
+    return seqs.length === doc.events.length ? seqs : undefined;
+  });
+  const bySeq = (a, b) => a - b;
+  assert.deepEqual(shown.sort(bySeq), doc.events.map(e => e.seq).sort(bySeq));
+  assert.ok((await page.textContent("#postmortem-title")).includes("pid " + pm.pid));
+  const href = await page.$eval(`#postmortem-list tr[data-key="${pm.ring_id}/${pm.pid}"] a.download`, a => a.getAttribute("href"));
+  const download = await page.request.get(base + href);
+  assert.equal(download.status(), 200);
+  const lines = (await download.text()).trim().split("\n").map(l => JSON.parse(l));
+  assert.deepEqual(lines, doc.events, "the download holds the same events");
+  // The rings panel shows the worker dead, with the time it was last seen.
+  const writer = await page.$eval(`#rings span[data-pid="${pm.pid}"]`, s => ({ alive: s.dataset.alive, text: s.textContent }));
+  assert.equal(writer.alive, "false");
+  assert.ok(writer.text.includes("dead, last seen"), writer.text);
+  await page.locator("[data-panel=postmortem]").screenshot({ path: path.join(shots, "postmortem.png") });
+});
+
+test("a service's workers are merged, each worker one click away", async () => {
+  const json = await eventually("service shop with two live workers", async () => {
+    const j = await metrics();
+    const shop = (j.services || []).find(s => s.service === "shop");
+    return shop && shop.workers.length >= 2 ? j : undefined;
+  });
+  const route = "/api/users/{id}";
+  const merged = `#services [data-service="shop"] tr.merged[data-name="${route}"]`;
+  await eventually("the route row", async () => ((await page.$(merged)) ? true : undefined));
+  await page.click(merged);
+  const rows = await eventually("one row per worker", () => page.evaluate(selector => {
+    const tr = document.querySelector(selector);
+    if (!tr || tr.getAttribute("aria-expanded") !== "true") return undefined;
+    const workers = [];
+    for (let n = tr.nextElementSibling; n && n.classList.contains("worker"); n = n.nextElementSibling) {
+      workers.push({ pid: n.dataset.pid, count: Number(n.querySelector("td[data-key=count]").dataset.value) });
+    }
+    return { total: Number(tr.querySelector("td[data-key=count]").dataset.value), workers };
+  }, merged));
+  assert.ok(rows.workers.length >= 2, JSON.stringify(rows));
+  assert.equal(rows.workers.reduce((n, w) => n + w.count, 0), rows.total, "the workers add up to the merged count");
+  const shop = json.services.find(s => s.service === "shop");
+  for (const w of rows.workers) assert.ok(shop.workers.some(x => String(x.pid) === w.pid), w.pid);
+  await page.locator("[data-panel=services]").screenshot({ path: path.join(shots, "services.png") });
 });
 
 test("both themes render; screenshots", async () => {
@@ -182,7 +274,7 @@ test("both themes render; screenshots", async () => {
   await page.reload();
   assert.equal(await page.getAttribute("html", "data-theme"), "light");
   await page.click("#theme-toggle");
-  for (const f of ["dashboard-dark.png", "dashboard-light.png"]) {
+  for (const f of ["dashboard-dark.png", "dashboard-light.png", "losses.png", "postmortem.png", "services.png"]) {
     assert.ok(fs.statSync(path.join(shots, f)).size > 10_000, f);
   }
 });

@@ -323,10 +323,186 @@ const Profilis = (() => {
       r.writers.forEach((w, i) => {
         if (i) writers.appendChild(document.createTextNode(", "));
         const label = "pid " + w.pid + (w.service ? " (" + w.service + ")" : "");
-        writers.appendChild(el("span", { class: w.alive ? "alive" : "dead", "data-pid": w.pid },
-          label + (w.alive ? " alive" : " exited") + (w.dropped ? ", dropped " + count(w.dropped) : "")));
+        const state = w.alive ? " alive" : " dead, last seen " + (w.last_seen_ns ? clock(w.last_seen_ns, true) : "never");
+        writers.appendChild(el("span", { class: w.alive ? "alive" : "dead", "data-pid": w.pid, "data-alive": String(w.alive) },
+          label + state + (w.dropped ? ", dropped " + count(w.dropped) : "")));
       });
       div.appendChild(writers);
+      frag.appendChild(div);
+    }
+    box.replaceChildren(frag);
+  });
+
+  // ---------- losses per producer ----------
+  const lossTable = sortTable(document.getElementById("losses-table"), [
+    { key: "who", label: "Producer", value: p => (p.pid == null ? "unknown" : "pid " + p.pid),
+      text: p => (p.pid == null ? "unknown (not attributable)" : "pid " + p.pid) + (p.service ? " (" + p.service + ")" : "") },
+    { key: "state", label: "State", value: p => (p.alive == null ? "–" : p.alive ? "alive" : "dead"),
+      text: p => (p.alive == null ? "–" : p.alive ? "alive" : "dead"), cls: p => (p.alive === false ? "bad" : "") },
+    { key: "ring", label: "Ring", value: p => p.ring, text: p => p.ring, left: true },
+    { key: "ring_full", label: "Ring full", value: p => p.ring_full, text: p => count(p.ring_full), cls: p => (p.ring_full ? "bad" : "") },
+    { key: "overwritten", label: "Overwritten", value: p => p.overwritten, text: p => count(p.overwritten), cls: p => (p.overwritten ? "bad" : "") },
+    { key: "abandoned", label: "Abandoned", value: p => p.abandoned, text: p => count(p.abandoned), cls: p => (p.abandoned ? "bad" : "") },
+    { key: "torn", label: "Torn", value: p => p.torn, text: p => count(p.torn), cls: p => (p.torn ? "bad" : "") },
+    { key: "total", label: "Total", value: p => p.total, text: p => count(p.total) },
+    { key: "last_loss_ns", label: "Last loss", value: p => p.last_loss_ns, text: p => clock(p.last_loss_ns, true) },
+  ], "last_loss_ns", p => p.ring_id + "/" + (p.pid == null ? "unknown" : p.pid));
+  panel("losses", d => {
+    const rows = d.producer_losses || [];
+    lossTable(rows);
+    const total = rows.reduce((n, p) => n + p.total, 0);
+    set("losses-total", rows.length ? count(total) + " events lost since the reader started" : "no loss", total);
+    // One point per step over the window, zeros where nothing was lost.
+    const step = (d.window.step_secs || 10) * 1e9;
+    const end = Math.floor(d.generated_ns / step) * step;
+    const start = Math.max(end - d.window.covered_secs * 1e9, end - 90 * step);
+    const byTs = new Map((d.loss_series || []).map(p => [p.ts_ns, p]));
+    const points = [];
+    for (let t = Math.floor(start / step) * step; t <= end; t += step) {
+      const p = byTs.get(t) || {};
+      points.push({ ts_ns: t, dropped: (p.ring_full || 0) + (p.overwritten || 0), abandoned: p.abandoned || 0, torn: p.torn || 0 });
+    }
+    lineChart(document.getElementById("chart-losses"), rows.length ? points : [],
+      [{ key: "dropped", color: "--s2" }, { key: "abandoned", color: "--s3" }, { key: "torn", color: "--s1" }], count, step);
+  });
+
+  // ---------- post-mortem of dead writers ----------
+  const postmortem = { selected: null, loaded: null, events: null };
+  const pmKey = p => p.ring_id + "/" + p.pid;
+  const pmEvents = sortTable(document.getElementById("postmortem-events"), [
+    { key: "ts_ns", label: "Time", value: e => e.ts_ns, text: e => clock(e.ts_ns, true) },
+    { key: "kind", label: "Kind", value: e => e.kind, text: e => e.kind },
+    { key: "name", label: "Route / function / query", value: e => e.name, text: e => e.name, left: true },
+    { key: "status", label: "Status", value: e => e.status || 0, text: e => (e.status != null ? String(e.status) : "–"), cls: e => (e.error ? "bad" : "") },
+    { key: "dur_ns", label: "Duration", value: e => e.dur_ns || 0, text: e => (e.dur_ns != null ? duration(e.dur_ns) : "–") },
+    { key: "trace_id", label: "Trace id", value: e => e.trace_id || "", text: e => e.trace_id || "–", left: true },
+    { key: "seq", label: "Seq", value: e => e.seq, text: e => String(e.seq) },
+  ], "seq", e => String(e.seq));
+  async function loadPostmortem(p) {
+    const key = pmKey(p);
+    if (postmortem.loaded === key) return;
+    postmortem.loaded = key;
+    try {
+      const res = await fetch("postmortem/" + encodeURIComponent(p.ring_id) + "/" + p.pid + ".json",
+        { cache: "no-store", credentials: "same-origin" });
+      if (!res.ok) throw new Error("HTTP " + res.status);
+      const doc = await res.json();
+      if (postmortem.selected !== key) return;
+      pmEvents(doc.events || []);
+      document.getElementById("postmortem-detail").dataset.key = key;
+      set("postmortem-title", "Last " + count(doc.events.length) + " events of pid " + doc.pid +
+        (doc.service ? " (" + doc.service + ")" : "") + ", last seen " + clock(doc.last_seen_ns, true));
+    } catch (e) {
+      postmortem.loaded = null;
+      set("postmortem-title", "could not load the post-mortem: " + e.message);
+    }
+  }
+  panel("postmortem", d => {
+    const list = d.postmortems || [];
+    const box = document.getElementById("postmortem-list");
+    const detail = document.getElementById("postmortem-detail");
+    if (!list.length) {
+      box.replaceChildren(el("p", { class: "muted" }, "no writer process has died since the reader started"));
+      detail.hidden = true;
+      return;
+    }
+    if (!list.some(p => pmKey(p) === postmortem.selected)) postmortem.selected = pmKey(list[0]);
+    const table = el("table", { class: "data" });
+    const head = el("tr");
+    for (const h of ["Writer", "Ring", "Last seen", "Found dead", "Events drained", "Lost", "Events"]) {
+      head.appendChild(el("th", h === "Ring" ? { class: "left" } : null, h));
+    }
+    table.appendChild(el("thead")).appendChild(head);
+    const body = el("tbody");
+    for (const p of list) {
+      const key = pmKey(p);
+      const tr = el("tr", { "data-key": key, class: key === postmortem.selected ? "selected" : null });
+      tr.appendChild(el("td", null, "pid " + p.pid + (p.service ? " (" + p.service + ")" : "")));
+      tr.appendChild(el("td", { class: "left" }, p.ring));
+      tr.appendChild(el("td", null, clock(p.last_seen_ns, true)));
+      tr.appendChild(el("td", null, clock(p.detected_ns, true)));
+      tr.appendChild(el("td", null, count(p.events_drained)));
+      const lost = p.losses.dropped + p.losses.abandoned + p.losses.torn;
+      tr.appendChild(el("td", { class: lost ? "bad" : null }, lost ? count(p.losses.dropped) + " dropped, " +
+        count(p.losses.abandoned) + " abandoned, " + count(p.losses.torn) + " torn" : "none"));
+      const links = el("td");
+      const show = el("button", { type: "button", "data-action": "show" }, "Show " + count(p.events_kept));
+      show.addEventListener("click", () => { postmortem.selected = key; renderAllLast(); });
+      const link = el("a", { href: "postmortem/" + encodeURIComponent(p.ring_id) + "/" + p.pid + ".jsonl",
+        download: "profilis-postmortem-" + p.ring_id + "-" + p.pid + ".jsonl", class: "download" }, "JSONL");
+      links.append(show, " ", link);
+      tr.appendChild(links);
+      body.appendChild(tr);
+    }
+    table.appendChild(body);
+    box.replaceChildren(table);
+    detail.hidden = false;
+    const chosen = list.find(p => pmKey(p) === postmortem.selected);
+    loadPostmortem(chosen);
+  });
+
+  // ---------- merged worker views ----------
+  const expanded = new Set();
+  panel("services", d => {
+    const box = document.getElementById("services");
+    const services = d.services || [];
+    const frag = document.createDocumentFragment();
+    if (!services.length) frag.appendChild(el("p", { class: "muted" }, "nothing in the window yet"));
+    for (const s of services) {
+      const name = s.service == null ? "(no service name)" : s.service;
+      const div = el("div", { class: "service", "data-service": name });
+      const title = el("div", { class: "title" });
+      title.appendChild(el("span", { class: "path" }, name));
+      title.appendChild(el("span", { class: "muted" }, s.workers.length + " worker" + (s.workers.length === 1 ? "" : "s") + ": " +
+        s.workers.map(w => (w.pid ? "pid " + w.pid : "other workers") + " (" + count(w.events) + ")").join(", ")));
+      div.appendChild(title);
+      const table = el("table", { class: "data" });
+      const head = el("tr");
+      for (const h of ["Name", "Kind", "Count", "Errors", "Per second", "P50", "P95", "P99", "Max", "Workers"]) head.appendChild(el("th", null, h));
+      table.appendChild(el("thead")).appendChild(head);
+      const body = el("tbody");
+      const kinds = [["REQ", s.routes], ["FN", s.functions], ["DB", s.queries]];
+      for (const [kind, rows] of kinds) {
+        for (const r of rows) {
+          const key = name + "\u0000" + kind + "\u0000" + r.name;
+          const open = expanded.has(key);
+          const tr = el("tr", { class: "merged", "data-name": r.name, "data-kind": kind, "aria-expanded": String(open) });
+          tr.appendChild(el("td", null, (open ? "▾ " : "▸ ") + r.name));
+          tr.appendChild(el("td", null, kind));
+          tr.appendChild(el("td", { "data-key": "count", "data-value": String(r.count) }, count(r.count)));
+          tr.appendChild(el("td", { class: r.errors ? "bad" : null }, count(r.errors)));
+          tr.appendChild(el("td", null, rate(r.rps)));
+          tr.appendChild(el("td", null, duration(r.p50_ns)));
+          tr.appendChild(el("td", null, duration(r.p95_ns)));
+          tr.appendChild(el("td", { "data-key": "p99", "data-value": String(r.p99_ns) }, duration(r.p99_ns)));
+          tr.appendChild(el("td", null, duration(r.max_ns)));
+          tr.appendChild(el("td", null, String(r.workers.length)));
+          tr.addEventListener("click", () => {
+            if (expanded.has(key)) expanded.delete(key); else expanded.add(key);
+            renderAllLast();
+          });
+          body.appendChild(tr);
+          if (!open) continue;
+          for (const w of r.workers) {
+            const wr = el("tr", { class: "worker", "data-pid": String(w.pid) });
+            wr.appendChild(el("td", null, w.pid ? "pid " + w.pid : "other workers"));
+            wr.appendChild(el("td", null, ""));
+            wr.appendChild(el("td", { "data-key": "count", "data-value": String(w.count) }, count(w.count)));
+            wr.appendChild(el("td", { class: w.errors ? "bad" : null }, count(w.errors)));
+            wr.appendChild(el("td", null, rate(w.rps)));
+            wr.appendChild(el("td", null, duration(w.p50_ns)));
+            wr.appendChild(el("td", null, duration(w.p95_ns)));
+            wr.appendChild(el("td", { "data-key": "p99", "data-value": String(w.p99_ns) }, duration(w.p99_ns)));
+            wr.appendChild(el("td", null, duration(w.max_ns)));
+            wr.appendChild(el("td", null, ""));
+            body.appendChild(wr);
+          }
+        }
+      }
+      table.appendChild(body);
+      const scroll = el("div", { class: "scroll" });
+      scroll.appendChild(table);
+      div.appendChild(scroll);
       frag.appendChild(div);
     }
     box.replaceChildren(frag);
@@ -379,6 +555,10 @@ const Profilis = (() => {
     } catch (e) {
       status("error", "cannot reach the reader");
     }
+  }
+
+  function renderAllLast() {
+    if (last) renderAll(last);
   }
 
   function applyTheme(theme) {

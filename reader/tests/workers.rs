@@ -1,0 +1,551 @@
+//! Worker processes of one service: merged percentiles across processes and
+//! rings, and a worker SIGKILLed mid-claim (dead in health, its last events
+//! in the post-mortem, its losses in LOSS markers that add up to the ring
+//! counters).
+//!
+//! The binary re-executes itself as the worker processes
+//! (`PROFILIS_TEST_ROLE=worker|victim|filler`), so it runs without the test
+//! harness (`harness = false` in Cargo.toml).
+
+mod common;
+
+use common::*;
+use profilis::{Emit, Fields, Kind, Method, Ring, RingOptions};
+use profilis_reader::drain::{Drain, DrainOptions, ProducerOptions};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const ROLE: &str = "PROFILIS_TEST_ROLE";
+const SERVICE: &str = "svc";
+const ROUTES: [&str; 3] = ["/api/a", "/api/b", "/api/c"];
+const EVENTS_PER_WORKER: u64 = 6000;
+/// Events the victim commits before and after its unfinished claim.
+const VICTIM_BEFORE: u64 = 100;
+const VICTIM_AFTER: u64 = 20;
+const POSTMORTEM_EVENTS: u64 = 50;
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn main() {
+    match std::env::var(ROLE).as_deref() {
+        Ok("worker") => return worker(),
+        Ok("victim") => return victim(),
+        Ok("filler") => return filler(),
+        _ => {}
+    }
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let tests: [(&str, fn()); 2] = [
+        (
+            "four_workers_in_two_rings_merge_into_exact_percentiles",
+            four_workers,
+        ),
+        (
+            "worker_killed_mid_claim_is_dead_with_its_last_events_and_exact_losses",
+            killed_worker,
+        ),
+    ];
+    for (name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let start = Instant::now();
+        test();
+        println!("test {name} ... ok ({:.1}s)", start.elapsed().as_secs_f64());
+    }
+}
+
+fn env_u64(name: &str) -> u64 {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is set"))
+        .parse()
+        .unwrap()
+}
+
+fn open_ring(capacity: u64) -> Ring {
+    let path = PathBuf::from(std::env::var("PROFILIS_RING").unwrap());
+    Ring::create_or_open(
+        &path,
+        RingOptions::default().capacity(capacity).service(SERVICE),
+    )
+    .unwrap()
+}
+
+/// The duration of request `i` of worker `worker`: log-uniform from 10 µs to
+/// about 80 ms, with a different spread per worker and route.
+fn duration(worker: u64, i: u64) -> (usize, u64) {
+    let mut x =
+        (worker + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD6E8_FEB8_6659_FD93);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^= x >> 32;
+    let route = (x % ROUTES.len() as u64) as usize;
+    let u = ((x >> 8) % 1_000_000) as f64 / 1e6;
+    let scale = 1.0 + worker as f64 * 0.5 + route as f64;
+    (route, (10_000.0 * (u * 12.0 * scale.sqrt()).exp2()) as u64)
+}
+
+/// Worker process: `EVENTS_PER_WORKER` requests with known durations.
+fn worker() {
+    let id = env_u64("PROFILIS_TEST_WORKER");
+    let ring = open_ring(1 << 15);
+    for i in 0..EVENTS_PER_WORKER {
+        let (route, dur) = duration(id, i);
+        assert_eq!(ring.emit_req(ROUTES[route], 200, dur), Emit::Written);
+    }
+}
+
+fn checkout(ring: &Ring, seq: u64) -> Emit {
+    let fields = Fields {
+        method: Method::Post,
+        status: 200,
+        dur_ns: 1_000_000 + seq,
+        value: seq, // bytes_in: tells the events apart
+        ..Fields::default()
+    };
+    ring.record(Kind::Req, ring.intern("/checkout"), &fields)
+}
+
+/// Victim: commits events, claims a slot it never commits, commits more
+/// behind it, says so in `PROFILIS_TEST_READY`, then waits to be killed.
+fn victim() {
+    let ring = open_ring(128);
+    for seq in 0..VICTIM_BEFORE {
+        assert_eq!(checkout(&ring, seq), Emit::Written);
+    }
+    let _claim = ring.claim().unwrap();
+    for seq in VICTIM_BEFORE..VICTIM_BEFORE + VICTIM_AFTER {
+        assert_eq!(checkout(&ring, seq), Emit::Written);
+    }
+    std::fs::write(std::env::var("PROFILIS_TEST_READY").unwrap(), b"ready").unwrap();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Filler: emits into the ring held up by the victim's claim until it is
+/// full; prints how many events were written and dropped.
+fn filler() {
+    let ring = open_ring(128);
+    let (mut written, mut dropped) = (0, 0);
+    for i in 0..300 {
+        match ring.emit_fn("fill", 1000 + i, false) {
+            Emit::Written => written += 1,
+            Emit::Dropped => dropped += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    println!("{written} {dropped}");
+}
+
+fn spawn(role: &str, ring: &Path, env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.env(ROLE, role)
+        .env("PROFILIS_RING", ring)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+fn exact(sorted: &[u64], q: f64) -> u64 {
+    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+fn close(got: u64, want: u64, what: &str) {
+    // Two significant digits (1%), and the 1 µs lowest discernible value.
+    assert!(
+        got.abs_diff(want) <= want / 100 + 1000,
+        "{what}: histogram {got}, exact {want}"
+    );
+}
+
+/// Four worker processes of service "svc", two per ring: one merged view per
+/// route whose percentiles are those of the union of every worker's events,
+/// and a per-worker breakdown that adds up to it.
+fn four_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rings = [tmp.path().join("a.ring"), tmp.path().join("b.ring")];
+    let children: Vec<Child> = (0..4u64)
+        .map(|id| {
+            spawn(
+                "worker",
+                &rings[(id / 2) as usize],
+                &[("PROFILIS_TEST_WORKER", id.to_string())],
+            )
+        })
+        .collect();
+    let pids: Vec<u32> = children.iter().map(Child::id).collect();
+    for c in children {
+        assert!(c.wait_with_output().unwrap().status.success());
+    }
+    let drain = Drain::new(
+        DrainOptions {
+            rings: rings.to_vec(),
+            once: true,
+            producers: ProducerOptions {
+                postmortem_events: 10,
+                ..ProducerOptions::default()
+            },
+            ..DrainOptions::default()
+        },
+        Vec::new(),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .unwrap();
+    let handle = drain.snapshots();
+    drain.run();
+    let s = handle.load();
+
+    let services = &s.producers.services;
+    assert_eq!(services.len(), 1, "one service");
+    let svc = &services[0];
+    assert_eq!(svc.service.as_deref(), Some(SERVICE));
+    let mut worker_pids: Vec<u32> = svc.workers.iter().map(|w| w.pid).collect();
+    worker_pids.sort_unstable();
+    let mut want_pids = pids.clone();
+    want_pids.sort_unstable();
+    assert_eq!(worker_pids, want_pids, "every worker process, both rings");
+    for w in &svc.workers {
+        let id = pids.iter().position(|&p| p == w.pid).unwrap();
+        assert_eq!(w.rings.len(), 1);
+        assert!(w.rings[0].ends_with(if id < 2 { "a.ring" } else { "b.ring" }));
+        assert_eq!(w.events, EVENTS_PER_WORKER);
+    }
+    assert_eq!(svc.routes.len(), ROUTES.len());
+    for (r, route) in ROUTES.iter().enumerate() {
+        let merged = svc
+            .routes
+            .iter()
+            .find(|m| m.latency.name == *route)
+            .unwrap();
+        let mut union = Vec::new();
+        for (id, &pid) in pids.iter().enumerate() {
+            let mut mine: Vec<u64> = (0..EVENTS_PER_WORKER)
+                .map(|i| duration(id as u64, i))
+                .filter(|&(route, _)| route == r)
+                .map(|(_, d)| d)
+                .collect();
+            mine.sort_unstable();
+            let w = merged.workers.iter().find(|w| w.pid == pid).unwrap();
+            assert_eq!(w.count, mine.len() as u64);
+            close(
+                w.p99_ns,
+                exact(&mine, 0.99),
+                &format!("{route} pid {pid} p99"),
+            );
+            union.extend(mine);
+        }
+        union.sort_unstable();
+        let m = &merged.latency;
+        assert_eq!(m.count, union.len() as u64);
+        assert_eq!(
+            merged.workers.iter().map(|w| w.count).sum::<u64>(),
+            m.count,
+            "the per-worker view sums to the merged count"
+        );
+        for (q, got) in [
+            (0.5, m.p50_ns),
+            (0.95, m.p95_ns),
+            (0.99, m.p99_ns),
+            (0.999, m.p999_ns),
+            (1.0, m.max_ns),
+        ] {
+            close(got, exact(&union, q), &format!("{route} merged q{q}"));
+        }
+        let mean = union.iter().map(|&v| u128::from(v)).sum::<u128>() / union.len() as u128;
+        assert_eq!(u128::from(m.mean_ns), mean);
+        // One service here: the merged view is the reader's route table.
+        let global = s.stats.routes.iter().find(|l| l.name == *route).unwrap();
+        assert_eq!((global.count, global.p99_ns), (m.count, m.p99_ns));
+    }
+    // The same in metrics.json, with the breakdown one key away.
+    let v = serde_json::to_value(profilis_reader::web::metrics_json::render(&s)).unwrap();
+    let route = &v["services"][0]["routes"][0];
+    assert_eq!(route["workers"].as_array().unwrap().len(), 4);
+    let sum: u64 = route["workers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(route["count"].as_u64(), Some(sum));
+    // The workers exited: each has a post-mortem with its last events.
+    assert_eq!(s.producers.postmortems.len(), 4);
+    for pm in &s.producers.postmortems {
+        let id = pids.iter().position(|&p| p == pm.pid).unwrap() as u64;
+        assert_eq!(pm.events.len(), 10);
+        assert_eq!(pm.events_drained, EVENTS_PER_WORKER);
+        for (k, e) in pm.events.iter().enumerate() {
+            let (route, dur) = duration(id, EVENTS_PER_WORKER - 10 + k as u64);
+            assert_eq!((e.name.as_str(), e.dur_ns), (ROUTES[route], Some(dur)));
+        }
+    }
+}
+
+struct Ui {
+    addr: String,
+    prefix: String,
+}
+
+impl Ui {
+    fn get(&self, path: &str) -> (u16, String, String) {
+        http_get(&self.addr, &format!("{}{path}", self.prefix), &[])
+    }
+
+    fn json(&self, path: &str) -> Value {
+        let (status, _, body) = self.get(path);
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Polls `path` until `check` gives a value.
+    fn poll<T>(&self, path: &str, what: &str, mut check: impl FnMut(&Value) -> Option<T>) -> T {
+        let end = Instant::now() + DEADLINE;
+        loop {
+            let v = self.json(path);
+            if let Some(t) = check(&v) {
+                return t;
+            }
+            assert!(Instant::now() < end, "timed out waiting for {what}: {v}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A worker SIGKILLed between claim and commit while its later events wait
+/// in the ring behind the claim, and another process filling the ring: the
+/// reader marks the worker dead with its last-seen time, still drains its
+/// committed events, keeps its last events for the post-mortem (endpoint and
+/// JSONL download), and the LOSS markers add up to the ring counters, each
+/// charged to the process that lost the events.
+fn killed_worker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ring_path = tmp.path().join("c.ring");
+    let ready = tmp.path().join("ready");
+    let out_dir = tmp.path().join("out");
+    let started_ns = profilis_reader::timefmt::now_ns();
+    let mut victim = spawn(
+        "victim",
+        &ring_path,
+        &[("PROFILIS_TEST_READY", ready.display().to_string())],
+    );
+    let victim_pid = victim.id();
+    assert!(
+        wait_until(DEADLINE, || ready.exists()),
+        "the victim is ready"
+    );
+
+    let mut reader = reader()
+        .args([
+            ring_path.to_str().unwrap(),
+            "--jsonl-dir",
+            out_dir.to_str().unwrap(),
+            "--accounting",
+            "--flush-interval",
+            "100ms",
+            "--stall-timeout",
+            "3s",
+            "--postmortem-events",
+            &POSTMORTEM_EVENTS.to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (line, _rest) = stderr_line(&mut reader, "dashboard at", DEADLINE);
+    let url = line.split("http://").nth(1).unwrap().trim().to_string();
+    let (addr, prefix) = url.split_once('/').unwrap();
+    let ui = Ui {
+        addr: addr.to_string(),
+        prefix: format!("/{}", prefix.trim_end_matches('/')),
+    };
+
+    // The reader drains up to the claim and waits there (stall timeout).
+    ui.poll("/metrics.json", "the victim's first events", |v| {
+        (v["rings"][0]["counters"]["received"].as_u64() == Some(VICTIM_BEFORE)).then_some(())
+    });
+    let filler = spawn("filler", &ring_path, &[]);
+    let filler_pid = filler.id();
+    let out = filler.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (filler_written, filler_dropped): (u64, u64) = {
+        let mut it = text.split_whitespace().map(|n| n.parse().unwrap());
+        (it.next().unwrap(), it.next().unwrap())
+    };
+    assert!(filler_dropped > 0, "the ring held up by the claim filled");
+    victim.kill().unwrap(); // SIGKILL, mid-claim
+    victim.wait().unwrap();
+    let killed_ns = profilis_reader::timefmt::now_ns();
+
+    // Dead in health, with the time it was last seen; its events behind the
+    // claim are not drained yet.
+    let writer = ui.poll("/health", "the victim marked dead", |h| {
+        h["rings"][0]["writers"]
+            .as_array()?
+            .iter()
+            .find(|w| w["pid"] == victim_pid && w["alive"] == false)
+            .cloned()
+    });
+    assert_eq!(writer["service"], SERVICE);
+    let last_seen = writer["last_seen_ns"].as_u64().unwrap();
+    assert!(
+        started_ns <= last_seen && last_seen <= killed_ns,
+        "last seen {last_seen} between {started_ns} and {killed_ns}"
+    );
+    let m = ui.json("/metrics.json");
+    let w = m["rings"][0]["writers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["pid"] == victim_pid)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (w["alive"].as_bool(), w["last_seen_ns"].as_u64()),
+        (Some(false), Some(last_seen))
+    );
+    assert!(
+        m["rings"][0]["counters"]["received"].as_u64().unwrap() < VICTIM_BEFORE + VICTIM_AFTER,
+        "the events behind the claim are drained after the kill: {}",
+        m["rings"][0]["counters"]
+    );
+
+    // Once the claim is skipped and the rest drained: the post-mortem.
+    let ring_id = m["rings"][0]["ring_id"].as_str().unwrap().to_string();
+    let summary = ui.poll("/metrics.json", "the victim's post-mortem", |v| {
+        v["postmortems"]
+            .as_array()?
+            .iter()
+            .find(|p| p["pid"] == victim_pid)
+            .cloned()
+    });
+    assert_eq!(summary["events_kept"], POSTMORTEM_EVENTS);
+    assert_eq!(summary["events_drained"], VICTIM_BEFORE + VICTIM_AFTER);
+    assert_eq!(summary["losses"]["abandoned"], 1, "its claim, by its stamp");
+    // Last seen now: its latest event, committed before the kill.
+    let final_seen = summary["last_seen_ns"].as_u64().unwrap();
+    assert!(last_seen <= final_seen && final_seen <= killed_ns);
+    let pm = ui.json(&format!("/postmortem/{ring_id}/{victim_pid}.json"));
+    let events = pm["events"].as_array().unwrap();
+    let total = VICTIM_BEFORE + VICTIM_AFTER;
+    let want: Vec<u64> = (total - POSTMORTEM_EVENTS..total).collect();
+    let got: Vec<u64> = events
+        .iter()
+        .map(|e| e["bytes_in"].as_u64().unwrap())
+        .collect();
+    assert_eq!(got, want, "its last committed events, in order");
+    for e in events {
+        assert_eq!(
+            (e["kind"].as_str(), e["name"].as_str(), e["status"].as_u64()),
+            (Some("REQ"), Some("/checkout"), Some(200))
+        );
+        assert_eq!(
+            e["dur_ns"].as_u64(),
+            Some(1_000_000 + e["bytes_in"].as_u64().unwrap())
+        );
+        assert_eq!(e["pid"], victim_pid);
+    }
+    let (status, head, body) = ui.get(&format!("/postmortem/{ring_id}/{victim_pid}.jsonl"));
+    assert_eq!(status, 200);
+    assert!(head.contains("content-disposition: attachment"));
+    let download: Vec<Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(&download[..], &events[..]);
+
+    // Per-producer losses in metrics.json and Prometheus.
+    let losses = ui.poll("/metrics.json", "the filler's drops", |v| {
+        let l = v["producer_losses"].as_array()?.clone();
+        let dropped: u64 = l.iter().map(|p| p["ring_full"].as_u64().unwrap()).sum();
+        (dropped == filler_dropped).then_some(l)
+    });
+    let of = |pid: u32| losses.iter().find(|p| p["pid"] == pid).unwrap();
+    assert_eq!(
+        (
+            of(victim_pid)["abandoned"].as_u64(),
+            of(victim_pid)["alive"].as_bool()
+        ),
+        (Some(1), Some(false))
+    );
+    assert_eq!(of(filler_pid)["ring_full"], filler_dropped);
+    let (_, _, prom) = ui.get("/metrics");
+    for line in [
+        format!(
+            "profilis_events_dropped_total{{pid=\"{victim_pid}\",service=\"{SERVICE}\",cause=\"abandoned\"}} 1"
+        ),
+        format!(
+            "profilis_events_dropped_total{{pid=\"{filler_pid}\",service=\"{SERVICE}\",cause=\"ring_full\"}} {filler_dropped}"
+        ),
+    ] {
+        assert!(prom.lines().any(|l| l == line), "{line} in\n{prom}");
+    }
+
+    // Stop the reader; the JSONL alone tells what was lost, where and by whom.
+    // SAFETY: kill(2) with a pid of our own child.
+    assert_eq!(unsafe { libc::kill(reader.id() as i32, libc::SIGTERM) }, 0);
+    let out = wait_output(reader, DEADLINE);
+    assert!(out.status.success());
+    let a = &accounting(&out.stdout)[0];
+    assert_eq!(a["received"], total + filler_written);
+    assert_eq!(a["dropped"], filler_dropped);
+    assert_eq!(a["abandoned"], 1);
+    let lines = read_lines(&out_dir);
+    let loss_lines: Vec<&Value> = lines.iter().filter(|v| v["kind"] == "LOSS").collect();
+    let sum = |field: &str| -> u64 { loss_lines.iter().map(|v| v[field].as_u64().unwrap()).sum() };
+    for field in ["dropped", "abandoned", "torn"] {
+        assert_eq!(
+            sum(field),
+            a[field].as_u64().unwrap(),
+            "LOSS {field} vs ring counters"
+        );
+    }
+    let last = loss_lines.last().unwrap();
+    for field in ["dropped", "abandoned", "torn"] {
+        assert_eq!(last["cumulative"][field], a[field]);
+    }
+    for l in &loss_lines {
+        assert!(l["from_ts_ns"].as_u64() <= l["to_ts_ns"].as_u64(), "{l}");
+        assert_eq!(l["ring_id"], ring_id.as_str());
+        if l["dropped"].as_u64() > Some(0) {
+            assert_eq!(l["pid"], filler_pid, "drops charged to the filler: {l}");
+        }
+    }
+    // The abandoned claim sits between the victim's event before it and the
+    // one after it.
+    let at = lines
+        .iter()
+        .position(|v| v["kind"] == "LOSS" && v["abandoned"] == 1)
+        .unwrap();
+    assert_eq!(lines[at]["pid"], victim_pid);
+    assert_eq!(lines[at]["service"], SERVICE);
+    let before = lines[..at]
+        .iter()
+        .rev()
+        .find(|v| v["kind"] != "LOSS")
+        .unwrap();
+    let after = lines[at..].iter().find(|v| v["kind"] != "LOSS").unwrap();
+    assert_eq!(before["bytes_in"], VICTIM_BEFORE - 1);
+    assert_eq!(after["bytes_in"], VICTIM_BEFORE);
+    assert_eq!(lines[at]["from_ts_ns"], before["ts_ns"]);
+    assert_eq!(lines[at]["to_ts_ns"], after["ts_ns"]);
+    // The post-mortem download matches what the JSONL exporter wrote.
+    for e in &download {
+        let same = lines
+            .iter()
+            .find(|v| v["kind"] != "LOSS" && v["seq"] == e["seq"])
+            .unwrap();
+        assert_eq!(same, e);
+    }
+}
