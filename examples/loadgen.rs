@@ -98,7 +98,7 @@ fn run_thread(ring: &Ring, thread: u64, events: u64, rate_per_thread: u64, total
                 _ => 200,
             };
             let fields = Fields {
-                method: if (r >> 24) % 4 == 0 {
+                method: if (r >> 24).is_multiple_of(4) {
                     Method::Post
                 } else {
                     Method::Get
@@ -122,7 +122,11 @@ fn run_thread(ring: &Ring, thread: u64, events: u64, rate_per_thread: u64, total
             ring.record(Kind::Req, route, &fields)
         } else if pick < 85 {
             let name = functions[(r >> 8) as usize % functions.len()];
-            ring.emit_fn(name, 10_000 + (r >> 32) % 2_000_000, (r >> 20) % 100 == 0)
+            ring.emit_fn(
+                name,
+                10_000 + (r >> 32) % 2_000_000,
+                (r >> 20).is_multiple_of(100),
+            )
         } else {
             let query = queries[(r >> 8) as usize % queries.len()];
             ring.emit_db(query, 50_000 + (r >> 32) % 5_000_000, (r >> 16) % 50)

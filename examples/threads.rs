@@ -20,7 +20,7 @@ fn checksum(chunk: &[u64]) -> u64 {
 
 #[profile(name = "threads.validate")]
 fn validate(sum: u64) -> Result<u64, String> {
-    if sum % 97 == 0 {
+    if sum.is_multiple_of(97) {
         Err(format!("checksum {sum} is suspicious"))
     } else {
         Ok(sum)

@@ -288,7 +288,7 @@ impl Params {
         if !pow2_in(self.string_entries, MIN_STRING_ENTRIES, MAX_STRING_ENTRIES) {
             return Err("string_entries must be a power of two in 16..=2^20");
         }
-        if self.arena_bytes % 64 != 0
+        if !self.arena_bytes.is_multiple_of(64)
             || self.arena_bytes < MIN_ARENA_BYTES
             || self.arena_bytes > MAX_ARENA_BYTES
         {

@@ -415,7 +415,7 @@ impl Ring {
             c.set(n);
             n
         });
-        if n % HEARTBEAT_EVERY == 0 {
+        if n.is_multiple_of(HEARTBEAT_EVERY) {
             if let Some(entry) = self.view().writers.get(writer as usize) {
                 entry.heartbeat_ns.store(ts, Relaxed);
                 entry.emitted_hint.fetch_add(HEARTBEAT_EVERY, Relaxed);

@@ -65,7 +65,7 @@ fn fill(ring: &Ring, events: u64) {
             0..=59 => {
                 let fields = Fields {
                     method: Method::Get,
-                    status: if rng % 50 == 0 { 500 } else { 200 },
+                    status: if rng.is_multiple_of(50) { 500 } else { 200 },
                     dur_ns: 200_000 + (rng >> 32) % 20_000_000,
                     value: (rng >> 40) % 4096,
                     value2: (rng >> 28) % 65536,

@@ -512,7 +512,7 @@ impl Drain {
     /// yields nothing more, so it counts as done).
     fn reached_targets(&self) -> bool {
         self.sources.iter().all(|s| {
-            s.consumer.truncated() || s.target.map_or(true, |t| s.consumer.counters().head >= t)
+            s.consumer.truncated() || s.target.is_none_or(|t| s.consumer.counters().head >= t)
         })
     }
 

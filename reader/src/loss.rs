@@ -357,7 +357,7 @@ impl LossTracker {
         let overwrites = lost.iter().any(|l| l.cause == LossCause::Overwritten);
         let table_due = self
             .table_read_at
-            .map_or(true, |t| obs.now.duration_since(t) >= TABLE_READ_EVERY);
+            .is_none_or(|t| obs.now.duration_since(t) >= TABLE_READ_EVERY);
         if (new_full > 0 || overwrites) && (table_due || obs.force) {
             self.table = table();
             self.table_read_at = Some(obs.now);

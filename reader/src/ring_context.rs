@@ -128,7 +128,7 @@ impl RingContext {
         !self.writer_known(event.writer)
             && self
                 .writers_checked
-                .map_or(true, |t| now.duration_since(t).as_millis() >= 100)
+                .is_none_or(|t| now.duration_since(t).as_millis() >= 100)
     }
 
     /// Takes in a fresh copy of the writer table, read because of an event

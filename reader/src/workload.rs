@@ -228,7 +228,7 @@ pub fn run(args: WorkloadArgs) -> anyhow::Result<ExitCode> {
                 }
                 request(&ring, &mut rng, &ids);
                 n += 1;
-                if n % 100 == 0 {
+                if n.is_multiple_of(100) {
                     ring.emit_custom(profilis::name!("queue_depth"), (next(&mut rng) % 64) as f64);
                     ring.emit_custom(
                         profilis::name!("cache_hit_ratio"),

@@ -58,18 +58,18 @@ fn writer(path: &Path) {
             seq += 1;
             let fields = Fields {
                 method: Method::Get,
-                status: if seq % 97 == 0 { 503 } else { 200 },
+                status: if seq.is_multiple_of(97) { 503 } else { 200 },
                 dur_ns: 1_000 + seq % 5_000_000,
                 value: seq,
                 ..Fields::default()
             };
             let name = routes[(seq % 3) as usize];
-            if seq % 16 == 0 {
+            if seq.is_multiple_of(16) {
                 if let Ok(claim) = ring.claim() {
                     std::thread::sleep(Duration::from_millis(1));
                     claim.commit(&profilis::event_now(Kind::Req, name, &fields));
                 }
-            } else if seq % 5 == 0 {
+            } else if seq.is_multiple_of(5) {
                 ring.emit_db(query, 20_000 + seq % 1000, seq % 10);
             } else {
                 ring.record(Kind::Req, name, &fields);

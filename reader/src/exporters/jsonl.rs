@@ -872,9 +872,9 @@ impl Exporter for JsonlExporter {
 
     fn maintain(&mut self, now: Instant) {
         if self.loss_state_dirty
-            && self.loss_state_saved.map_or(true, |t| {
-                now.duration_since(t) >= Duration::from_millis(100)
-            })
+            && self
+                .loss_state_saved
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(100))
         {
             self.save_loss_state();
         }
@@ -889,7 +889,7 @@ impl Exporter for JsonlExporter {
         }
         if self
             .last_retention
-            .map_or(true, |t| now.duration_since(t) >= Duration::from_secs(10))
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10))
         {
             self.apply_retention();
         }

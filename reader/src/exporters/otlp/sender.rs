@@ -314,7 +314,7 @@ impl Network {
                 _ = tokio::time::sleep(until_metrics) => {
                     next_metrics = Some(Instant::now() + metrics_every);
                     // One push at a time; a slow one is not overtaken.
-                    if metrics_task.as_ref().map_or(true, |t| t.is_finished()) {
+                    if metrics_task.as_ref().is_none_or(|t| t.is_finished()) {
                         let me = self.clone();
                         metrics_task = Some(tokio::spawn(async move { me.send_metrics().await }));
                     }
