@@ -14,10 +14,10 @@
 //! ([`crate::services`]). Every flush interval the writer table is checked
 //! for dead processes.
 //!
-//! Idle strategy: after a round with no events the loop spins briefly, then
-//! sleeps with doubling intervals from 50 µs up to 10 ms, and goes back to
-//! draining batch after batch as soon as events arrive. An idle reader wakes
-//! at most ~100 times a second.
+//! Idle strategy: after a round in which no position moved (no event and no
+//! loss) the loop spins briefly, then sleeps with doubling intervals from
+//! 50 µs up to 10 ms, and goes back to draining batch after batch as soon as
+//! positions move. An idle reader wakes at most ~100 times a second.
 
 use crate::exporters::{ErrorReporter, Exported, Exporter, LossBatch};
 use crate::loss::{LossSeries, LossTracker, Observation};
@@ -471,7 +471,7 @@ impl Drain {
                 self.drain_to_tail(Some(Instant::now() + self.final_drain_budget()));
                 break;
             }
-            let events = self.drain_round();
+            let progress = self.drain_round();
             let now = Instant::now();
             if now >= self.next_housekeeping {
                 self.housekeeping(now);
@@ -479,7 +479,7 @@ impl Drain {
             if self.options.once && self.pending.is_empty() && self.reached_targets() {
                 break;
             }
-            if events == 0 {
+            if progress == 0 {
                 idle.idle();
             } else {
                 idle.busy();
@@ -583,7 +583,8 @@ impl Drain {
     /// Reads up to `limit` positions of ring `i` and hands them, with the
     /// LOSS markers found, to the statistics, worker views, post-mortem
     /// buffers and exporters, then commits. `force`: attribute and report
-    /// every loss now (final round).
+    /// every loss now (final round). Returns the positions passed (events
+    /// and losses).
     fn drain_batch_with(&mut self, i: usize, limit: usize, force: bool) -> usize {
         let now = Instant::now();
         let now_ns = timefmt::now_ns();
@@ -671,7 +672,7 @@ impl Drain {
             );
         }
         // The batch's losses, already in this round's markers.
-        let _ = src.consumer.take_losses();
+        let (lost_now, lost_now_untold) = src.consumer.take_losses();
         if n > 0 {
             self.counters.events += n as u64;
             self.counters.batches += 1;
@@ -679,7 +680,9 @@ impl Drain {
                 e.maintain(now);
             }
         }
-        n
+        // Progress is positions passed, lost ones included: a reader
+        // catching up over overwritten or torn records is not idle.
+        n + skipped.len() + untold as usize + lost_now.len() + lost_now_untold as usize
     }
 
     fn housekeeping(&mut self, now: Instant) {
