@@ -1086,8 +1086,19 @@ mod tests {
         assert_eq!(recovered.lines().count(), 6);
     }
 
-    #[test]
-    fn write_error_loses_the_batch_whole_and_the_next_batch_gets_a_new_file() {
+    /// A ring with 20 FN events and a JSONL exporter whose current file is
+    /// `/dev/full`: every write fails with ENOSPC, and the file cannot be
+    /// truncated.
+    struct FullDisk {
+        dir: tempfile::TempDir,
+        out: PathBuf,
+        _ring: profilis::Ring,
+        consumer: profilis::Consumer,
+        ctx: RingContext,
+        exporter: JsonlExporter,
+    }
+
+    fn full_disk() -> FullDisk {
         use profilis::{Consumer, Ring, RingOptions};
         let dir = tempfile::tempdir().unwrap();
         let ring_path = dir.path().join("w.ring");
@@ -1095,11 +1106,10 @@ mod tests {
         for i in 0..20 {
             ring.emit_fn("f", i, false);
         }
-        let mut consumer = Consumer::attach(&ring_path).unwrap();
-        let mut ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
+        let consumer = Consumer::attach(&ring_path).unwrap();
+        let ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
         let out = dir.path().join("out");
         let mut exporter = JsonlExporter::new(JsonlOptions::new(&out)).unwrap();
-        // Every write fails with ENOSPC, and the file cannot be truncated.
         exporter.current = Some(OpenFile {
             file: OpenOptions::new().append(true).open("/dev/full").unwrap(),
             open_path: PathBuf::from("/dev/full"),
@@ -1107,6 +1117,26 @@ mod tests {
             len: 0,
             opened: Instant::now(),
         });
+        FullDisk {
+            dir,
+            out,
+            _ring: ring,
+            consumer,
+            ctx,
+            exporter,
+        }
+    }
+
+    #[test]
+    fn write_error_loses_the_batch_whole_and_the_next_batch_gets_a_new_file() {
+        let FullDisk {
+            dir: _dir,
+            out,
+            mut consumer,
+            mut ctx,
+            mut exporter,
+            ..
+        } = full_disk();
         let batch = consumer.read(10);
         let first = exporter.export(&mut ctx, &batch);
         assert_eq!((first.written, first.lost), (0, 10));
@@ -1226,24 +1256,14 @@ mod tests {
 
     #[test]
     fn markers_lost_to_a_failed_write_come_back_as_one_catch_up_line() {
-        use profilis::{Consumer, Ring, RingOptions};
-        let dir = tempfile::tempdir().unwrap();
-        let ring_path = dir.path().join("w.ring");
-        let ring = Ring::create_or_open(&ring_path, RingOptions::default().capacity(1024)).unwrap();
-        for i in 0..20 {
-            ring.emit_fn("f", i, false);
-        }
-        let mut consumer = Consumer::attach(&ring_path).unwrap();
-        let mut ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
-        let out = dir.path().join("out");
-        let mut exporter = JsonlExporter::new(JsonlOptions::new(&out)).unwrap();
-        exporter.current = Some(OpenFile {
-            file: OpenOptions::new().append(true).open("/dev/full").unwrap(),
-            open_path: PathBuf::from("/dev/full"),
-            final_path: out.join("never"),
-            len: 0,
-            opened: Instant::now(),
-        });
+        let FullDisk {
+            dir: _dir,
+            out,
+            mut consumer,
+            mut ctx,
+            mut exporter,
+            ..
+        } = full_disk();
         let marker = |dropped: u64, cumulative: u64| LossMarker {
             pid: Some(42),
             writer: Some(0),
