@@ -4,7 +4,9 @@
 //! `--once --accounting` drain must then state, for every ring,
 //! `received + dropped + abandoned + torn == claimed` exactly, and the JSONL
 //! files must hold exactly the received events: every line whole and
-//! valid, no `(ring_id, seq)` twice, one line per received event.
+//! valid, no `(ring_id, seq)` twice, one line per received event; and the
+//! LOSS lines written across all the reader's runs must add up to the
+//! ring's dropped, abandoned and torn counters.
 //!
 //! The storm lasts `PROFILIS_KILL_STORM_SECS` seconds (default 12);
 //! `scripts/kill-storm.sh DURATION` runs the long version. The binary
@@ -15,6 +17,7 @@ mod common;
 
 use common::*;
 use profilis::{Fields, Kind, Method, Ring, RingOptions};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -216,7 +219,26 @@ fn storm() {
     // Every line whole and valid JSON (read_lines panics otherwise).
     let lines = read_lines(&out_dir);
     let mut per_ring: HashMap<String, HashSet<u64>> = HashMap::new();
+    // LOSS lines per ring: summed counts, and the last line's cumulative.
+    let mut loss_sums: HashMap<String, [u64; 4]> = HashMap::new();
+    let mut loss_last: HashMap<String, Value> = HashMap::new();
+    let mut loss_lines = 0u64;
     for v in &lines {
+        if v["kind"] == "LOSS" {
+            let ring_id = v["ring_id"].as_str().unwrap().to_string();
+            let sums = loss_sums.entry(ring_id.clone()).or_default();
+            for (sum, field) in sums
+                .iter_mut()
+                .zip(["dropped", "overwritten", "abandoned", "torn"])
+            {
+                *sum += v[field]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("{field} in {v}"));
+            }
+            loss_last.insert(ring_id, v["cumulative"].clone());
+            loss_lines += 1;
+            continue;
+        }
         check_fields(v);
         let ring_id = v["ring_id"].as_str().unwrap().to_string();
         let seq = v["seq"].as_u64().unwrap();
@@ -251,6 +273,26 @@ fn storm() {
             "one JSONL line per received event of {}: {a}",
             a["ring"]
         );
+        // The LOSS lines, written across every reader restart, account for
+        // each lost event exactly once.
+        let ring_id = a["ring_id"].as_str().unwrap();
+        let [l_dropped, l_overwritten, l_abandoned, l_torn] =
+            loss_sums.get(ring_id).copied().unwrap_or_default();
+        assert_eq!(
+            (l_dropped + l_overwritten, l_abandoned, l_torn),
+            (dropped, abandoned, torn),
+            "LOSS lines of {} add up to its counters: {a}",
+            a["ring"]
+        );
+        if let Some(cumulative) = loss_last.get(ring_id) {
+            let c = |k: &str| cumulative[k].as_u64().unwrap();
+            assert_eq!(
+                (c("dropped") + c("overwritten"), c("abandoned"), c("torn")),
+                (dropped, abandoned, torn),
+                "last LOSS line's cumulative counts of {}: {a}",
+                a["ring"]
+            );
+        }
         for (t, v) in totals
             .iter_mut()
             .zip([claimed, received, dropped, abandoned, torn, exported])
@@ -267,7 +309,8 @@ fn storm() {
     println!(
         "kill storm: {writer_kills} writer kills, {reader_kills} reader kills; \
          claimed {} = received {} + dropped {} + abandoned {} + torn {} (identity holds); \
-         {} JSONL lines in {} files, no duplicate, no partial line",
+         {} JSONL event lines in {} files, no duplicate, no partial line; \
+         {loss_lines} LOSS lines adding up to the counters",
         totals[0],
         totals[1],
         totals[2],
