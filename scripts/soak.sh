@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Soak run (RELIABILITY.md; not part of the test command): loadgen writes a
-# steady SOAK_RATE events/s (default 20000) into a ring for DURATION seconds
-# (default 600), while the release reader drains it with every exporter on
-# (JSONL with 32M rotation, zstd compression, --retain-bytes 256M and
-# --retain-files 50; console off) and serves the dashboard with a token
-# under HTTP load from wrk (8 connections, each waiting 20 ms between
+# steady SOAK_RATE events/s (default 100000) into a ring for DURATION
+# seconds (default 600), while the release reader drains it with every
+# exporter on (JSONL with 32M rotation, zstd compression, --retain-bytes
+# 256M and --retain-files 50; console off) and serves the dashboard with a
+# token under HTTP load from wrk (8 connections, each waiting 20 ms between
 # requests: about 400 requests/s over the dashboard, metrics.json, /metrics
-# and /health). Every 10 s it samples the reader's RSS and /health (queue
-# depth, counters); at the end it prints RSS at start, end and max, drops,
-# the largest queue depth, wrk's figures, the reader's CPU time and the
-# load average, then stops the reader with SIGTERM and prints its
-# accounting.
+# and /health). The statistics window is SOAK_WINDOW_MINUTES (default 3)
+# so that it is full early: from then on the reader's memory must stay
+# flat. Every 10 s it samples the reader's RSS and /health (queue depth,
+# counters); at the end it prints RSS at start, once the window was full,
+# at the end and max, drops, the largest queue depth, wrk's figures, the
+# reader's CPU time and the load average, then stops the reader with
+# SIGTERM and prints its accounting.
 #
 #   bash scripts/soak.sh [DURATION_SECONDS]
 #
@@ -18,9 +20,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-600}"
-rate="${SOAK_RATE:-20000}"
-case "$duration$rate" in
-  *[!0-9]*) echo "usage: $0 [DURATION_SECONDS] (SOAK_RATE=events/s)" >&2; exit 2 ;;
+rate="${SOAK_RATE:-100000}"
+window="${SOAK_WINDOW_MINUTES:-3}"
+case "$duration$rate$window" in
+  *[!0-9]*) echo "usage: $0 [DURATION_SECONDS] (SOAK_RATE=events/s, SOAK_WINDOW_MINUTES=N)" >&2; exit 2 ;;
 esac
 target_dir="${CARGO_TARGET_DIR:-target}"
 if ! command -v wrk >/dev/null 2>&1; then
@@ -67,6 +70,7 @@ ring="$work/soak.ring"
   --jsonl-dir "$work/jsonl" --rotate-bytes 32M --compress zstd \
   --retain-bytes 256M --retain-files 50 \
   --ui-addr 127.0.0.1:0 --ui-token-file "$work/token" \
+  --window-minutes "$window" \
   > "$work/reader.out" 2> "$work/reader.err" &
 reader_pid=$!
 pids+=("$reader_pid")
@@ -128,16 +132,21 @@ wait "$reader_pid" || { echo "the reader did not exit cleanly:"; cat "$work/read
 
 echo
 echo "== soak summary (${duration}s at ${rate} events/s)"
-awk 'NR == 1 {first = $2} {last = $2; if ($2 > max) max = $2; if ($3 > maxlag) maxlag = $3}
-  END {printf "reader RSS: %d kB after 10 s, %d kB at the end, max %d kB; largest queue depth %d\n",
-       first, last, max, maxlag}' "$samples"
+# The statistics window grows by one histogram per name each minute until
+# it spans --window-minutes; memory is flat from then on.
+awk -v full=$(( (window + 1) * 60 )) \
+  'NR == 1 {first = $2} $1 >= full && !filled {filled = $2; at = $1}
+  {last = $2; if ($2 > max) max = $2; if ($3 > maxlag) maxlag = $3}
+  END {printf "reader RSS: %d kB after 10 s, %d kB once the %d-minute window was full (%d s), %d kB at the end, max %d kB; largest queue depth %d\n",
+       first, filled, full / 60 - 1, at, last, max, maxlag}' "$samples"
 echo "final: received $received, dropped $dropped, abandoned $abandoned, torn $torn, lag $lag, health $status"
 echo "JSONL on disk: $jsonl bytes (limit 268435456); files: $(ls "$work/jsonl" | wc -l)"
 echo "reader CPU: $(awk -v t="$cpu_ticks" -v hz="$(getconf CLK_TCK)" -v d="$duration" \
   'BEGIN {printf "%.1f s (%.1f%% of one core over the run)", t / hz, t / hz / d * 100}')"
 echo "loadgen: $(tail -n 1 "$work/loadgen.out")"
 echo "wrk: $(grep -E 'Requests/sec' "$work/wrk.out" | tr -s ' '); \
-$(grep -E '^ +Latency ' "$work/wrk.out" | tr -s ' '); \
+$(grep -E '^ +Latency ' "$work/wrk.out" | head -n 1 | tr -s ' '); \
+p99 $(grep -E '^ +99%' "$work/wrk.out" | tr -s ' '); \
 $(grep -E 'requests in' "$work/wrk.out" | tr -s ' '); \
 non-2xx: $(grep -E 'Non-2xx' "$work/wrk.out" | tr -s ' ' || echo none)"
 echo "reader accounting: $(grep '^{"ring"' "$work/reader.out")"
