@@ -357,6 +357,8 @@ impl Consumer {
     /// pace of a status report, not per event.
     pub fn string_table(&self) -> StringTableUse {
         let arena_bytes = self.info().params.arena_bytes;
+        // ORDERING: Relaxed loads, no pair: a usage report, exact once
+        // writers are quiet and at most slightly behind while they intern.
         StringTableUse {
             entries: self.view.strings.len() as u64,
             entries_used: self

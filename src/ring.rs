@@ -161,6 +161,10 @@ impl<'a> RingRef<'a> {
     /// which overwrites every word anyway.
     pub fn stamp_claim(&self, pos: u64, pid: u32, tid: u32, writer: u16) {
         let words = &self.slot(pos).words;
+        // ORDERING: no pair. The consumer reads these words only after the
+        // stall timeout, best effort: word 0 holding `pos` tells a stamped
+        // slot from an older record, and an unstamped one is reported
+        // without a writer.
         words[0].store(pos, Relaxed);
         words[3].store(pid as u64 | (tid as u64) << 32, Relaxed);
         words[12].store((writer as u64) << 32, Relaxed);
@@ -457,18 +461,16 @@ impl ConsumerCore {
             // `commit`: the record words are visible once COMMITTED is.
             let seq = slot.seq.load(Acquire);
             if seq == seq_committed(pos) && pos >= tail {
-                // The writer of `pos` moved the tail past it before its
-                // commit, which our Acquire load saw, so a reload sees that.
+                // ORDERING: no pair of its own. The writer of `pos` moved the
+                // tail past it before its Release commit, which the Acquire
+                // load of `seq` above saw, so this reload sees that tail.
                 tail = ring.header.tail.load(Relaxed);
                 if pos >= tail {
                     // Committed but never claimed: a damaged file. Delivering
                     // it would move the read position past the claim position
-                    // (and the identity off); repair the slot for the writer
-                    // of `pos` instead, as for any unclaimed slot holding a
-                    // value no protocol step writes.
-                    let _ = slot
-                        .seq
-                        .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
+                    // (and the identity off); repair it like any unclaimed
+                    // slot holding a value no protocol step writes.
+                    repair_unclaimed(ring, pos, seq);
                     break;
                 }
             }
@@ -534,9 +536,7 @@ impl ConsumerCore {
             } else if ring.header.tail.load(Relaxed) <= pos {
                 // Unclaimed slot with a value no protocol step writes: repair
                 // it so writers can use it again, and stop.
-                let _ = slot
-                    .seq
-                    .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
+                repair_unclaimed(ring, pos, seq);
                 break;
             } else {
                 // A claimed position whose slot holds nonsense: damaged file.
@@ -674,6 +674,19 @@ fn unknown_loss(position: u64, cause: LossCause) -> Loss {
         pid: 0,
         writer: crate::layout::NO_WRITER,
     }
+}
+
+/// Resets the slot of an unclaimed position `pos` (`tail <= pos`) holding
+/// `seq`, a value no protocol step leaves there (a damaged file), to
+/// `FREE(pos)` so that the writer of `pos` can claim it. A writer that
+/// changed the slot meanwhile keeps it.
+fn repair_unclaimed(ring: RingRef<'_>, pos: u64, seq: u64) {
+    // ORDERING: Release pairs with the Acquire load in `try_claim` of the
+    // writer of `pos`, as in `release`.
+    let _ = ring
+        .slot(pos)
+        .seq
+        .compare_exchange(seq, seq_free(pos), AcqRel, Relaxed);
 }
 
 /// Hands a resolved slot back to the writers. A failed CAS means an
