@@ -44,6 +44,7 @@ impl SpanContext {
     };
 
     /// A new root: a fresh trace id and span id, sampled.
+    #[inline]
     pub fn new_root() -> SpanContext {
         SpanContext::NONE.child()
     }
@@ -55,6 +56,7 @@ impl SpanContext {
 
     /// A child of `self`: same trace (a new one if `self` has none), a new
     /// span id, `self`'s span as parent.
+    #[inline]
     pub fn child(&self) -> SpanContext {
         let (trace_id, sampled) = if self.trace_id == 0 {
             (new_trace_id(), true)
@@ -210,15 +212,56 @@ impl SpanContext {
     }
 }
 
+/// The thread's current context, one word per cell: entering and leaving a
+/// span writes and reads back whole words, which the CPU forwards from its
+/// store buffer (a 48-byte struct copied in and out in pieces of other
+/// sizes stalls instead).
+struct Current {
+    trace_lo: Cell<u64>,
+    trace_hi: Cell<u64>,
+    span_id: Cell<u64>,
+    parent_span_id: Cell<u64>,
+    sampled: Cell<bool>,
+}
+
+impl Current {
+    #[inline]
+    fn get(&self) -> SpanContext {
+        SpanContext {
+            trace_id: (self.trace_hi.get() as u128) << 64 | self.trace_lo.get() as u128,
+            span_id: self.span_id.get(),
+            parent_span_id: self.parent_span_id.get(),
+            sampled: self.sampled.get(),
+        }
+    }
+
+    #[inline]
+    fn set(&self, ctx: SpanContext) {
+        self.trace_lo.set(ctx.trace_id as u64);
+        self.trace_hi.set((ctx.trace_id >> 64) as u64);
+        self.span_id.set(ctx.span_id);
+        self.parent_span_id.set(ctx.parent_span_id);
+        self.sampled.set(ctx.sampled);
+    }
+}
+
 thread_local! {
-    static CURRENT: Cell<SpanContext> = const { Cell::new(SpanContext::NONE) };
+    static CURRENT: Current = const {
+        Current {
+            trace_lo: Cell::new(0),
+            trace_hi: Cell::new(0),
+            span_id: Cell::new(0),
+            parent_span_id: Cell::new(0),
+            sampled: Cell::new(false),
+        }
+    };
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The current thread's context.
 #[inline]
 pub fn current() -> SpanContext {
-    CURRENT.with(|c| c.get())
+    CURRENT.with(Current::get)
 }
 
 /// The current trace id, `None` outside any trace.
@@ -246,7 +289,18 @@ pub fn enter(ctx: SpanContext) -> ContextGuard {
 /// must restore itself. Prefer [`enter`], whose guard restores it.
 #[inline]
 pub fn replace(ctx: SpanContext) -> SpanContext {
-    CURRENT.with(|c| c.replace(ctx))
+    CURRENT.with(|c| {
+        let previous = c.get();
+        c.set(ctx);
+        previous
+    })
+}
+
+/// Makes `ctx` current, for a caller that restores the previous context
+/// itself (a span guard, which read it already).
+#[inline]
+pub(crate) fn set(ctx: SpanContext) {
+    CURRENT.with(|c| c.set(ctx));
 }
 
 /// Runs `f` with `ctx` current: spans started inside inherit `ctx`'s trace
@@ -350,9 +404,10 @@ pub struct ContextGuard {
 }
 
 impl Drop for ContextGuard {
+    #[inline]
     fn drop(&mut self) {
         let previous = self.previous;
-        let _ = CURRENT.try_with(|c| c.set(previous));
+        CURRENT.with(|c| c.set(previous));
     }
 }
 

@@ -19,7 +19,7 @@
 //! is cached by a hash of the raw text in a bounded process-local table, so a
 //! repeated query costs one hash and one table lookup.
 
-use crate::clock;
+use crate::clock::{self, Stamp};
 use crate::context::{self, SpanContext};
 use crate::hash::hash_bytes;
 use crate::idcache::IdCache;
@@ -520,11 +520,11 @@ impl<T: Rows, E> Rows for Result<T, E> {
 }
 
 #[inline]
-fn record_db(ring: &Ring, id: StrId, start_ns: u64, ctx: SpanContext, rows: u64, failed: bool) {
-    let end = clock::mono_ns();
+fn record_db(ring: &Ring, id: StrId, start: Stamp, ctx: SpanContext, rows: u64, failed: bool) {
+    let (dur_ns, ts_mono_ns) = clock::since(start);
     let fields = Fields {
-        dur_ns: end.saturating_sub(start_ns),
-        ts_mono_ns: end,
+        dur_ns,
+        ts_mono_ns,
         value: rows,
         flags: if failed { FLAG_ERROR } else { 0 },
         span: Some(ctx),
@@ -563,7 +563,7 @@ pub fn timed<T: Rows>(sql: &str, query: impl FnOnce() -> T) -> T {
     let Some((ring, id, ctx)) = begin(sql) else {
         return query();
     };
-    let start = clock::mono_ns();
+    let start = clock::now();
     let result = query();
     record_db(ring, id, start, ctx, result.rows(), result.failed());
     result
@@ -582,7 +582,7 @@ pub fn timed_rows<T>(sql: &str, query: impl FnOnce() -> (T, u64)) -> T {
     let Some((ring, id, ctx)) = begin(sql) else {
         return query().0;
     };
-    let start = clock::mono_ns();
+    let start = clock::now();
     let (value, rows) = query();
     record_db(ring, id, start, ctx, rows, false);
     value
@@ -605,7 +605,7 @@ where
 {
     TimedQuery {
         inner: query,
-        pending: begin(sql).map(|(ring, id, ctx)| (ring, id, ctx, clock::mono_ns())),
+        pending: begin(sql).map(|(ring, id, ctx)| (ring, id, ctx, clock::now())),
     }
 }
 
@@ -615,7 +615,7 @@ pin_project_lite::pin_project! {
     pub struct TimedQuery<F> {
         #[pin]
         inner: F,
-        pending: Option<(&'static Ring, StrId, SpanContext, u64)>,
+        pending: Option<(&'static Ring, StrId, SpanContext, Stamp)>,
     }
 
     impl<F> PinnedDrop for TimedQuery<F> {

@@ -10,8 +10,8 @@
 //! a request the tower layer did not keep) records nothing, so a trace is
 //! kept or dropped whole.
 
-use crate::clock;
-use crate::context::{self, ContextGuard, SpanContext};
+use crate::clock::{self, Stamp};
+use crate::context::{self, SpanContext};
 use crate::record::{Kind, StrId, FLAG_ERROR};
 use crate::writer::{Fields, Name, Ring};
 use std::future::Future;
@@ -26,25 +26,28 @@ use std::task::{Context, Poll};
 pub struct Span<'a> {
     ring: Option<&'a Ring>,
     name: StrId,
-    start_ns: u64,
-    ctx: SpanContext,
     error: bool,
-    _enter: ContextGuard,
+    start: Stamp,
+    ctx: SpanContext,
+    /// The context current before the span, restored when it ends.
+    previous: SpanContext,
 }
 
 impl<'a> Span<'a> {
+    #[inline]
     pub(crate) fn start(ring: Option<&'a Ring>, name: impl Name) -> Span<'a> {
-        let ctx = context::current().child();
+        let previous = context::current();
+        let ctx = previous.child();
         let ring = ring.filter(|_| ctx.sampled);
         let name = ring.map_or(StrId::NONE, |r| name.str_id(r));
-        let enter = context::enter(ctx);
+        context::set(ctx);
         Span {
             ring,
             name,
-            start_ns: clock::mono_ns(),
-            ctx,
             error: false,
-            _enter: enter,
+            start: clock::now(),
+            ctx,
+            previous,
         }
     }
 
@@ -60,19 +63,22 @@ impl<'a> Span<'a> {
 }
 
 impl Drop for Span<'_> {
+    #[inline]
     fn drop(&mut self) {
-        let Some(ring) = self.ring else { return };
-        let error = self.error || std::thread::panicking();
-        record_fn(ring, self.name, self.start_ns, self.ctx, error);
+        if let Some(ring) = self.ring {
+            let error = self.error || std::thread::panicking();
+            record_fn(ring, self.name, self.start, self.ctx, error);
+        }
+        context::set(self.previous);
     }
 }
 
 #[inline]
-fn record_fn(ring: &Ring, name: StrId, start_ns: u64, ctx: SpanContext, error: bool) {
-    let end = clock::mono_ns();
+fn record_fn(ring: &Ring, name: StrId, start: Stamp, ctx: SpanContext, error: bool) {
+    let (dur_ns, ts_mono_ns) = clock::since(start);
     let fields = Fields {
-        dur_ns: end.saturating_sub(start_ns),
-        ts_mono_ns: end,
+        dur_ns,
+        ts_mono_ns,
         flags: if error { FLAG_ERROR } else { 0 },
         span: Some(ctx),
         ..Fields::default()
@@ -112,12 +118,13 @@ impl Ring {
 pub struct FutureSpan<'a> {
     ring: Option<&'a Ring>,
     name: StrId,
-    start_ns: u64,
+    start: Stamp,
     ctx: SpanContext,
     error: bool,
 }
 
 impl<'a> FutureSpan<'a> {
+    #[inline]
     pub(crate) fn start(ring: Option<&'a Ring>, name: impl Name) -> FutureSpan<'a> {
         let ctx = context::current().child();
         let ring = ring.filter(|_| ctx.sampled);
@@ -125,7 +132,7 @@ impl<'a> FutureSpan<'a> {
         FutureSpan {
             ring,
             name,
-            start_ns: clock::mono_ns(),
+            start: clock::now(),
             ctx,
             error: false,
         }
@@ -156,7 +163,7 @@ impl<'a> FutureSpan<'a> {
 
     fn record(&mut self) {
         if let Some(ring) = self.ring.take() {
-            record_fn(ring, self.name, self.start_ns, self.ctx, self.error);
+            record_fn(ring, self.name, self.start, self.ctx, self.error);
         }
     }
 }

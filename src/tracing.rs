@@ -24,7 +24,7 @@
 //!   flag.
 //! - Spans of a trace sampled out by the tower layer record nothing.
 
-use crate::clock;
+use crate::clock::{self, Stamp};
 use crate::context::{self, SpanContext};
 use crate::hash::hash_bytes;
 use crate::idcache::IdCache;
@@ -94,7 +94,7 @@ impl ProfilisLayer {
 /// What the layer keeps in a span's extensions.
 struct SpanData {
     ctx: SpanContext,
-    start_ns: u64,
+    start: Stamp,
     name: StrId,
     status: u16,
     error: bool,
@@ -195,7 +195,7 @@ where
         let ring = self.sink().filter(|_| span_ctx.sampled);
         let mut data = SpanData {
             ctx: span_ctx,
-            start_ns: 0,
+            start: Stamp::default(),
             name: StrId::NONE,
             status: 0,
             error: false,
@@ -211,7 +211,7 @@ where
                 ring,
             });
         }
-        data.start_ns = clock::mono_ns();
+        data.start = clock::now();
         span.extensions_mut().insert(data);
     }
 
@@ -249,14 +249,14 @@ where
         let Some(data) = extensions.get::<SpanData>().filter(|d| d.record) else {
             return;
         };
-        let end = clock::mono_ns();
+        let (dur_ns, ts_mono_ns) = clock::since(data.start);
         let fields = Fields {
             flags: if data.error { FLAG_ERROR } else { 0 },
             status: data.status,
-            dur_ns: end.saturating_sub(data.start_ns),
+            dur_ns,
             exception_type: data.exception_type,
             message: data.message,
-            ts_mono_ns: end,
+            ts_mono_ns,
             span: Some(data.ctx),
             ..Fields::default()
         };

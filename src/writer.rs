@@ -73,8 +73,10 @@ impl RingOptions {
     }
 
     /// Defaults overridden by `PROFILIS_CAPACITY`, `PROFILIS_POLICY` and
-    /// `PROFILIS_SERVICE`.
+    /// `PROFILIS_SERVICE`. Also checks `PROFILIS_CLOCK` (see
+    /// [`clock`](crate::clock)), which the event clock reads itself.
     pub fn from_env() -> Result<Self, OpenError> {
+        clock::choice_from_env().map_err(OpenError::InvalidOptions)?;
         let mut o = RingOptions::default();
         if let Ok(v) = std::env::var("PROFILIS_CAPACITY") {
             o.capacity = v.parse().map_err(|_| {
@@ -284,6 +286,8 @@ impl Ring {
     }
 
     fn from_mapping(mapping: Mapping, service: Option<String>) -> Ring {
+        // Measure the event clock now rather than in the first event.
+        clock::calibrate();
         // SAFETY: `view` is stored next to `mapping` in `Inner`, never handed
         // out with a lifetime longer than a borrow of the `Ring`, and
         // `Inner`'s fields drop after their last use.
@@ -533,7 +537,7 @@ fn build_event(kind: Kind, name: StrId, fields: &Fields, pid: u32, writer: u16) 
         ts_mono_ns: if fields.ts_mono_ns != 0 {
             fields.ts_mono_ns
         } else {
-            clock::mono_ns()
+            clock::event_ns()
         },
         dur_ns: fields.dur_ns,
         trace_id: span.trace_id,
