@@ -33,8 +33,9 @@
 //!   record nothing either.
 //! - **Duration** runs from the call to the response head; **bytes in** are
 //!   the `Content-Length` (or the body's exact size hint); **bytes out** are
-//!   counted as the response body streams, and the event is recorded when the
-//!   body ends or is dropped.
+//!   the response body's exact size hint, recorded with the response head,
+//!   or, for a streaming body, counted as it streams, the event being
+//!   recorded when the body ends, fails or is dropped.
 //! - **Errors**: a 5xx status sets the error flag; the exception type and
 //!   message come from an [`Exception`] response extension, or default to the
 //!   status (`HTTP 500 Internal Server Error`). A panic in the inner service
@@ -43,7 +44,7 @@
 //!   into a 500 response here. See docs/instrumentation.md for how this
 //!   combines with tower-http's `CatchPanicLayer`.
 
-use crate::clock;
+use crate::clock::{self, Stamp};
 use crate::context::{self, SpanContext, TRACEPARENT_LEN};
 use crate::hash::hash_bytes;
 use crate::idcache::IdCache;
@@ -94,19 +95,21 @@ impl Exception {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RouteTemplate(pub &'static str);
 
-/// Where events go: the process-wide ring or one given to the layer.
-#[derive(Clone)]
+/// Where events go: the process-wide ring or one given to the layer. One
+/// word: the response future carries it through every move.
 enum Sink {
-    Global(&'static Ring),
+    /// The process-wide ring, set when the request started (a `OnceLock`,
+    /// so it is still set when the request ends).
+    Global,
     Owned(Ring),
 }
 
 impl Sink {
     #[inline]
-    fn ring(&self) -> &Ring {
+    fn ring(&self) -> Option<&Ring> {
         match self {
-            Sink::Global(r) => r,
-            Sink::Owned(r) => r,
+            Sink::Global => crate::global(),
+            Sink::Owned(r) => Some(r),
         }
     }
 }
@@ -339,10 +342,7 @@ where
         if config.excluded(request.uri().path()) {
             return ResponseFuture {
                 inner: self.inner.call(request),
-                ctx: None,
-                pending: None,
-                propagate: false,
-                catch_panics: false,
+                traced: None,
             };
         }
         let incoming = request
@@ -354,23 +354,20 @@ where
             None => SpanContext::new_root(),
         };
         ctx.sampled = config.keep(ctx.trace_id);
-        let sink = if !ctx.sampled {
-            None
-        } else {
-            match &config.ring {
-                Some(ring) => Some(Sink::Owned(ring.clone())),
-                None => crate::global().map(Sink::Global),
-            }
+        let sink = match &config.ring {
+            _ if !ctx.sampled => None,
+            Some(ring) => Some(Sink::Owned(ring.clone())),
+            None => crate::global().map(|_| Sink::Global),
         };
-        let pending = sink.map(|sink| {
-            let ring = sink.ring();
-            Pending {
+        let pending = sink.and_then(|sink| {
+            let ring = sink.ring()?;
+            Some(Pending {
                 route: route_id(ring, &config.routes, &request),
-                method: Method::parse(request.method().as_str()),
+                method: method(request.method()),
                 bytes_in: request_bytes(&request),
-                start_ns: clock::mono_ns(),
+                start: clock::now(),
                 sink,
-            }
+            })
         });
         let inner = {
             let _ctx = context::enter(ctx);
@@ -378,11 +375,29 @@ where
         };
         ResponseFuture {
             inner,
-            ctx: Some(ctx),
-            pending,
-            propagate: config.propagate,
-            catch_panics: config.catch_panics,
+            traced: Some(Traced {
+                ctx,
+                pending,
+                propagate: config.propagate,
+                catch_panics: config.catch_panics,
+            }),
         }
+    }
+}
+
+#[inline]
+fn method(method: &http::Method) -> Method {
+    match *method {
+        http::Method::GET => Method::Get,
+        http::Method::POST => Method::Post,
+        http::Method::PUT => Method::Put,
+        http::Method::DELETE => Method::Delete,
+        http::Method::PATCH => Method::Patch,
+        http::Method::HEAD => Method::Head,
+        http::Method::OPTIONS => Method::Options,
+        http::Method::CONNECT => Method::Connect,
+        http::Method::TRACE => Method::Trace,
+        _ => Method::Other,
     }
 }
 
@@ -392,19 +407,19 @@ struct Pending {
     route: StrId,
     method: Method,
     bytes_in: u64,
-    start_ns: u64,
+    start: Stamp,
 }
 
 impl Pending {
     fn into_recorder(self, ctx: SpanContext, status: u16) -> Recorder {
-        let end = clock::mono_ns();
+        let (dur_ns, ts_mono_ns) = clock::since(self.start);
         Recorder {
             sink: self.sink,
             route: self.route,
             method: self.method,
             status,
-            dur_ns: end.saturating_sub(self.start_ns),
-            ts_mono_ns: end,
+            dur_ns,
+            ts_mono_ns,
             ctx,
             bytes_in: self.bytes_in,
             bytes_out: 0,
@@ -434,7 +449,7 @@ struct Recorder {
 impl Recorder {
     #[cold]
     fn set_exception(&mut self, kind: &str, message: Option<&str>) {
-        let ring = self.sink.ring();
+        let Some(ring) = self.sink.ring() else { return };
         self.exception_type = ring.intern(kind);
         if let Some(m) = message.filter(|m| !m.is_empty()) {
             self.message = ring.message(m);
@@ -462,7 +477,9 @@ impl Recorder {
             ts_mono_ns: self.ts_mono_ns,
             span: Some(self.ctx),
         };
-        self.sink.ring().record(Kind::Req, self.route, &fields);
+        if let Some(ring) = self.sink.ring() {
+            ring.record(Kind::Req, self.route, &fields);
+        }
     }
 }
 
@@ -474,10 +491,21 @@ fn panic_message(payload: &(dyn Any + Send)) -> &str {
         .unwrap_or("")
 }
 
-fn traceparent_value(ctx: SpanContext) -> Option<HeaderValue> {
+fn set_traceparent<B>(response: &mut Response<B>, ctx: SpanContext) {
     let mut buf = [0u8; TRACEPARENT_LEN];
     ctx.write_traceparent(&mut buf);
-    HeaderValue::from_bytes(&buf).ok()
+    if let Ok(value) = HeaderValue::from_bytes(&buf) {
+        response.headers_mut().insert(TRACEPARENT.clone(), value);
+    }
+}
+
+/// What the response future keeps of a request that is not excluded.
+struct Traced {
+    ctx: SpanContext,
+    // `None` when the trace is sampled out (or no ring is set).
+    pending: Option<Pending>,
+    propagate: bool,
+    catch_panics: bool,
 }
 
 pin_project_lite::pin_project! {
@@ -486,10 +514,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         // `None` for excluded requests: no context, no event.
-        ctx: Option<SpanContext>,
-        pending: Option<Pending>,
-        propagate: bool,
-        catch_panics: bool,
+        traced: Option<Traced>,
     }
 }
 
@@ -502,10 +527,11 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Some(ctx) = *this.ctx else {
+        let Some(traced) = this.traced else {
             let response = std::task::ready!(this.inner.poll(cx));
             return Poll::Ready(response.map(|r| r.map(ResponseBody::unrecorded)));
         };
+        let ctx = traced.ctx;
         let polled = {
             let _ctx = context::enter(ctx);
             let inner = this.inner;
@@ -515,27 +541,34 @@ where
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Ok(mut response))) => {
                 let status = response.status().as_u16();
-                if *this.propagate {
-                    if let Some(value) = traceparent_value(ctx) {
-                        response.headers_mut().insert(TRACEPARENT.clone(), value);
-                    }
+                if traced.propagate {
+                    set_traceparent(&mut response, ctx);
                 }
-                let recorder = this.pending.take().map(|p| {
-                    let mut recorder = p.into_recorder(ctx, status);
-                    if let Some(e) = response.extensions().get::<Exception>() {
-                        recorder.set_exception(&e.kind, Some(&e.message));
-                    } else if recorder.error {
-                        recorder.default_exception();
-                    }
-                    recorder
-                });
+                let Some(p) = traced.pending.take() else {
+                    return Poll::Ready(Ok(response.map(ResponseBody::unrecorded)));
+                };
+                let mut recorder = p.into_recorder(ctx, status);
+                if let Some(e) = response.extensions().get::<Exception>() {
+                    recorder.set_exception(&e.kind, Some(&e.message));
+                } else if recorder.error {
+                    recorder.default_exception();
+                }
+                // A body that knows its length (a full body, as most
+                // handlers return) has nothing left to measure: record now.
+                // A streaming body is counted as it goes.
+                if let Some(length) = response.body().size_hint().exact() {
+                    recorder.bytes_out = length;
+                    recorder.finish();
+                    return Poll::Ready(Ok(response.map(ResponseBody::unrecorded)));
+                }
+                let recorder = Some(Box::new(recorder));
                 Poll::Ready(Ok(response.map(|body| ResponseBody {
                     inner: Inner::Body { body },
                     recorder,
                 })))
             }
             Ok(Poll::Ready(Err(error))) => {
-                if let Some(p) = this.pending.take() {
+                if let Some(p) = traced.pending.take() {
                     let mut recorder = p.into_recorder(ctx, 500);
                     recorder.set_exception(std::any::type_name::<E>(), None);
                     recorder.finish();
@@ -543,12 +576,12 @@ where
                 Poll::Ready(Err(error))
             }
             Err(payload) => {
-                if let Some(p) = this.pending.take() {
+                if let Some(p) = traced.pending.take() {
                     let mut recorder = p.into_recorder(ctx, 500);
                     recorder.set_exception("panic", Some(panic_message(&*payload)));
                     recorder.finish();
                 }
-                if !*this.catch_panics {
+                if !traced.catch_panics {
                     resume_unwind(payload);
                 }
                 let mut response = Response::new(ResponseBody {
@@ -556,10 +589,8 @@ where
                     recorder: None,
                 });
                 *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                if *this.propagate {
-                    if let Some(value) = traceparent_value(ctx) {
-                        response.headers_mut().insert(TRACEPARENT.clone(), value);
-                    }
+                if traced.propagate {
+                    set_traceparent(&mut response, ctx);
                 }
                 Poll::Ready(Ok(response))
             }
@@ -577,12 +608,16 @@ pin_project_lite::pin_project! {
 }
 
 pin_project_lite::pin_project! {
-    /// The response body of [`ProfilisService`]: the inner body, counted as
-    /// it streams; the request's event is recorded when it ends or drops.
+    /// The response body of [`ProfilisService`]: the inner body. A streaming
+    /// body (no exact size hint) is counted as it streams and the request's
+    /// event recorded when it ends, fails or drops; any other was recorded
+    /// with the response head.
     pub struct ResponseBody<B> {
         #[pin]
         inner: Inner<B>,
-        recorder: Option<Recorder>,
+        // Boxed: only streaming bodies carry one, and it keeps the body
+        // small for the moves on the way out.
+        recorder: Option<Box<Recorder>>,
     }
 
     impl<B> PinnedDrop for ResponseBody<B> {
@@ -614,12 +649,8 @@ impl<B: Body> Body for ResponseBody<B> {
         let this = self.project();
         let body = match this.inner.project() {
             InnerProj::Body { body } => body,
-            InnerProj::Empty => {
-                if let Some(recorder) = this.recorder.take() {
-                    recorder.finish();
-                }
-                return Poll::Ready(None);
-            }
+            // A caught panic's response: its event is already recorded.
+            InnerProj::Empty => return Poll::Ready(None),
         };
         let frame = std::task::ready!(body.poll_frame(cx));
         match &frame {

@@ -374,3 +374,108 @@ async fn unsampled_requests_still_propagate_their_trace() {
     assert!(!returned.sampled);
     assert!(header.ends_with("-00"));
 }
+
+/// A streaming body: `frames` data frames, then an error if `fail`.
+struct Flaky {
+    frames: VecDeque<Bytes>,
+    fail: bool,
+}
+
+#[derive(Debug)]
+struct BrokenPipe;
+
+impl std::fmt::Display for BrokenPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("broken pipe")
+    }
+}
+
+impl std::error::Error for BrokenPipe {}
+
+impl http_body::Body for Flaky {
+    type Data = Bytes;
+    type Error = BrokenPipe;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BrokenPipe>>> {
+        match self.frames.pop_front() {
+            Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+            None if self.fail => Poll::Ready(Some(Err(BrokenPipe))),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+fn flaky(fail: bool) -> Body {
+    Body::new(Flaky {
+        frames: ["abcd", "efg"].into_iter().map(Bytes::from).collect(),
+        fail,
+    })
+}
+
+#[tokio::test]
+async fn known_lengths_are_recorded_at_the_head_and_streams_as_they_end() {
+    collector();
+    let app = Router::new()
+        .route("/t5/full", get(|| async { "0123456789" }))
+        .route("/t5/broken", get(|| async { flaky(true) }))
+        .route("/t5/partial", get(|| async { flaky(false) }))
+        .layer(ProfilisLayer::new());
+    let call = |path: &str| {
+        let ctx = SpanContext::new_root();
+        let request = Request::get(path)
+            .header("traceparent", traceparent(ctx.trace_id, ctx.span_id))
+            .body(Body::empty())
+            .unwrap();
+        (ctx, app.clone().oneshot(request))
+    };
+
+    // A full body: its event is in the ring while the response (and its
+    // body, unread) is still held.
+    let (ctx, response) = call("/t5/full");
+    let response = response.await.unwrap();
+    let full = &req_events(ctx.trace_id)[0];
+    assert_eq!(full.event.value2, 10, "bytes out from the size hint");
+    assert_eq!(full.event.flags & FLAG_ERROR, 0);
+    assert_eq!(
+        &response.into_body().collect().await.unwrap().to_bytes()[..],
+        b"0123456789"
+    );
+    assert_eq!(req_events(ctx.trace_id).len(), 1, "recorded once");
+
+    // A streaming body failing after two frames: an error, with the bytes
+    // sent before it and the body's error type.
+    let (ctx, response) = call("/t5/broken");
+    let response = response.await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        collector()
+            .matching(|r| r.event.trace_id == ctx.trace_id)
+            .is_empty(),
+        "a streaming body is recorded when it ends, not at the head"
+    );
+    assert!(response.into_body().collect().await.is_err());
+    let broken = &req_events(ctx.trace_id)[0];
+    assert_eq!(broken.event.value2, 7, "bytes before the error");
+    assert_eq!(broken.event.flags & FLAG_ERROR, FLAG_ERROR);
+    assert!(
+        broken
+            .exception_type
+            .as_deref()
+            .is_some_and(|t| !t.is_empty()),
+        "{:?}",
+        broken.exception_type
+    );
+
+    // A streaming body dropped after one frame (a client gone): recorded
+    // with what was sent.
+    let (ctx, response) = call("/t5/partial");
+    let mut body = response.await.unwrap().into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert_eq!(first.into_data().unwrap(), Bytes::from("abcd"));
+    drop(body);
+    let partial = &req_events(ctx.trace_id)[0];
+    assert_eq!(partial.event.value2, 4, "bytes sent before the drop");
+}
