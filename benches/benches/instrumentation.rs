@@ -4,9 +4,10 @@
 //! - `tower_layer`: an axum router called with `oneshot`, without and with
 //!   `ProfilisLayer` (the difference is the per-request overhead; target
 //!   under 300 ns at the median);
-//! - `fn_timing`: a bare `emit_fn` (alone, and with the two clock reads a
-//!   timed call needs) vs a span guard and a `#[profile]` function (target
-//!   within 1.5x of the bare emit).
+//! - `fn_timing`: a bare `emit_fn` (alone, and with the two reads of the
+//!   event clock a timed call needs) vs a span guard and a `#[profile]`
+//!   function (target within 1.5x of the bare emit); one read of the event
+//!   clock and of `CLOCK_MONOTONIC` through the vDSO for scale.
 //!
 //! The `*_paired` functions print distributions from interleaved batches,
 //! which hold up better than separate runs on a loaded machine
@@ -164,14 +165,14 @@ fn fn_timing_paired(_: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(400);
-    let cases: [(&str, fn()); 4] = [
+    let cases: [(&str, fn()); 6] = [
         ("emit_fn_only", || {
             profilis::emit_fn(profilis::name!("bench.emit"), black_box(100), false);
         }),
         ("emit_fn_manual_timing", || {
-            let start = profilis::clock::mono_ns();
+            let start = profilis::clock::now();
             black_box(42u64);
-            let dur = profilis::clock::mono_ns() - start;
+            let dur = profilis::clock::now().ns_since(start);
             profilis::emit_fn(profilis::name!("bench.manual"), dur, false);
         }),
         ("span_guard", || {
@@ -181,8 +182,14 @@ fn fn_timing_paired(_: &mut Criterion) {
         ("profile_attribute", || {
             black_box(profiled(black_box(42)));
         }),
+        ("event_clock", || {
+            black_box(profilis::clock::event_ns());
+        }),
+        ("vdso_clock", || {
+            black_box(profilis::clock::mono_ns());
+        }),
     ];
-    let mut means: [Vec<f64>; 4] = Default::default();
+    let mut means: [Vec<f64>; 6] = Default::default();
     for round in 0..rounds + 20 {
         for (k, (_, case)) in cases.iter().enumerate() {
             let start = std::time::Instant::now();
@@ -201,9 +208,11 @@ fn fn_timing_paired(_: &mut Criterion) {
     };
     let p: Vec<f64> = means.iter().map(|m| p50(m)).collect();
     println!(
-        "fn_timing paired ({rounds} rounds of {BATCH}): p50 emit_fn_only {:.1} ns, \
+        "fn_timing paired ({rounds} rounds of {BATCH}, event clock {}): p50 emit_fn_only {:.1} ns, \
          emit_fn_manual_timing {:.1} ns, span_guard {:.1} ns ({:.2}x manual, {:.2}x emit only), \
-         profile_attribute {:.1} ns ({:.2}x manual, {:.2}x emit only)",
+         profile_attribute {:.1} ns ({:.2}x manual, {:.2}x emit only); one clock read: \
+         event clock {:.1} ns, vDSO CLOCK_MONOTONIC {:.1} ns",
+        profilis::clock::source(),
         p[0],
         p[1],
         p[2],
@@ -212,6 +221,8 @@ fn fn_timing_paired(_: &mut Criterion) {
         p[3],
         p[3] / p[1],
         p[3] / p[0],
+        p[4],
+        p[5],
     );
 }
 
@@ -223,9 +234,9 @@ fn fn_timing(c: &mut Criterion) {
     });
     group.bench_function("emit_fn_manual_timing", |b| {
         b.iter(|| {
-            let start = profilis::clock::mono_ns();
+            let start = profilis::clock::now();
             black_box(42u64);
-            let dur = profilis::clock::mono_ns() - start;
+            let dur = profilis::clock::now().ns_since(start);
             profilis::emit_fn(profilis::name!("bench.manual"), dur, false)
         })
     });

@@ -15,7 +15,8 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub struct Payload {
-    /// `CLOCK_MONOTONIC` ns, read with the clock Profilis uses.
+    /// `CLOCK_MONOTONIC` ns, read with the clock Profilis events use
+    /// (`profilis::clock::event_ns`).
     pub ts_mono_ns: u64,
     /// The rest of the event (kind, ids, duration, trace ids, values).
     pub words: [u64; 12],
@@ -26,7 +27,7 @@ impl Payload {
     #[inline]
     pub fn now(seq: u64) -> Payload {
         Payload {
-            ts_mono_ns: profilis::clock::mono_ns(),
+            ts_mono_ns: profilis::clock::event_ns(),
             words: [seq, 2, 3, 4, 1_250, 6, 7, 8, 9, 10, 11, 12],
         }
     }

@@ -4,13 +4,13 @@
 //! cargo run --release -p profilis-benches --bin compare -- [--json] [--quick | --seconds S]
 //! ```
 //!
-//! Every case moves a ~100-byte event stamped with `profilis::clock::mono_ns`
-//! while a live consumer drains it in batches and sleeps briefly when idle.
+//! Every case moves a ~100-byte event stamped with the event clock
+//! (`profilis::clock::event_ns`, the clock Profilis events carry) while a live consumer drains it in batches and sleeps briefly when idle.
 //! Producers are paced to an aggregate rate (default 4M events/s, `--rate`)
 //! that the consumer sustains, so the figures are the cost of an emit that
 //! lands, not of one refused by a full queue; `--rate 0` saturates.
-//! The clock costs ~30 ns and ticks in ~10 ns steps, so single emits are not
-//! timed: each producer times batches of 256 emits, and p50/p99/p999 are
+//! A clock read costs 7-30 ns and ticks in ~10 ns steps, so single emits are
+//! not timed: each producer times batches of 256 emits, and p50/p99/p999 are
 //! percentiles of those per-event batch means over the whole run. Runs on a
 //! shared machine vary; compare only rows of one run.
 
