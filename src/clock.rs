@@ -310,12 +310,11 @@ fn reanchor() -> Anchor {
     let mut mult = MULT.load(Relaxed);
     if ticks > base_ticks && ns > base_ns {
         let refined = (((ns - base_ns) as u128) << 32) / (ticks - base_ticks) as u128;
-        // A rate far from the calibrated one means the counter jumped (a
-        // suspended or migrated machine): keep the old rate, the anchors
-        // still follow CLOCK_MONOTONIC.
-        let refined = refined as u64;
-        if refined.abs_diff(mult) < mult / 64 {
-            mult = refined;
+        // The longer baseline measures the rate better; an implausible one
+        // (a counter that jumped) is ignored, the anchors still follow
+        // CLOCK_MONOTONIC.
+        if tsc::plausible(refined) {
+            mult = refined as u64;
             MULT.store(mult, Relaxed);
         }
     }
@@ -367,17 +366,29 @@ mod tsc {
     /// the tightest of a few tries, the ticks taken as the midpoint of two
     /// readings around the clock's.
     pub(super) fn pair() -> (u64, u64) {
-        let mut best = (u64::MAX, 0, 0);
+        let (ticks, ns, _) = pair_with_width();
+        (ticks, ns)
+    }
+
+    /// [`pair`] and its uncertainty: the ticks between the two readings.
+    fn pair_with_width() -> (u64, u64, u64) {
+        let mut best = (0, 0, u64::MAX);
         for _ in 0..4 {
             let before = read_ordered();
             let ns = mono_ns();
             let after = read_ordered();
             let width = after.wrapping_sub(before);
-            if width < best.0 {
-                best = (width, before + width / 2, ns);
+            if width < best.2 {
+                best = (before + width / 2, ns, width);
             }
         }
-        (best.1, best.2)
+        best
+    }
+
+    /// Whether a rate (ns per tick, 32.32) is one a counter can have:
+    /// between 50 MHz and 20 GHz.
+    pub(super) fn plausible(mult: u128) -> bool {
+        (0.05..=20.0).contains(&(mult as f64 / 4_294_967_296.0))
     }
 
     /// Whether the CPU says its counter runs at a constant rate through
@@ -411,24 +422,30 @@ mod tsc {
         if !usable {
             return None;
         }
-        let (t0, n0) = pair();
-        let (t1, n1) = loop {
-            let (t, n) = pair();
-            if n.saturating_sub(n0) >= CALIBRATION_NS {
-                break (t, n);
+        // Measure for at least CALIBRATION_NS, and until the baseline is a
+        // thousand times the pairs' uncertainty (a pair read while the
+        // thread was preempted is wide), so the rate starts within 0.1%;
+        // the anchors refine it from there. A machine that cannot give
+        // that within 20 ms keeps CLOCK_MONOTONIC.
+        let (mut t0, mut n0, mut w0) = pair_with_width();
+        let give_up = n0 + 20_000_000;
+        loop {
+            let (t1, n1, w1) = pair_with_width();
+            let elapsed = n1.saturating_sub(n0);
+            let baseline = t1.saturating_sub(t0);
+            if elapsed >= CALIBRATION_NS && baseline / 1000 >= w0.saturating_add(w1) {
+                let mult = ((elapsed as u128) << 32) / baseline as u128;
+                return plausible(mult).then_some((t1, n1, mult as u64));
+            }
+            if n1 > give_up {
+                return None;
+            }
+            if elapsed < CALIBRATION_NS && w1.saturating_mul(4) < w0 {
+                // The first pair was a wide one: start over from this one.
+                (t0, n0, w0) = (t1, n1, w1);
             }
             std::hint::spin_loop();
-        };
-        if t1 <= t0 {
-            return None;
         }
-        let mult = (((n1 - n0) as u128) << 32) / (t1 - t0) as u128;
-        // Plausible counters run between 50 MHz and 20 GHz.
-        let ns_per_tick = mult as f64 / 4_294_967_296.0;
-        if !(0.05..=20.0).contains(&ns_per_tick) {
-            return None;
-        }
-        Some((t1, n1, mult as u64))
     }
 }
 
@@ -446,6 +463,10 @@ mod tsc {
 
     pub(super) fn calibrate(_: ClockChoice) -> Option<(u64, u64, u64)> {
         None
+    }
+
+    pub(super) fn plausible(_: u128) -> bool {
+        false
     }
 }
 

@@ -16,7 +16,6 @@ use profilis::record::{FLAG_ERROR, FLAG_SAMPLED};
 use profilis::tower::{Exception, ProfilisLayer, TRACEPARENT, UNMATCHED};
 use profilis::{db, Kind, Method, SpanContext};
 use std::collections::{HashMap, VecDeque};
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tower::ServiceExt;
@@ -29,19 +28,46 @@ fn load_user(id: u32) -> Result<String, String> {
     Ok(format!("user-{id}"))
 }
 
-/// A response body that arrives in several frames.
-struct Chunks(VecDeque<Bytes>);
+/// A response body that arrives in several frames, then ends, or fails if
+/// `fail`.
+struct Chunks {
+    frames: VecDeque<Bytes>,
+    fail: bool,
+}
+
+#[derive(Debug)]
+struct BrokenPipe;
+
+impl std::fmt::Display for BrokenPipe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("broken pipe")
+    }
+}
+
+impl std::error::Error for BrokenPipe {}
 
 impl http_body::Body for Chunks {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = BrokenPipe;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(|b| Ok(http_body::Frame::data(b))))
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BrokenPipe>>> {
+        match self.frames.pop_front() {
+            Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
+            None if self.fail => Poll::Ready(Some(Err(BrokenPipe))),
+            None => Poll::Ready(None),
+        }
     }
+}
+
+/// A streaming body of `frames`.
+fn chunks(frames: &[&'static str], fail: bool) -> Body {
+    Body::new(Chunks {
+        frames: frames.iter().map(|f| Bytes::from(*f)).collect(),
+        fail,
+    })
 }
 
 fn app(prefix: &str, layer: ProfilisLayer) -> Router {
@@ -79,14 +105,7 @@ fn app(prefix: &str, layer: ProfilisLayer) -> Router {
         )
         .route(
             &format!("{prefix}/stream"),
-            get(|| async {
-                Body::new(Chunks(
-                    ["abc", "defgh", "ij"]
-                        .into_iter()
-                        .map(Bytes::from)
-                        .collect(),
-                ))
-            }),
+            get(|| async { chunks(&["abc", "defgh", "ij"], false) }),
         )
         .route("/health", get(|| async { "ok" }))
         .route("/static/{*path}", get(|| async { "asset" }))
@@ -375,53 +394,19 @@ async fn unsampled_requests_still_propagate_their_trace() {
     assert!(header.ends_with("-00"));
 }
 
-/// A streaming body: `frames` data frames, then an error if `fail`.
-struct Flaky {
-    frames: VecDeque<Bytes>,
-    fail: bool,
-}
-
-#[derive(Debug)]
-struct BrokenPipe;
-
-impl std::fmt::Display for BrokenPipe {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("broken pipe")
-    }
-}
-
-impl std::error::Error for BrokenPipe {}
-
-impl http_body::Body for Flaky {
-    type Data = Bytes;
-    type Error = BrokenPipe;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, BrokenPipe>>> {
-        match self.frames.pop_front() {
-            Some(b) => Poll::Ready(Some(Ok(http_body::Frame::data(b)))),
-            None if self.fail => Poll::Ready(Some(Err(BrokenPipe))),
-            None => Poll::Ready(None),
-        }
-    }
-}
-
-fn flaky(fail: bool) -> Body {
-    Body::new(Flaky {
-        frames: ["abcd", "efg"].into_iter().map(Bytes::from).collect(),
-        fail,
-    })
-}
-
 #[tokio::test]
 async fn known_lengths_are_recorded_at_the_head_and_streams_as_they_end() {
     collector();
     let app = Router::new()
         .route("/t5/full", get(|| async { "0123456789" }))
-        .route("/t5/broken", get(|| async { flaky(true) }))
-        .route("/t5/partial", get(|| async { flaky(false) }))
+        .route(
+            "/t5/broken",
+            get(|| async { chunks(&["abcd", "efg"], true) }),
+        )
+        .route(
+            "/t5/partial",
+            get(|| async { chunks(&["abcd", "efg"], false) }),
+        )
         .layer(ProfilisLayer::new());
     let call = |path: &str| {
         let ctx = SpanContext::new_root();
