@@ -667,4 +667,16 @@ mod tests {
         assert_eq!(redact("SELECT (a) - 1"), "SELECT (a) - ?");
         assert_eq!(redact("SELECT -1, x = -2.5"), "SELECT ?, x = ?");
     }
+
+    #[test]
+    fn digits_of_other_scripts_are_not_numbers() {
+        // A letter of any script starts a word, and digits of any script
+        // continue one; a digit of another script (NKo nine, U+07C9) starts
+        // none: it stays as punctuation, and ASCII digits after it are
+        // still a number.
+        assert_eq!(redact("SELECT é_col2 FROM t"), "SELECT é_col2 FROM t");
+        assert_eq!(redact("SELECT a\u{7c9}1 FROM t"), "SELECT a\u{7c9}1 FROM t");
+        assert_eq!(redact("x = \u{7c9}e8r"), "x = \u{7c9}e8r");
+        assert_eq!(redact("x = \u{7c9}12345"), "x = \u{7c9}?");
+    }
 }

@@ -64,8 +64,15 @@ fn check(sql: &str) -> String {
             continue;
         }
         assert!(c != '\'', "a string literal survived: {sql:?} -> {out:?}");
-        // `$` continues a word (`a$b`) but does not start one.
-        let word_char = c.is_alphanumeric() || c == '_' || (c == '$' && run_start.is_some());
+        // Inside a word: letters and digits of any script, `_` and `$`
+        // (`a$b`). A word starts with a letter or `_`, as in SQL; an ASCII
+        // digit starting a run is a number. A digit of another script (say
+        // NKo `߉`) starts no word and is no SQL number: it is punctuation to
+        // the redactor and to the database alike.
+        let word_char = match run_start {
+            Some(_) => c.is_alphanumeric() || c == '_' || c == '$',
+            None => c.is_alphabetic() || c == '_' || c.is_ascii_digit(),
+        };
         if !word_char {
             run_start = None;
             continue;
