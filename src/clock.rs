@@ -203,16 +203,8 @@ pub fn since(start: Stamp) -> (u64, u64) {
         _ => return since_uncalibrated(start),
     }
     let end = ticks();
-    let a = ANCHOR.with(Cell::get);
-    let since_anchor = end.wrapping_sub(a.ticks);
-    if since_anchor < a.period {
-        (
-            scale(end.saturating_sub(start.0), a.mult),
-            a.ns + scale(since_anchor, a.mult),
-        )
-    } else {
-        (Stamp(end).ns_since(start), tsc_mono_ns(end))
-    }
+    let (end_ns, mult) = tsc_ns(end);
+    (scale(end.saturating_sub(start.0), mult), end_ns)
 }
 
 impl Stamp {
@@ -222,13 +214,7 @@ impl Stamp {
         if MODE.load(Relaxed) != MODE_TSC {
             return self.0;
         }
-        let a = ANCHOR.with(Cell::get);
-        let since = self.0.wrapping_sub(a.ticks);
-        if since < a.period {
-            a.ns + scale(since, a.mult)
-        } else {
-            tsc_mono_ns(self.0)
-        }
+        tsc_ns(self.0).0
     }
 
     /// Nanoseconds from `earlier` to `self` (0 if `earlier` is later).
@@ -240,6 +226,19 @@ impl Stamp {
         } else {
             delta
         }
+    }
+}
+
+/// `ticks` as `CLOCK_MONOTONIC` ns through the thread's anchor, and the rate
+/// of that anchor.
+#[inline]
+fn tsc_ns(ticks: u64) -> (u64, u64) {
+    let a = ANCHOR.with(Cell::get);
+    let since_anchor = ticks.wrapping_sub(a.ticks);
+    if since_anchor < a.period {
+        (a.ns + scale(since_anchor, a.mult), a.mult)
+    } else {
+        tsc_ns_outside(ticks)
     }
 }
 
@@ -272,7 +271,7 @@ pub fn calibrate() {
                 BASE_NS.store(ns, Relaxed);
                 MULT.store(mult, Relaxed);
                 let period = ((ANCHOR_PERIOD_NS as u128) << 32) / mult as u128;
-                ANCHOR_TICKS.store(period.min(u32::MAX as u128) as u64, Relaxed);
+                ANCHOR_TICKS.store(period as u64, Relaxed);
                 MODE_TSC
             }
             None => MODE_MONO,
@@ -283,23 +282,23 @@ pub fn calibrate() {
     });
 }
 
-/// `ticks` as `CLOCK_MONOTONIC` ns, outside the thread's anchor period:
-/// takes a new anchor (refining the process's rate) when the thread has
-/// none or its anchor is older than the period.
+/// [`tsc_ns`] outside the thread's anchor period: takes a new anchor
+/// (refining the process's rate) when the thread has none or its anchor is
+/// older than the period.
 #[cold]
-fn tsc_mono_ns(ticks: u64) -> u64 {
+fn tsc_ns_outside(ticks: u64) -> (u64, u64) {
     let a = ANCHOR.with(Cell::get);
-    if a.period != 0 && ticks < a.ticks && a.ticks - ticks < a.period {
-        // A reading from before the anchor (taken on this thread before it
-        // re-anchored, or on a CPU whose counter trails by a few ticks).
-        return a.ns.saturating_sub(scale(a.ticks - ticks, a.mult));
-    }
-    let a = reanchor();
-    if ticks >= a.ticks {
+    // A reading from shortly before the anchor (taken on this thread before
+    // it re-anchored, or on a CPU whose counter trails by a few ticks) keeps
+    // the anchor.
+    let recent = a.period != 0 && ticks < a.ticks && a.ticks - ticks < a.period;
+    let a = if recent { a } else { reanchor() };
+    let ns = if ticks >= a.ticks {
         a.ns + scale(ticks - a.ticks, a.mult)
     } else {
         a.ns.saturating_sub(scale(a.ticks - ticks, a.mult))
-    }
+    };
+    (ns, a.mult)
 }
 
 /// Takes a new anchor pair for this thread and refines the process's rate

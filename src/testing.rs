@@ -1,6 +1,7 @@
-//! A ring that lives in process memory instead of a file. The loom models
-//! and the protocol unit tests use it to run the same [`RingRef`] code
-//! without a mapping.
+//! Test support. [`OwnedRing`]: a ring that lives in process memory instead
+//! of a file, so the loom models and the protocol unit tests run the same
+//! [`RingRef`] code without a mapping. [`run_tests`]: the test runner of the
+//! integration tests that re-execute themselves as child processes.
 
 use crate::layout::{Header, MsgSlot, Slot, StrEntry, WriterEntry};
 use crate::ring::RingRef;
@@ -58,5 +59,26 @@ impl OwnedRing {
             writers: &self.writers,
             overwrite: self.overwrite,
         }
+    }
+}
+
+/// Runs the tests of an integration-test binary built without the libtest
+/// harness (`harness = false`, for binaries that re-execute themselves as
+/// child processes): each `(name, test)` whose name contains one of the
+/// non-flag command-line arguments, or all of them when there is none, as
+/// `cargo test NAME` filters, printing each name and time as it passes. A
+/// failing test panics, which fails the binary.
+pub fn run_tests(tests: &[(&str, fn())]) {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    for &(name, test) in tests {
+        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
+            continue;
+        }
+        let start = std::time::Instant::now();
+        test();
+        println!("test {name} ... ok ({:.1}s)", start.elapsed().as_secs_f64());
     }
 }

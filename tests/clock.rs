@@ -19,24 +19,12 @@ fn main() {
         child();
         return;
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let tests: [(&str, fn()); 4] = [
+    profilis::testing::run_tests(&[
         ("monotonic_clock_is_clock_monotonic", monotonic),
         ("tsc_clock_tracks_clock_monotonic", tsc),
         ("auto_clock_picks_a_source_and_tracks_it", auto),
         ("unknown_clock_is_refused_by_init", unknown),
-    ];
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let start = Instant::now();
-        test();
-        println!("test {name} ... ok ({:.1}s)", start.elapsed().as_secs_f64());
-    }
+    ]);
 }
 
 /// Runs the checks in a child process with `PROFILIS_CLOCK=choice`,

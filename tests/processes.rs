@@ -17,11 +17,7 @@ fn main() {
         writer();
         return;
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let tests: [(&str, fn()); 2] = [
+    profilis::testing::run_tests(&[
         (
             "four_writer_processes_deliver_every_event_in_order",
             four_writers,
@@ -30,15 +26,7 @@ fn main() {
             "writers_killed_at_random_points_never_stall_the_consumer",
             kill_storm,
         ),
-    ];
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let start = Instant::now();
-        test();
-        println!("test {name} ... ok ({:.1}s)", start.elapsed().as_secs_f64());
-    }
+    ]);
 }
 
 /// Writer process: emits `PROFILIS_TEST_EVENTS` events (0 = until killed)

@@ -31,17 +31,10 @@ fn main() {
         writer(Path::new(&std::env::var("PROFILIS_RING").unwrap()));
         return;
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let name = "writers_and_the_reader_killed_at_random_keep_the_identity_and_jsonl_exact";
-    if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-        return;
-    }
-    let start = Instant::now();
-    storm();
-    println!("test {name} ... ok ({:.1}s)", start.elapsed().as_secs_f64());
+    profilis::testing::run_tests(&[(
+        "writers_and_the_reader_killed_at_random_keep_the_identity_and_jsonl_exact",
+        storm,
+    )]);
 }
 
 /// A writer process: about 4000 events a second until killed. Every 16th

@@ -36,11 +36,7 @@ fn main() {
         Ok("filler") => return filler(),
         _ => {}
     }
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let tests: [(&str, fn()); 2] = [
+    profilis::testing::run_tests(&[
         (
             "four_workers_in_two_rings_merge_into_exact_percentiles",
             four_workers,
@@ -49,15 +45,7 @@ fn main() {
             "worker_killed_mid_claim_is_dead_with_its_last_events_and_exact_losses",
             killed_worker,
         ),
-    ];
-    for (name, test) in tests {
-        if !filter.is_empty() && !filter.iter().any(|f| name.contains(f.as_str())) {
-            continue;
-        }
-        let start = Instant::now();
-        test();
-        println!("test {name} ... ok ({:.1}s)", start.elapsed().as_secs_f64());
-    }
+    ]);
 }
 
 fn env_u64(name: &str) -> u64 {
