@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut count = |outcome: Emit| match outcome {
         Emit::Written => emitted += 1,
         Emit::Dropped => dropped += 1,
-        Emit::Late | Emit::Disabled => {}
+        Emit::Disabled => {}
     };
     for i in 0..args.events {
         count(request(&ring, &routes, exception, i));

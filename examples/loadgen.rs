@@ -5,7 +5,7 @@
 //! ```
 //!
 //! The last line printed is a JSON object with the counts: `claimed` (emit
-//! attempts), `emitted` (committed), `dropped` (ring full), `late`.
+//! attempts), `emitted` (committed), `dropped` (ring full).
 
 use clap::Parser;
 use profilis::{Emit, Fields, FullPolicy, Kind, Method, Ring, RingOptions};
@@ -62,7 +62,6 @@ struct Totals {
     claimed: AtomicU64,
     emitted: AtomicU64,
     dropped: AtomicU64,
-    late: AtomicU64,
 }
 
 fn xorshift(state: &mut u64) -> u64 {
@@ -79,7 +78,7 @@ fn run_thread(ring: &Ring, thread: u64, events: u64, rate_per_thread: u64, total
     let exception = ring.intern("TimeoutError");
     let mut rng = 0x9E37_79B9_7F4A_7C15 ^ (thread + 1).wrapping_mul(0xD6E8_FEB8_6659_FD93);
     let start = Instant::now();
-    let (mut emitted, mut dropped, mut late) = (0u64, 0u64, 0u64);
+    let (mut emitted, mut dropped) = (0u64, 0u64);
     for i in 0..events {
         if rate_per_thread > 0 && i % 64 == 0 {
             let due = Duration::from_nanos(i * 1_000_000_000 / rate_per_thread);
@@ -134,14 +133,12 @@ fn run_thread(ring: &Ring, thread: u64, events: u64, rate_per_thread: u64, total
         match outcome {
             Emit::Written => emitted += 1,
             Emit::Dropped => dropped += 1,
-            Emit::Late => late += 1,
             Emit::Disabled => {}
         }
     }
     totals.claimed.fetch_add(events, Relaxed);
     totals.emitted.fetch_add(emitted, Relaxed);
     totals.dropped.fetch_add(dropped, Relaxed);
-    totals.late.fetch_add(late, Relaxed);
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -158,7 +155,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         claimed: AtomicU64::new(0),
         emitted: AtomicU64::new(0),
         dropped: AtomicU64::new(0),
-        late: AtomicU64::new(0),
     };
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -172,11 +168,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let elapsed = start.elapsed().as_secs_f64();
     let emitted = totals.emitted.load(Relaxed);
     println!(
-        "{{\"claimed\":{},\"emitted\":{},\"dropped\":{},\"late\":{},\"threads\":{},\"elapsed_s\":{:.6},\"events_per_sec\":{:.0}}}",
+        "{{\"claimed\":{},\"emitted\":{},\"dropped\":{},\"threads\":{},\"elapsed_s\":{:.6},\"events_per_sec\":{:.0}}}",
         totals.claimed.load(Relaxed),
         emitted,
         totals.dropped.load(Relaxed),
-        totals.late.load(Relaxed),
         args.threads,
         elapsed,
         totals.claimed.load(Relaxed) as f64 / elapsed.max(1e-9),

@@ -18,12 +18,15 @@
 //! consumer killed in between sees them again after re-attaching (their
 //! [`Event::position`] identifies them). Nothing committed is ever delivered
 //! twice, and every position ends in exactly one counter.
+//!
+//! Events come lane by lane: those of one thread in the order it wrote
+//! them, those of different threads ordered by their timestamps only.
 
 use crate::error::OpenError;
 use crate::file::{HeaderInfo, Mapping};
 use crate::layout::NO_WRITER;
 use crate::record::{Event, MsgRef, StrId};
-use crate::ring::{ConsumerCore, Counters, Loss, RingRef};
+use crate::ring::{Anomaly, ConsumerCore, Counters, Loss, RingRef};
 use crate::sync::Ordering::{Acquire, Relaxed};
 use crate::{clock, process};
 use std::cell::{Cell, RefCell};
@@ -38,15 +41,17 @@ const SIZE_CHECK_NS: u64 = 100_000_000;
 /// Consumer settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConsumerOptions {
-    /// How long a claimed but uncommitted slot may hold up the consumer
-    /// before it is skipped and counted as abandoned (default 50 ms).
-    pub stall_timeout: Duration,
+    /// How often the writers holding lanes are checked for a process that
+    /// is gone, whose lanes are then taken back (default 50 ms). A writer
+    /// that dies mid-event holds up nobody meanwhile: only its own lane
+    /// stops growing.
+    pub liveness_interval: Duration,
 }
 
 impl Default for ConsumerOptions {
     fn default() -> Self {
         ConsumerOptions {
-            stall_timeout: Duration::from_millis(50),
+            liveness_interval: Duration::from_millis(50),
         }
     }
 }
@@ -57,6 +62,7 @@ pub struct Names {
     view: RingRef<'static>,
     cache: RefCell<HashMap<u32, Arc<str>>>,
     unresolved: Cell<u64>,
+    messages_unread: Cell<u64>,
 }
 
 impl Names {
@@ -88,22 +94,33 @@ impl Names {
         }
         let text = self.view.read_message(msg);
         if text.is_none() {
-            self.unresolved.set(self.unresolved.get() + 1);
+            self.messages_unread.set(self.messages_unread.get() + 1);
         }
         text
     }
 
-    /// Lookups that found no text (overflow, damaged or overwritten), a
-    /// counted loss of detail rather than of events.
+    /// Name lookups that found no text (overflow or damaged), a counted loss
+    /// of detail rather than of events.
     pub fn unresolved(&self) -> u64 {
         self.unresolved.get()
+    }
+
+    /// Message lookups that found the text overwritten by newer messages
+    /// (or damaged).
+    pub fn messages_unread(&self) -> u64 {
+        self.messages_unread.get()
     }
 }
 
 /// Events returned by one [`Consumer::read`].
 pub struct Batch<'a> {
-    /// The events, in ring order.
+    /// The events, lane by lane.
     pub events: &'a [Event],
+    /// Positions of the batch that produced no event, each with the writer
+    /// it came from when the lane still tells; counted by the commit.
+    pub losses: &'a [Loss],
+    /// Lost positions of the batch beyond those listed in `losses`.
+    pub losses_untold: u64,
     /// Resolves their names and messages.
     pub names: &'a Names,
     wall_offset_ns: u64,
@@ -156,6 +173,27 @@ pub struct WriterInfo {
     pub alive: bool,
 }
 
+/// One lane of the ring, as the consumer sees it (see [`Consumer::lanes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaneInfo {
+    /// Index of the lane.
+    pub index: u32,
+    /// True for a lane shared by threads that have none of their own.
+    pub shared: bool,
+    /// pid of the thread holding it (0 when free).
+    pub pid: u32,
+    /// Linux tid of the thread holding it (0 when free).
+    pub tid: u32,
+    /// Writer-table index of the holder's process.
+    pub writer: u16,
+    /// Positions written into it.
+    pub tail: u64,
+    /// Positions the consumer has resolved.
+    pub head: u64,
+    /// Events refused because it was full.
+    pub dropped: u64,
+}
+
 /// The single consumer of a ring.
 pub struct Consumer {
     core: ConsumerCore,
@@ -164,6 +202,10 @@ pub struct Consumer {
     wall_offset_ns: u64,
     truncated: bool,
     last_size_check_ns: u64,
+    liveness_interval_ns: u64,
+    last_liveness_ns: u64,
+    /// Unresolved lookups already handed to the core.
+    unresolved_noted: (u64, u64),
     // Declared last: unmapped after every view above is gone.
     mapping: Mapping,
 }
@@ -200,14 +242,12 @@ impl Consumer {
         // SAFETY: the views are stored in the same struct as `mapping`,
         // which is declared last and so dropped after them.
         let view = unsafe { mapping.view_unbounded() };
-        let timeout = options.stall_timeout.as_nanos().min(u64::MAX as u128) as u64;
-        let core =
-            ConsumerCore::attach(view, timeout).map_err(|s| OpenError::InconsistentState {
-                path: path.to_owned(),
-                head: s.head,
-                pending_to: s.pending_to,
-                tail: s.tail,
-            })?;
+        let liveness_interval_ns =
+            options.liveness_interval.as_nanos().min(u64::MAX as u128) as u64;
+        let core = ConsumerCore::attach(view).map_err(|s| OpenError::InconsistentState {
+            path: path.to_owned(),
+            what: s.what,
+        })?;
         view.header
             .consumer_pid
             .store(process::pid() as u64, Relaxed);
@@ -217,11 +257,15 @@ impl Consumer {
                 view,
                 cache: RefCell::new(HashMap::new()),
                 unresolved: Cell::new(0),
+                messages_unread: Cell::new(0),
             },
             view,
             wall_offset_ns: clock::wall_offset_ns(),
             truncated: false,
             last_size_check_ns: 0,
+            liveness_interval_ns,
+            last_liveness_ns: 0,
+            unresolved_noted: (0, 0),
             mapping,
         })
     }
@@ -241,18 +285,34 @@ impl Consumer {
             self.core.discard();
         } else {
             self.view.header.consumer_heartbeat_ns.store(now, Relaxed);
-            self.core.read(self.view, now, limit);
+            if now.saturating_sub(self.last_liveness_ns) >= self.liveness_interval_ns {
+                self.last_liveness_ns = now;
+                self.reclaim_dead();
+            }
+            self.core.read(self.view, limit);
             if self.mapping.faulted() {
                 // Part of what was just read came from zero pages.
                 self.truncated = true;
                 self.core.discard();
             }
         }
-        Batch {
-            events: self.core.events(),
-            names: &self.names,
-            wall_offset_ns: self.wall_offset_ns,
-        }
+        self.batch()
+    }
+
+    /// Takes back the lanes of writers whose process is gone now, rather
+    /// than at the next liveness check; returns how many were freed. The
+    /// positions they died in are read by the next [`read`](Self::read).
+    pub fn reclaim_dead(&mut self) -> usize {
+        let mut seen: Vec<(u32, u64, bool)> = Vec::new();
+        let mut alive = |pid: u32, start: u64| {
+            if let Some(&(_, _, a)) = seen.iter().find(|(p, s, _)| *p == pid && *s == start) {
+                return a;
+            }
+            let a = process::runs(pid, start);
+            seen.push((pid, start, a));
+            a
+        };
+        self.core.reclaim_dead(self.view, &mut alive)
     }
 
     /// True once the ring file was found shorter than its header states
@@ -266,6 +326,15 @@ impl Consumer {
     /// return to the writers.
     pub fn commit(&mut self) {
         if !self.truncated {
+            let now = (
+                self.names.unresolved.get(),
+                self.names.messages_unread.get(),
+            );
+            self.core.note_unresolved(
+                now.0 - self.unresolved_noted.0,
+                now.1 - self.unresolved_noted.1,
+            );
+            self.unresolved_noted = now;
             self.core.commit(self.view);
         }
     }
@@ -290,29 +359,47 @@ impl Consumer {
     /// [`writers`](Consumer::writers) while it holds the batch. Empty after
     /// a [`commit`](Consumer::commit).
     pub fn batch(&self) -> Batch<'_> {
+        let (losses, losses_untold) = self.core.batch_losses();
         Batch {
             events: self.core.events(),
+            losses,
+            losses_untold,
             names: &self.names,
             wall_offset_ns: self.wall_offset_ns,
         }
     }
 
     /// Losses found by the last [`read`](Consumer::read) that its
-    /// [`commit`](Consumer::commit) will count (torn or overwritten records,
-    /// and claims resolved without this consumer), in position order, each
-    /// with the writer when the slot still tells. A claim skipped after the
-    /// stall timeout counts at once and is returned by
-    /// [`take_losses`](Consumer::take_losses) instead; after the commit
-    /// these are returned there too.
+    /// [`commit`](Consumer::commit) will count (abandoned, torn or
+    /// overwritten positions), lane by lane, each with the writer when the
+    /// lane still tells; the same as the batch's `losses`. After the commit
+    /// they are returned by [`take_losses`](Consumer::take_losses).
     pub fn pending_losses(&self) -> &[Loss] {
         self.core.pending_losses()
     }
 
-    /// Positions lost since the last call (abandoned, torn, overwritten),
-    /// each with the writer it came from when the slot still tells, and the
-    /// number lost beyond what is kept between calls. Committed batches only.
+    /// Positions lost in the batches committed since the last call, and the
+    /// number lost beyond what is kept between calls.
     pub fn take_losses(&mut self) -> (Vec<Loss>, u64) {
         self.core.take_losses()
+    }
+
+    /// Lanes found holding positions no protocol step produces (a damaged
+    /// or tampered file) since the last call; each was reset and counted in
+    /// [`Counters::repairs`].
+    pub fn take_anomalies(&mut self) -> Vec<Anomaly> {
+        self.core.take_anomalies()
+    }
+
+    /// Each lane's tail as of now; see [`caught_up`](Self::caught_up).
+    pub fn tails(&self) -> Vec<u64> {
+        self.core.tails(self.view)
+    }
+
+    /// True once everything written before [`tails`](Self::tails) returned
+    /// `marks` is read and committed.
+    pub fn caught_up(&self, marks: &[u64]) -> bool {
+        self.core.caught_up(self.view, marks)
     }
 
     /// Counters of the ring.
@@ -412,6 +499,34 @@ impl Consumer {
             });
         }
         out
+    }
+
+    /// The lane table: who holds each lane and how far it is written and
+    /// read. Costs a few loads per lane.
+    pub fn lanes(&self) -> Vec<LaneInfo> {
+        let own = self.view.own_lanes();
+        let heads = &self.core.state().heads;
+        self.view
+            .lanes
+            .iter()
+            .zip(heads)
+            .enumerate()
+            .map(|(i, (lane, &head))| {
+                // ORDERING: Relaxed loads, no pair: a status report.
+                let owner = lane.owner.load(Relaxed);
+                let held = owner != 0 && owner != crate::layout::LANE_RECLAIMING;
+                LaneInfo {
+                    index: i as u32,
+                    shared: i >= own,
+                    pid: if held { (owner >> 32) as u32 } else { 0 },
+                    tid: if held { owner as u32 } else { 0 },
+                    writer: lane.owner_writer.load(Relaxed) as u16,
+                    tail: lane.tail.load(Relaxed),
+                    head,
+                    dropped: lane.dropped.load(Relaxed),
+                }
+            })
+            .collect()
     }
 
     /// Writer-table entry an event came from, if any.

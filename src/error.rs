@@ -112,16 +112,12 @@ pub enum OpenError {
     #[error("ring file {0} already has a consumer attached (only one reader per ring)")]
     Busy(PathBuf),
     /// The stored consumer state does not fit the ring.
-    #[error("ring file {path}: consumer state is inconsistent (head {head}, pending {pending_to}, tail {tail})")]
+    #[error("ring file {path}: consumer state is inconsistent: {what}")]
     InconsistentState {
         /// The path.
         path: PathBuf,
-        /// Read position found.
-        head: u64,
-        /// Pending end found.
-        pending_to: u64,
-        /// Claim position found.
-        tail: u64,
+        /// What does not fit.
+        what: String,
     },
     /// Options out of range.
     #[error("invalid ring options: {0}")]

@@ -3,7 +3,7 @@
 
 use crate::error::{HeaderError, OpenError};
 use crate::layout::{
-    seq_free, Header, MsgSlot, Params, Slot, StrEntry, WriterEntry, HEADER_BYTES, MAGIC,
+    state_words, Header, Lane, MsgSlot, Params, Slot, StrEntry, WriterEntry, HEADER_BYTES, MAGIC,
     POLICY_DROP_NEWEST, POLICY_OVERWRITE_OLDEST, SLOT_BYTES, VERSION,
 };
 use crate::ring::RingRef;
@@ -110,6 +110,7 @@ pub fn parse_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, HeaderEr
     };
     let params = Params {
         capacity: word(bytes, 24),
+        lanes: word(bytes, 112),
         string_entries: word(bytes, 40),
         arena_bytes: word(bytes, 48),
         message_slots: word(bytes, 56),
@@ -178,8 +179,9 @@ impl Mapping {
         // `p.file_bytes()` long and `open`/`create` checked that the mapping
         // covers the file, so every region below lies inside the mapping.
         // The mapping is page aligned and every offset is a multiple of the
-        // region type's alignment (64 for the tables, 4096 for the slots),
-        // and all the types consist of atomics, valid for any bit pattern.
+        // region type's alignment (64 for the tables, 256 for the lanes, 4096
+        // for the slots), and all the types consist of atomics, valid for any
+        // bit pattern.
         unsafe {
             let at = |offset: u64| base.add(offset as usize);
             RingRef {
@@ -187,6 +189,14 @@ impl Mapping {
                 writers: std::slice::from_raw_parts(
                     at(p.writers_offset()) as *const WriterEntry,
                     p.writer_entries as usize,
+                ),
+                lanes: std::slice::from_raw_parts(
+                    at(p.lanes_offset()) as *const Lane,
+                    p.lanes as usize,
+                ),
+                state: std::slice::from_raw_parts(
+                    at(p.state_offset()) as *const AtomicU64,
+                    2 * state_words(p.lanes) as usize,
                 ),
                 strings: std::slice::from_raw_parts(
                     at(p.strings_offset()) as *const StrEntry,
@@ -400,9 +410,10 @@ impl Mapping {
         h.created_wall_ns.store(self.info.created_wall_ns, Relaxed);
         h.created_mono_ns.store(self.info.created_mono_ns, Relaxed);
         h.creator_pid.store(self.info.creator_pid as u64, Relaxed);
-        for (i, slot) in v.slots.iter().enumerate() {
-            slot.seq.store(seq_free(i as u64), Relaxed);
-        }
+        h.lanes.store(p.lanes, Relaxed);
+        // Everything else starts as zeros, which is what a fresh file holds:
+        // free lanes at position 0, slots never written, an empty state. So
+        // creating a ring touches no page beyond the header and the tables.
         h.magic.store(MAGIC, Relaxed);
     }
 }
@@ -446,6 +457,7 @@ mod tests {
         let path = dir.join("t.ring");
         let params = Params {
             capacity: 64,
+            lanes: 4,
             string_entries: 64,
             arena_bytes: 4096,
             message_slots: 4,
@@ -503,6 +515,14 @@ mod tests {
         assert!(matches!(
             parse_header(&set(32, 7), size),
             Err(HeaderError::BadPolicy { .. })
+        ));
+        assert!(matches!(
+            parse_header(&set(112, 3), size),
+            Err(HeaderError::BadParams(_))
+        ));
+        assert!(matches!(
+            parse_header(&set(112, 64), size),
+            Err(HeaderError::BadParams(_))
         ));
         assert!(matches!(
             parse_header(&set(72, 1), size),

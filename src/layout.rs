@@ -1,18 +1,22 @@
 //! The byte layout of a ring file: every offset and size, in one place.
 //!
 //! FORMAT.md states the same numbers in prose; the `const` assertions at the
-//! bottom keep the two from drifting. Nothing outside this module computes an
-//! offset. All multi-byte values are little-endian `u64` words, accessed as
-//! atomics so that concurrent access from several processes (or a hostile one)
-//! is never undefined behaviour.
+//! bottom keep the two from drifting, and `tests/format_fingerprint.rs` fails
+//! when any of them (or a check function) changes without a new
+//! [`VERSION`]. Nothing outside this module computes an offset. All
+//! multi-byte values are little-endian `u64` words, accessed as atomics so
+//! that concurrent access from several processes (or a hostile one) is never
+//! undefined behaviour.
 //!
 //! ```text
 //! 0                HEADER (4096 bytes; struct `Header` is the first 512)
 //! 4096             writer table: writer_entries x 64 bytes
-//! ...              string index: string_entries x 16 bytes
-//! ...              string arena: arena_bytes
-//! ...              message slots: message_slots x 256 bytes
-//! (4096-aligned)   event slots: capacity x 128 bytes
+//! (256-aligned)    lane table: lanes x 256 bytes
+//! (64-aligned)     consumer state: 2 copies x (8 + lanes) words
+//! (64-aligned)     string index: string_entries x 16 bytes
+//! (64-aligned)     string arena: arena_bytes
+//! (64-aligned)     message slots: message_slots x 256 bytes
+//! (4096-aligned)   event slots: lanes x lane_slots x 128 bytes, lane by lane
 //! ```
 
 use crate::sync::AtomicU64;
@@ -20,7 +24,10 @@ use crate::sync::AtomicU64;
 /// `b"PROFILIS"` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"PROFILIS");
 /// Format version written by this library; attach refuses any other.
-pub const VERSION: u64 = 1;
+///
+/// Version 1 was a single multi-producer ring; version 2 splits the event
+/// slots into per-writer lanes.
+pub const VERSION: u64 = 2;
 
 /// Bytes reserved for the header at the start of the file.
 pub const HEADER_BYTES: u64 = 4096;
@@ -30,6 +37,8 @@ pub const SLOT_BYTES: u64 = 128;
 pub const RECORD_WORDS: usize = 14;
 /// Bytes of one writer-table entry.
 pub const WRITER_ENTRY_BYTES: u64 = 64;
+/// Bytes of one lane descriptor.
+pub const LANE_BYTES: u64 = 256;
 /// Bytes of one string-index entry.
 pub const STR_ENTRY_BYTES: u64 = 16;
 /// Bytes of one message slot (exception messages and other variable text).
@@ -40,13 +49,15 @@ pub const MSG_TEXT_WORDS: usize = 30;
 pub const MSG_MAX_BYTES: usize = MSG_TEXT_WORDS * 8;
 /// Longest interned string; longer strings are cut at a char boundary.
 pub const STR_MAX_BYTES: usize = 1024;
-/// Words in one copy of the consumer state.
-pub const STATE_WORDS: usize = 6;
 
 /// Limits checked at creation and on attach.
 pub const MIN_CAPACITY: u64 = 2;
 /// Largest ring: 2^24 slots (2 GiB of slots).
 pub const MAX_CAPACITY: u64 = 1 << 24;
+/// Fewest slots in one lane.
+pub const MIN_LANE_SLOTS: u64 = 2;
+/// Most lanes in one ring.
+pub const MAX_LANES: u64 = 1024;
 /// Smallest string index.
 pub const MIN_STRING_ENTRIES: u64 = 16;
 /// Largest string index.
@@ -64,25 +75,66 @@ pub const MIN_WRITER_ENTRIES: u64 = 1;
 /// Largest writer table (writer indices are 16-bit, 0xFFFF means none).
 pub const MAX_WRITER_ENTRIES: u64 = 4096;
 
+/// Highest position a lane reaches. A writer refuses events past it (counted
+/// as dropped), and a lane position or counter beyond it can only come from
+/// a damaged or hostile file. At 100 million events a second into one lane
+/// it lasts 1.4 years; it keeps `position * lanes` (the ring-wide event
+/// position) and every sum of counters far from 2^64.
+pub const MAX_LANE_POSITION: u64 = 1 << 52;
+
 /// Full-ring policy stored in `Header::policy`.
 pub const POLICY_DROP_NEWEST: u64 = 0;
 /// Overwrite the oldest unread event when the ring is full.
 pub const POLICY_OVERWRITE_OLDEST: u64 = 1;
 
-/// Slot sequence value meaning "free for the writer of position `pos`".
+/// Slot sequence value meaning "the writer of lane position `pos` is
+/// writing the record".
 #[inline]
-pub const fn seq_free(pos: u64) -> u64 {
-    pos << 1
-}
-
-/// Slot sequence value meaning "holds the committed event of position `pos`".
-#[inline]
-pub const fn seq_committed(pos: u64) -> u64 {
+pub const fn seq_writing(pos: u64) -> u64 {
     (pos << 1) | 1
 }
 
+/// Slot sequence value meaning "holds the complete record of lane position
+/// `pos`". A slot never written holds 0, which no position's value equals.
+#[inline]
+pub const fn seq_committed(pos: u64) -> u64 {
+    (pos << 1) + 2
+}
+
+/// Record word: the lane position the record was written at (its stamp).
+pub const W_STAMP: usize = 0;
+/// Record word: kind, flags, method, status.
+pub const W_KIND: usize = 1;
+/// Record word: name id (low half), exception-type id (high half).
+pub const W_NAMES: usize = 2;
+/// Record word: pid (low half), tid (high half).
+pub const W_PID_TID: usize = 3;
+/// Record word: timestamp.
+pub const W_TIMESTAMP: usize = 4;
+/// Record word: duration.
+pub const W_DURATION: usize = 5;
+/// Record word: trace id, low 64 bits (the high 64 bits follow).
+pub const W_TRACE_LO: usize = 6;
+/// Record word: trace id, high 64 bits.
+pub const W_TRACE_HI: usize = 7;
+/// Record word: span id.
+pub const W_SPAN: usize = 8;
+/// Record word: parent span id.
+pub const W_PARENT_SPAN: usize = 9;
+/// Record word: value (DB rows, REQ bytes in, CUSTOM value bits).
+pub const W_VALUE: usize = 10;
+/// Record word: value2 (REQ bytes out).
+pub const W_VALUE2: usize = 11;
+/// Record word: message reference (low half), writer index (bits
+/// [`WRITER_SHIFT`]..+16).
+pub const W_MSG_WRITER: usize = 12;
+/// Record word: checksum of the words before it.
+pub const W_CHECKSUM: usize = 13;
+/// Bit offset of the writer-table index in [`W_MSG_WRITER`].
+pub const WRITER_SHIFT: u32 = 32;
+
 /// The ring header. Fields in the first block are written once by the creator
-/// before the file is renamed into place and never change afterwards.
+/// before the file is published and never change afterwards.
 #[repr(C)]
 pub struct Header {
     /// [`MAGIC`].
@@ -91,7 +143,7 @@ pub struct Header {
     pub version: AtomicU64,
     /// [`SLOT_BYTES`].
     pub slot_bytes: AtomicU64,
-    /// Number of event slots, a power of two.
+    /// Number of event slots, all lanes together, a power of two.
     pub capacity: AtomicU64,
     /// [`POLICY_DROP_NEWEST`] or [`POLICY_OVERWRITE_OLDEST`].
     pub policy: AtomicU64,
@@ -113,15 +165,13 @@ pub struct Header {
     pub created_mono_ns: AtomicU64,
     /// pid of the creating process.
     pub creator_pid: AtomicU64,
-    _pad0: [u64; 2],
+    /// Number of lanes, a power of two dividing `capacity`.
+    pub lanes: AtomicU64,
+    _pad0: [u64; 1],
 
-    /// Claim position: the next position a writer will claim. Hot among
-    /// writers, so it has a 128-byte block to itself.
-    pub tail: AtomicU64,
-    _pad1: [u64; 15],
-
-    /// Events refused because the ring was full (never got a position).
-    pub dropped_full: AtomicU64,
+    /// Events refused because no lane could be had (every shared lane was
+    /// busy) or the lane position limit was reached.
+    pub dropped_no_lane: AtomicU64,
     /// Interning requests answered with the overflow id.
     pub strings_overflow: AtomicU64,
     /// Bytes of the string arena handed out (never more than `arena_bytes`).
@@ -132,37 +182,91 @@ pub struct Header {
     pub messages_lost: AtomicU64,
     /// Processes that found the writer table full.
     pub writers_overflow: AtomicU64,
-    _pad2: [u64; 10],
+    _pad1: [u64; 10],
 
-    /// Version of the consumer state; `state[state_seq & 1]` is current.
+    /// Version of the consumer state; copy `state_seq & 1` of the state
+    /// region is current.
     pub state_seq: AtomicU64,
-    /// Two copies of the consumer state (see [`STATE_HEAD`] and friends).
-    pub state: [[AtomicU64; STATE_WORDS]; 2],
     /// pid of the attached consumer (0 when none); informational.
     pub consumer_pid: AtomicU64,
     /// `CLOCK_MONOTONIC` of the consumer's last poll; informational.
     pub consumer_heartbeat_ns: AtomicU64,
-    _pad3: [u64; 1],
+    _pad2: [u64; 29],
 }
 
-/// Index of the read position in a consumer state copy.
-pub const STATE_HEAD: usize = 0;
-/// Index of the end of a batch whose outcome is counted but whose slots may
-/// not all be released yet (equal to head when none).
-pub const STATE_PENDING_TO: usize = 1;
-/// Index of the received counter.
-pub const STATE_RECEIVED: usize = 2;
-/// Index of the abandoned counter.
-pub const STATE_ABANDONED: usize = 3;
-/// Index of the torn counter.
-pub const STATE_TORN: usize = 4;
-/// Index of the overwritten counter.
-pub const STATE_OVERWRITTEN: usize = 5;
+/// Words of a consumer state copy before the lane heads.
+pub const STATE_FIXED_WORDS: usize = 8;
+/// State word: events delivered.
+pub const STATE_RECEIVED: usize = 0;
+/// State word: events whose writer died while writing them.
+pub const STATE_ABANDONED: usize = 1;
+/// State word: records that failed validation.
+pub const STATE_TORN: usize = 2;
+/// State word: events overwritten before they were read (overwrite-oldest).
+pub const STATE_OVERWRITTEN: usize = 3;
+/// State word: message texts the consumer found overwritten or damaged.
+pub const STATE_MESSAGES_UNREAD: usize = 4;
+/// State word: name ids the consumer could not resolve.
+pub const STATE_NAMES_UNRESOLVED: usize = 5;
+/// State word: lane repairs (positions no protocol step produces, found and
+/// reset).
+pub const STATE_REPAIRS: usize = 6;
+/// State word: reserved, 0.
+pub const STATE_RESERVED: usize = 7;
+
+/// Words of one consumer state copy for a ring of `lanes` lanes: the fixed
+/// words, then the read position of each lane.
+pub const fn state_words(lanes: u64) -> u64 {
+    STATE_FIXED_WORDS as u64 + lanes
+}
+
+/// One lane: a single-writer ring of `lane_slots` slots with its own
+/// positions. The writer-side block and the consumer-side block are 128
+/// bytes apart so neither side's stores share a line (or an adjacent-line
+/// prefetch pair) with the other's.
+#[repr(C, align(128))]
+pub struct Lane {
+    /// Who may write: 0 when free, [`LANE_RECLAIMING`] while the consumer
+    /// takes back the lane of a dead writer, else `pid << 32 | tid` of the
+    /// writing thread.
+    pub owner: AtomicU64,
+    /// Start time of the owner's process (`/proc/PID/stat` field 22), 0
+    /// until the owner has stored it.
+    pub owner_start: AtomicU64,
+    /// Writer-table index of the owner's process ([`NO_WRITER`] if none).
+    pub owner_writer: AtomicU64,
+    /// Next lane position to write: every position below it is committed
+    /// (or, for the one a writer died in, resolved by the consumer).
+    pub tail: AtomicU64,
+    /// Events refused because the lane was full (drop-newest).
+    pub dropped: AtomicU64,
+    /// Times the lane was taken by a writer; informational.
+    pub acquisitions: AtomicU64,
+    _pad0: [u64; 10],
+    /// Lane position up to which the consumer has read and counted every
+    /// event: the writer may reuse slots below `head + lane_slots`.
+    pub head: AtomicU64,
+    _pad1: [u64; 15],
+}
+
+/// [`Lane::owner`] while the consumer reclaims a dead writer's lane.
+pub const LANE_RECLAIMING: u64 = u64::MAX;
+
+/// Lanes that are locked for one event at a time, by threads that have no
+/// lane of their own: the last `shared_lanes(lanes)` of the table.
+pub const fn shared_lanes(lanes: u64) -> u64 {
+    if lanes / 8 > 1 {
+        lanes / 8
+    } else {
+        1
+    }
+}
 
 /// One event slot: the sequence word, the record, padding.
 #[repr(C, align(128))]
 pub struct Slot {
-    /// [`seq_free`] / [`seq_committed`] of the position the slot holds.
+    /// 0, [`seq_writing`] or [`seq_committed`] of the lane position the slot
+    /// holds.
     pub seq: AtomicU64,
     /// The event record, see [`crate::record`].
     pub words: [AtomicU64; RECORD_WORDS],
@@ -227,8 +331,10 @@ pub const NO_WRITER: u16 = u16::MAX;
 /// region's offset follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
-    /// Event slots (power of two).
+    /// Event slots, all lanes together (power of two).
     pub capacity: u64,
+    /// Lanes (power of two; `capacity / lanes` slots each).
+    pub lanes: u64,
     /// String index entries (power of two).
     pub string_entries: u64,
     /// String arena bytes (multiple of 64).
@@ -244,16 +350,28 @@ const fn align_up(value: u64, to: u64) -> u64 {
 }
 
 impl Params {
+    /// Slots of one lane.
+    pub const fn lane_slots(&self) -> u64 {
+        self.capacity / self.lanes
+    }
     /// Offset of the writer table.
     pub const fn writers_offset(&self) -> u64 {
         HEADER_BYTES
     }
-    /// Offset of the string index.
-    pub const fn strings_offset(&self) -> u64 {
+    /// Offset of the lane table.
+    pub const fn lanes_offset(&self) -> u64 {
         align_up(
             self.writers_offset() + self.writer_entries * WRITER_ENTRY_BYTES,
-            64,
+            LANE_BYTES,
         )
+    }
+    /// Offset of the consumer state (two copies).
+    pub const fn state_offset(&self) -> u64 {
+        align_up(self.lanes_offset() + self.lanes * LANE_BYTES, 64)
+    }
+    /// Offset of the string index.
+    pub const fn strings_offset(&self) -> u64 {
+        align_up(self.state_offset() + 2 * state_words(self.lanes) * 8, 64)
     }
     /// Offset of the string arena.
     pub const fn arena_offset(&self) -> u64 {
@@ -266,7 +384,8 @@ impl Params {
     pub const fn messages_offset(&self) -> u64 {
         align_up(self.arena_offset() + self.arena_bytes, 64)
     }
-    /// Offset of the event slots (page aligned).
+    /// Offset of the event slots (page aligned); lane `l` starts
+    /// `l * lane_slots * SLOT_BYTES` further.
     pub const fn slots_offset(&self) -> u64 {
         align_up(
             self.messages_offset() + self.message_slots * MSG_SLOT_BYTES,
@@ -278,12 +397,23 @@ impl Params {
         align_up(self.slots_offset() + self.capacity * SLOT_BYTES, 4096)
     }
 
+    /// Lanes a thread can keep for itself; the others are shared.
+    pub const fn own_lanes(&self) -> u64 {
+        self.lanes - shared_lanes(self.lanes)
+    }
+
     /// Checks every parameter against its limits; `Err` names the first one
     /// out of range.
     pub fn check(&self) -> Result<(), &'static str> {
         let pow2_in = |v: u64, lo: u64, hi: u64| v.is_power_of_two() && v >= lo && v <= hi;
         if !pow2_in(self.capacity, MIN_CAPACITY, MAX_CAPACITY) {
             return Err("capacity must be a power of two in 2..=2^24");
+        }
+        if !pow2_in(self.lanes, 1, MAX_LANES) {
+            return Err("lanes must be a power of two in 1..=1024");
+        }
+        if self.capacity / self.lanes < MIN_LANE_SLOTS {
+            return Err("capacity must give every lane at least 2 slots");
         }
         if !pow2_in(self.string_entries, MIN_STRING_ENTRIES, MAX_STRING_ENTRIES) {
             return Err("string_entries must be a power of two in 16..=2^20");
@@ -325,17 +455,25 @@ mod asserts {
     const _: () = assert!(offset_of!(Header, created_wall_ns) == 88);
     const _: () = assert!(offset_of!(Header, created_mono_ns) == 96);
     const _: () = assert!(offset_of!(Header, creator_pid) == 104);
-    const _: () = assert!(offset_of!(Header, tail) == 128);
-    const _: () = assert!(offset_of!(Header, dropped_full) == 256);
-    const _: () = assert!(offset_of!(Header, strings_overflow) == 264);
-    const _: () = assert!(offset_of!(Header, arena_used) == 272);
-    const _: () = assert!(offset_of!(Header, messages_next) == 280);
-    const _: () = assert!(offset_of!(Header, messages_lost) == 288);
-    const _: () = assert!(offset_of!(Header, writers_overflow) == 296);
-    const _: () = assert!(offset_of!(Header, state_seq) == 384);
-    const _: () = assert!(offset_of!(Header, state) == 392);
-    const _: () = assert!(offset_of!(Header, consumer_pid) == 488);
-    const _: () = assert!(offset_of!(Header, consumer_heartbeat_ns) == 496);
+    const _: () = assert!(offset_of!(Header, lanes) == 112);
+    const _: () = assert!(offset_of!(Header, dropped_no_lane) == 128);
+    const _: () = assert!(offset_of!(Header, strings_overflow) == 136);
+    const _: () = assert!(offset_of!(Header, arena_used) == 144);
+    const _: () = assert!(offset_of!(Header, messages_next) == 152);
+    const _: () = assert!(offset_of!(Header, messages_lost) == 160);
+    const _: () = assert!(offset_of!(Header, writers_overflow) == 168);
+    const _: () = assert!(offset_of!(Header, state_seq) == 256);
+    const _: () = assert!(offset_of!(Header, consumer_pid) == 264);
+    const _: () = assert!(offset_of!(Header, consumer_heartbeat_ns) == 272);
+
+    const _: () = assert!(size_of::<Lane>() as u64 == LANE_BYTES);
+    const _: () = assert!(offset_of!(Lane, owner) == 0);
+    const _: () = assert!(offset_of!(Lane, owner_start) == 8);
+    const _: () = assert!(offset_of!(Lane, owner_writer) == 16);
+    const _: () = assert!(offset_of!(Lane, tail) == 24);
+    const _: () = assert!(offset_of!(Lane, dropped) == 32);
+    const _: () = assert!(offset_of!(Lane, acquisitions) == 40);
+    const _: () = assert!(offset_of!(Lane, head) == 128);
 
     const _: () = assert!(size_of::<Slot>() as u64 == SLOT_BYTES);
     const _: () = assert!(align_of::<Slot>() == 128);
@@ -357,6 +495,10 @@ mod asserts {
     const _: () = assert!(offset_of!(MsgSlot, meta) == 8);
     const _: () = assert!(offset_of!(MsgSlot, text) == 16);
     const _: () = assert!(size_of::<AtomicU64>() == 8 && align_of::<AtomicU64>() == 8);
+    const _: () = assert!(W_CHECKSUM == RECORD_WORDS - 1);
+    // Ring-wide positions `lane_position * lanes + lane` stay below 2^62.
+    const _: () = assert!(MAX_LANE_POSITION.checked_mul(MAX_LANES).is_some());
+    const _: () = assert!(MAX_LANE_POSITION * MAX_LANES <= 1 << 62);
 }
 
 fn zero() -> AtomicU64 {
@@ -382,33 +524,45 @@ impl Header {
             created_wall_ns: zero(),
             created_mono_ns: zero(),
             creator_pid: zero(),
-            _pad0: [0; 2],
-            tail: zero(),
-            _pad1: [0; 15],
-            dropped_full: zero(),
+            lanes: zero(),
+            _pad0: [0; 1],
+            dropped_no_lane: zero(),
             strings_overflow: zero(),
             arena_used: zero(),
             messages_next: zero(),
             messages_lost: zero(),
             writers_overflow: zero(),
-            _pad2: [0; 10],
+            _pad1: [0; 10],
             state_seq: zero(),
-            state: [
-                core::array::from_fn(|_| zero()),
-                core::array::from_fn(|_| zero()),
-            ],
             consumer_pid: zero(),
             consumer_heartbeat_ns: zero(),
-            _pad3: [0; 1],
+            _pad2: [0; 29],
+        }
+    }
+}
+
+impl Lane {
+    /// A free, empty lane.
+    pub fn empty() -> Lane {
+        Lane {
+            owner: zero(),
+            owner_start: zero(),
+            owner_writer: zero(),
+            tail: zero(),
+            dropped: zero(),
+            acquisitions: zero(),
+            _pad0: [0; 10],
+            head: zero(),
+            _pad1: [0; 15],
         }
     }
 }
 
 impl Slot {
-    /// A slot waiting for the writer of position `pos`.
-    pub fn free_for(pos: u64) -> Slot {
+    /// A slot never written.
+    pub fn empty() -> Slot {
         Slot {
-            seq: AtomicU64::new(seq_free(pos)),
+            seq: zero(),
             words: core::array::from_fn(|_| zero()),
             _pad: [0; 1],
         }
@@ -456,72 +610,96 @@ impl WriterEntry {
 mod tests {
     use super::*;
 
-    #[test]
-    fn regions_do_not_overlap_and_are_aligned() {
-        let p = Params {
+    fn params() -> Params {
+        Params {
             capacity: 1024,
+            lanes: 8,
             string_entries: 4096,
             arena_bytes: 256 * 1024,
             message_slots: 256,
             writer_entries: 64,
-        };
+        }
+    }
+
+    #[test]
+    fn regions_do_not_overlap_and_are_aligned() {
+        let p = params();
         p.check().unwrap();
         assert_eq!(p.writers_offset(), 4096);
-        assert!(p.strings_offset() >= p.writers_offset() + 64 * 64);
+        assert!(p.lanes_offset() >= p.writers_offset() + 64 * 64);
+        assert_eq!(p.lanes_offset() % LANE_BYTES, 0);
+        assert!(p.state_offset() >= p.lanes_offset() + 8 * LANE_BYTES);
+        assert!(p.strings_offset() >= p.state_offset() + 2 * (8 + 8) * 8);
         assert!(p.arena_offset() >= p.strings_offset() + 4096 * 16);
         assert!(p.messages_offset() >= p.arena_offset() + 256 * 1024);
         assert_eq!(p.slots_offset() % 4096, 0);
         assert!(p.slots_offset() >= p.messages_offset() + 256 * 256);
         assert_eq!(p.file_bytes(), p.slots_offset() + 1024 * 128);
+        assert_eq!(p.lane_slots(), 128);
     }
 
     #[test]
     fn check_rejects_out_of_range_parameters() {
         let ok = Params {
             capacity: 2,
+            lanes: 1,
             string_entries: 16,
             arena_bytes: 4096,
             message_slots: 4,
             writer_entries: 1,
         };
         assert!(ok.check().is_ok());
-        assert!(Params { capacity: 3, ..ok }.check().is_err());
-        assert!(Params { capacity: 1, ..ok }.check().is_err());
-        assert!(Params {
-            string_entries: 100,
-            ..ok
+        let bad = [
+            Params { capacity: 3, ..ok },
+            Params { capacity: 1, ..ok },
+            Params { lanes: 2, ..ok },
+            Params { lanes: 0, ..ok },
+            Params {
+                capacity: 4096,
+                lanes: 2048,
+                ..ok
+            },
+            Params {
+                string_entries: 100,
+                ..ok
+            },
+            Params {
+                arena_bytes: 4100,
+                ..ok
+            },
+            Params {
+                message_slots: 0,
+                ..ok
+            },
+            Params {
+                writer_entries: 0,
+                ..ok
+            },
+            Params {
+                writer_entries: 5000,
+                ..ok
+            },
+        ];
+        for p in bad {
+            assert!(p.check().is_err(), "{p:?}");
         }
-        .check()
-        .is_err());
-        assert!(Params {
-            arena_bytes: 4100,
-            ..ok
-        }
-        .check()
-        .is_err());
-        assert!(Params {
-            message_slots: 0,
-            ..ok
-        }
-        .check()
-        .is_err());
-        assert!(Params {
-            writer_entries: 0,
-            ..ok
-        }
-        .check()
-        .is_err());
-        assert!(Params {
-            writer_entries: 5000,
-            ..ok
-        }
-        .check()
-        .is_err());
     }
 
     #[test]
-    fn sequence_values_order_by_lap() {
-        assert!(seq_free(5) < seq_committed(5));
-        assert!(seq_committed(5) < seq_free(6));
+    fn sequence_values_order_by_lap_and_zero_is_no_position() {
+        assert!(seq_writing(5) < seq_committed(5));
+        assert!(seq_committed(5) < seq_writing(6));
+        assert_ne!(seq_committed(0), 0);
+        assert_ne!(seq_writing(0), 0);
+    }
+
+    #[test]
+    fn shared_lanes_are_an_eighth_at_least_one() {
+        assert_eq!(shared_lanes(1), 1);
+        assert_eq!(shared_lanes(2), 1);
+        assert_eq!(shared_lanes(16), 2);
+        assert_eq!(shared_lanes(64), 8);
+        let p = params();
+        assert_eq!(p.own_lanes(), 7);
     }
 }

@@ -97,7 +97,7 @@ pub use ring::{Counters, Loss, LossCause};
 
 #[cfg(not(profilis_loom))]
 pub use crate::{
-    consumer::{Batch, Consumer, ConsumerOptions, Names, StringTableUse, WriterInfo},
+    consumer::{Batch, Consumer, ConsumerOptions, LaneInfo, Names, StringTableUse, WriterInfo},
     context::{span_id, trace_id, use_span, InSpan, InSpanExt, SpanContext},
     error::{HeaderError, OpenError},
     file::{FullPolicy, HeaderInfo},

@@ -139,7 +139,7 @@ mod tests {
 
     #[test]
     fn a_losing_writers_late_text_never_passes_as_the_winners() {
-        let owned = OwnedRing::new(2, false, 16, 64, 1);
+        let owned = OwnedRing::new(1, 2, false, 16, 64, 1);
         let ring = owned.view();
         // Message 0 takes the slot, message 1 takes it over and completes;
         // message 0's writer, still running, then stores its whole text.

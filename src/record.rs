@@ -1,7 +1,7 @@
 //! The event record: what one slot carries, and its encoding as 14 words.
 //!
 //! ```text
-//! w0  position stamp (the ring position the writer claimed)
+//! w0  stamp: the lane position the record was written at
 //! w1  kind:u8 | flags:u8 << 8 | method:u8 << 16 | status:u16 << 32
 //! w2  name:u32 | exception type:u32 << 32
 //! w3  pid:u32 | tid:u32 << 32
@@ -15,11 +15,16 @@
 //! w13 checksum of w0..w12
 //! ```
 //!
-//! The stamp and the checksum let the consumer detect a record that a late
-//! writer (one skipped after the stall timeout) scribbled over: such a record
+//! The word indexes are named in [`crate::layout`] (`W_STAMP` ...
+//! `W_CHECKSUM`). The stamp and the checksum let the consumer reject a
+//! record that a damaged file or a stray write left in a slot: such a record
 //! is counted as torn, never delivered.
 
-use crate::layout::RECORD_WORDS;
+use crate::layout::{
+    RECORD_WORDS, WRITER_SHIFT, W_CHECKSUM, W_DURATION, W_KIND, W_MSG_WRITER, W_NAMES,
+    W_PARENT_SPAN, W_PID_TID, W_SPAN, W_STAMP, W_TIMESTAMP, W_TRACE_HI, W_TRACE_LO, W_VALUE,
+    W_VALUE2,
+};
 
 /// What an event measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,8 +168,11 @@ pub struct MsgRef(pub u32);
 /// A decoded event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Event {
-    /// Ring position the event was written at (unique per ring).
+    /// Ring-wide position of the event: `lane position * lanes + lane`,
+    /// unique per ring (see [`ring_position`](crate::ring::ring_position)).
     pub position: u64,
+    /// The lane the event was written into.
+    pub lane: u16,
     /// What the event measures.
     pub kind: Kind,
     /// [`FLAG_ERROR`], [`FLAG_SAMPLED`].
@@ -236,7 +244,7 @@ const CHECK_MULTIPLIERS: [u64; RECORD_WORDS - 1] = [
 pub fn checksum(words: &[u64; RECORD_WORDS]) -> u64 {
     let mut acc: u64 = 0x5052_4F46_494C_4953; // "PROFILIS"
     let mut i = 0;
-    while i < RECORD_WORDS - 1 {
+    while i < W_CHECKSUM {
         acc = acc.wrapping_add(words[i].wrapping_mul(CHECK_MULTIPLIERS[i]));
         i += 1;
     }
@@ -244,69 +252,72 @@ pub fn checksum(words: &[u64; RECORD_WORDS]) -> u64 {
 }
 
 impl Event {
-    /// Encodes the event as record words, stamping `position` and the
-    /// checksum.
+    /// Encodes the event as record words, stamping `stamp` (the lane
+    /// position) and the checksum.
     #[inline]
-    pub fn encode(&self, position: u64) -> [u64; RECORD_WORDS] {
+    pub fn encode(&self, stamp: u64) -> [u64; RECORD_WORDS] {
         let mut w = [0u64; RECORD_WORDS];
-        w[0] = position;
-        w[1] = self.kind as u64
+        w[W_STAMP] = stamp;
+        w[W_KIND] = self.kind as u64
             | (self.flags as u64) << 8
             | (self.method as u64) << 16
             | (self.status as u64) << 32;
-        w[2] = self.name.0 as u64 | (self.exception_type.0 as u64) << 32;
-        w[3] = self.pid as u64 | (self.tid as u64) << 32;
-        w[4] = self.ts_mono_ns;
-        w[5] = self.dur_ns;
-        w[6] = self.trace_id as u64;
-        w[7] = (self.trace_id >> 64) as u64;
-        w[8] = self.span_id;
-        w[9] = self.parent_span_id;
-        w[10] = self.value;
-        w[11] = self.value2;
-        w[12] = self.message.0 as u64 | (self.writer as u64) << 32;
-        w[13] = checksum(&w);
+        w[W_NAMES] = self.name.0 as u64 | (self.exception_type.0 as u64) << 32;
+        w[W_PID_TID] = self.pid as u64 | (self.tid as u64) << 32;
+        w[W_TIMESTAMP] = self.ts_mono_ns;
+        w[W_DURATION] = self.dur_ns;
+        w[W_TRACE_LO] = self.trace_id as u64;
+        w[W_TRACE_HI] = (self.trace_id >> 64) as u64;
+        w[W_SPAN] = self.span_id;
+        w[W_PARENT_SPAN] = self.parent_span_id;
+        w[W_VALUE] = self.value;
+        w[W_VALUE2] = self.value2;
+        w[W_MSG_WRITER] = self.message.0 as u64 | (self.writer as u64) << WRITER_SHIFT;
+        w[W_CHECKSUM] = checksum(&w);
         w
     }
 
-    /// Decodes record words read from the slot of `position`.
-    pub fn decode(position: u64, w: &[u64; RECORD_WORDS]) -> Result<Event, Torn> {
-        if w[13] != checksum(w) {
+    /// Decodes record words read from the slot of lane position `stamp`.
+    /// The event's `position` is the stamp and its `lane` 0 until the
+    /// caller, who knows the lane, sets them.
+    pub fn decode(stamp: u64, w: &[u64; RECORD_WORDS]) -> Result<Event, Torn> {
+        if w[W_CHECKSUM] != checksum(w) {
             return Err(Torn::Checksum);
         }
-        if w[0] != position {
+        if w[W_STAMP] != stamp {
             return Err(Torn::Stamp);
         }
-        let kind = Kind::from_u8(w[1] as u8).ok_or(Torn::Kind)?;
+        let kind = Kind::from_u8(w[W_KIND] as u8).ok_or(Torn::Kind)?;
         Ok(Event {
-            position,
+            position: stamp,
+            lane: 0,
             kind,
-            flags: (w[1] >> 8) as u8,
-            method: Method::from_u8((w[1] >> 16) as u8),
-            status: (w[1] >> 32) as u16,
-            name: StrId(w[2] as u32),
-            exception_type: StrId((w[2] >> 32) as u32),
-            pid: w[3] as u32,
-            tid: (w[3] >> 32) as u32,
-            ts_mono_ns: w[4],
-            dur_ns: w[5],
-            trace_id: w[6] as u128 | (w[7] as u128) << 64,
-            span_id: w[8],
-            parent_span_id: w[9],
-            value: w[10],
-            value2: w[11],
-            message: MsgRef(w[12] as u32),
-            writer: (w[12] >> 32) as u16,
+            flags: (w[W_KIND] >> 8) as u8,
+            method: Method::from_u8((w[W_KIND] >> 16) as u8),
+            status: (w[W_KIND] >> 32) as u16,
+            name: StrId(w[W_NAMES] as u32),
+            exception_type: StrId((w[W_NAMES] >> 32) as u32),
+            pid: w[W_PID_TID] as u32,
+            tid: (w[W_PID_TID] >> 32) as u32,
+            ts_mono_ns: w[W_TIMESTAMP],
+            dur_ns: w[W_DURATION],
+            trace_id: w[W_TRACE_LO] as u128 | (w[W_TRACE_HI] as u128) << 64,
+            span_id: w[W_SPAN],
+            parent_span_id: w[W_PARENT_SPAN],
+            value: w[W_VALUE],
+            value2: w[W_VALUE2],
+            message: MsgRef(w[W_MSG_WRITER] as u32),
+            writer: (w[W_MSG_WRITER] >> WRITER_SHIFT) as u16,
         })
     }
 }
 
-/// Why a committed record was rejected.
+/// Why a record was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Torn {
     /// The words do not match their checksum: two writes were mixed.
     Checksum,
-    /// A whole record from another position (a late writer's).
+    /// A whole record from another position.
     Stamp,
     /// A kind byte no version of the format defines.
     Kind,
@@ -319,6 +330,7 @@ mod tests {
     fn sample() -> Event {
         Event {
             position: 0,
+            lane: 0,
             kind: Kind::Req,
             flags: FLAG_ERROR,
             method: Method::Post,

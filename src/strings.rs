@@ -227,7 +227,7 @@ mod table_tests {
 
     #[test]
     fn same_text_same_id_and_text_resolves() {
-        let owned = OwnedRing::new(2, false, 64, 512, 4);
+        let owned = OwnedRing::new(1, 2, false, 64, 512, 4);
         let ring = owned.view();
         let a = ring.intern("/users/{id}");
         let b = ring.intern("/orders/{id}");
@@ -242,7 +242,7 @@ mod table_tests {
 
     #[test]
     fn full_table_degrades_to_the_overflow_id() {
-        let owned = OwnedRing::new(2, false, 16, 512, 4);
+        let owned = OwnedRing::new(1, 2, false, 16, 512, 4);
         let ring = owned.view();
         let ids: Vec<StrId> = (0..40).map(|i| ring.intern(&format!("name-{i}"))).collect();
         assert!(ids.contains(&StrId::OVERFLOW));
@@ -254,7 +254,7 @@ mod table_tests {
 
     #[test]
     fn full_arena_degrades_to_the_overflow_id() {
-        let owned = OwnedRing::new(2, false, 64, 4, 4);
+        let owned = OwnedRing::new(1, 2, false, 64, 4, 4);
         let ring = owned.view();
         let long = "x".repeat(40);
         assert_eq!(ring.intern(&long), StrId::OVERFLOW);
@@ -264,7 +264,7 @@ mod table_tests {
 
     #[test]
     fn long_text_is_cut_at_a_char_boundary() {
-        let owned = OwnedRing::new(2, false, 64, 1024, 4);
+        let owned = OwnedRing::new(1, 2, false, 64, 1024, 4);
         let ring = owned.view();
         let long = "é".repeat(STR_MAX_BYTES);
         let id = ring.intern(&long);
@@ -274,7 +274,7 @@ mod table_tests {
 
     #[test]
     fn messages_round_trip_and_overwritten_ones_are_reported_lost() {
-        let owned = OwnedRing::new(2, false, 16, 64, 4);
+        let owned = OwnedRing::new(1, 2, false, 16, 64, 4);
         let ring = owned.view();
         let first = ring.record_message("connection reset by peer");
         assert_eq!(

@@ -3,13 +3,15 @@
 //! [`RingRef`] code without a mapping. [`run_tests`]: the test runner of the
 //! integration tests that re-execute themselves as child processes.
 
-use crate::layout::{Header, MsgSlot, Slot, StrEntry, WriterEntry};
+use crate::layout::{state_words, Header, Lane, MsgSlot, Slot, StrEntry, WriterEntry};
 use crate::ring::RingRef;
 use crate::sync::AtomicU64;
 
 /// Heap-allocated ring structures.
 pub struct OwnedRing {
     header: Box<Header>,
+    lanes: Box<[Lane]>,
+    state: Box<[AtomicU64]>,
     slots: Box<[Slot]>,
     strings: Box<[StrEntry]>,
     arena: Box<[AtomicU64]>,
@@ -19,22 +21,29 @@ pub struct OwnedRing {
 }
 
 impl OwnedRing {
-    /// A ring of `capacity` slots (a power of two), a string index of
-    /// `string_entries` (a power of two) over `arena_words` words, and
-    /// `message_slots` (a power of two) message slots.
+    /// A ring of `lanes` lanes (a power of two) of `lane_slots` slots each
+    /// (a power of two, at least 2), a string index of `string_entries` (a
+    /// power of two) over `arena_words` words, and `message_slots` (a power
+    /// of two) message slots.
     pub fn new(
-        capacity: usize,
+        lanes: usize,
+        lane_slots: usize,
         overwrite: bool,
         string_entries: usize,
         arena_words: usize,
         message_slots: usize,
     ) -> OwnedRing {
-        assert!(capacity.is_power_of_two() && capacity >= 2);
+        assert!(lanes.is_power_of_two());
+        assert!(lane_slots.is_power_of_two() && lane_slots >= 2);
         assert!(string_entries.is_power_of_two());
         assert!(message_slots.is_power_of_two());
         OwnedRing {
             header: Box::new(Header::zeroed()),
-            slots: (0..capacity).map(|i| Slot::free_for(i as u64)).collect(),
+            lanes: (0..lanes).map(|_| Lane::empty()).collect(),
+            state: (0..2 * state_words(lanes as u64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            slots: (0..lanes * lane_slots).map(|_| Slot::empty()).collect(),
             strings: (0..string_entries).map(|_| StrEntry::empty()).collect(),
             arena: (0..arena_words).map(|_| AtomicU64::new(0)).collect(),
             messages: (0..message_slots).map(|_| MsgSlot::empty()).collect(),
@@ -43,15 +52,17 @@ impl OwnedRing {
         }
     }
 
-    /// A ring with only event slots (minimal tables).
-    pub fn events_only(capacity: usize, overwrite: bool) -> OwnedRing {
-        OwnedRing::new(capacity, overwrite, 1, 0, 1)
+    /// A ring with only lanes and event slots (minimal tables).
+    pub fn events_only(lanes: usize, lane_slots: usize, overwrite: bool) -> OwnedRing {
+        OwnedRing::new(lanes, lane_slots, overwrite, 1, 0, 1)
     }
 
     /// A view of the structures.
     pub fn view(&self) -> RingRef<'_> {
         RingRef {
             header: &self.header,
+            lanes: &self.lanes,
+            state: &self.state,
             slots: &self.slots,
             strings: &self.strings,
             arena: &self.arena,

@@ -1,7 +1,7 @@
 //! Hostile and damaged ring files: each gives a clear, typed error or a
 //! counted skip; never a panic, a hang or an out-of-bounds read.
 
-use profilis::layout::{seq_committed, Params};
+use profilis::layout::{seq_committed, Params, LANE_BYTES, MAX_LANE_POSITION, STATE_FIXED_WORDS};
 use profilis::{Consumer, HeaderError, OpenError, Ring, RingOptions, StrId};
 use std::fs::OpenOptions;
 use std::os::unix::fs::{FileExt, PermissionsExt};
@@ -61,16 +61,16 @@ fn wrong_magic() {
 fn future_version() {
     let dir = TempDir::new("version");
     let path = dir.ring("r.ring");
-    poke(&path, 8, 2);
+    poke(&path, 8, 3);
     let err = header_error(&path);
     assert_eq!(
         err,
         HeaderError::UnsupportedVersion {
-            found: 2,
-            supported: 1
+            found: 3,
+            supported: 2
         }
     );
-    assert!(err.to_string().contains("version 2 is not supported"));
+    assert!(err.to_string().contains("version 3 is not supported"));
 }
 
 #[test]
@@ -185,6 +185,7 @@ fn garbage_slots_are_counted_not_delivered() {
         ring.emit_fn("f", i, false);
     }
     let p = params(&path);
+    assert_eq!(p.lanes, 1, "a 64-slot ring has one lane");
     let slot = |i: u64| p.slots_offset() + i * 128;
     // Slot 2: committed sequence, record words overwritten with garbage.
     poke(&path, slot(2) + 8 + 40, 0xDEAD_BEEF);
@@ -199,20 +200,28 @@ fn garbage_slots_are_counted_not_delivered() {
     }
     assert_eq!(got, vec![0, 1, 3, 4, 7]);
     let c = consumer.counters();
-    assert_eq!(c.torn + c.abandoned, 3, "{c:?}");
+    assert_eq!(c.torn, 3, "{c:?}");
     assert!(c.identity_holds() && c.in_flight == 0);
 }
 
+/// Offset of word `word` of lane `lane`'s descriptor.
+fn lane_word(p: &Params, lane: u64, word: u64) -> u64 {
+    p.lanes_offset() + lane * LANE_BYTES + word * 8
+}
+/// `tail` and `head` of a lane descriptor, as word indexes.
+const TAIL: u64 = 3;
+const HEAD: u64 = 16;
+
 #[test]
-fn a_slot_committed_beyond_the_claim_position_is_repaired_not_delivered() {
+fn a_record_beyond_the_lane_tail_is_never_delivered() {
     let dir = TempDir::new("beyond");
     let path = dir.ring("r.ring");
     let ring = Ring::open(&path).unwrap();
     for i in 0..3 {
         ring.emit_fn("f", i, false);
     }
-    // A well-formed record for position 3, which nobody claimed (the tail
-    // is 3): copied from slot 0 with its stamp and checksum redone.
+    // A well-formed record for position 3, which nobody wrote (the tail is
+    // 3): copied from slot 0 with its stamp and checksum redone.
     let p = params(&path);
     let file = OpenOptions::new()
         .read(true)
@@ -238,15 +247,134 @@ fn a_slot_committed_beyond_the_claim_position_is_repaired_not_delivered() {
     assert_eq!(got, vec![0, 1, 2], "the forged record is not delivered");
     let c = consumer.counters();
     assert!(c.identity_holds() && c.head == 3 && c.tail == 3, "{c:?}");
-    // The slot was repaired: the writer of position 3 uses it, and a
-    // consumer attaching again goes on from there.
-    drop(consumer);
-    assert_eq!(ring.emit_fn("f", 3, false), profilis::Emit::Written);
-    let mut consumer = Consumer::attach(&path).unwrap();
+    // The writer of position 3 writes over it, and that is what is read.
+    assert_eq!(ring.emit_fn("f", 33, false), profilis::Emit::Written);
     let mut got = Vec::new();
     consumer.poll(100, |e, _| got.push((e.position, e.dur_ns)));
-    assert_eq!(got, vec![(3, 3)]);
+    assert_eq!(got, vec![(3, 33)]);
     assert!(consumer.counters().identity_holds());
+}
+
+#[test]
+fn impossible_lane_positions_are_repaired_at_once_never_waited_out() {
+    let dir = TempDir::new("positions");
+    let path = dir.ring("r.ring");
+    let ring = Ring::open(&path).unwrap();
+    let p = params(&path);
+    let lane_slots = p.lane_slots();
+    let mut consumer = Consumer::attach(&path).unwrap();
+    for tail in [
+        100,                   // beyond one lap ahead of the head (drop-newest)
+        10 * lane_slots,       // ten laps ahead
+        u64::MAX - 1,          // near 2^64
+        MAX_LANE_POSITION + 1, // past the position limit
+    ] {
+        poke(&path, lane_word(&p, 0, TAIL), tail);
+        let start = std::time::Instant::now();
+        assert_eq!(consumer.poll(4096, |_, _| {}), 0);
+        assert!(start.elapsed().as_millis() < 100, "{:?}", start.elapsed());
+        let found = consumer.take_anomalies();
+        assert_eq!(found.len(), 1, "tail {tail}: reported once");
+        assert_eq!((found[0].lane, found[0].tail), (0, tail));
+        let c = consumer.counters();
+        assert!(c.identity_holds() && c.in_flight == 0, "{c:?}");
+    }
+    assert_eq!(consumer.counters().repairs, 4);
+    // The lane works again: a new holder goes on from the repaired tail.
+    drop(ring);
+    let ring = Ring::open(&path).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| assert_eq!(ring.emit_fn("f", 5, false), profilis::Emit::Written));
+    });
+    let mut got = Vec::new();
+    consumer.poll(100, |e, _| got.push(e.dur_ns));
+    assert_eq!(got, vec![5]);
+}
+
+#[test]
+fn counters_near_2_64_in_the_file_never_panic() {
+    let dir = TempDir::new("huge");
+    let path = dir.ring("r.ring");
+    let ring = Ring::open(&path).unwrap();
+    ring.emit_fn("f", 1, false);
+    let p = params(&path);
+    poke(&path, lane_word(&p, 0, 4), u64::MAX); // lane `dropped`
+    poke(&path, 128, u64::MAX - 1); // header `dropped_no_lane`
+    let mut consumer = Consumer::attach(&path).unwrap();
+    consumer.poll(100, |_, _| {});
+    let c = consumer.counters();
+    assert_eq!((c.received, c.dropped_full), (1, u64::MAX));
+    let theirs = ring.counters().expect("a snapshot");
+    assert_eq!(theirs.dropped_full, u64::MAX);
+    // Writers go on counting without wrapping into small numbers or
+    // panicking.
+    let full =
+        Ring::create_or_open(dir.0.join("full.ring"), RingOptions::default().capacity(2)).unwrap();
+    let fp = full.info().params;
+    poke(&dir.0.join("full.ring"), lane_word(&fp, 0, 4), u64::MAX);
+    for i in 0..4 {
+        full.emit_fn("f", i, false);
+    }
+}
+
+#[test]
+fn inconsistent_consumer_state_is_refused() {
+    let dir = TempDir::new("state");
+    let path = dir.ring("r.ring");
+    let p = params(&path);
+    // Copy 0 (current at version 0): a lane head with no outcome counted.
+    poke(
+        &path,
+        p.state_offset() + STATE_FIXED_WORDS as u64 * 8,
+        1_000,
+    );
+    match Consumer::attach(&path) {
+        Err(e @ OpenError::InconsistentState { .. }) => {
+            assert!(e.to_string().contains("do not add up"), "{e}")
+        }
+        other => panic!("{:?}", other.err()),
+    }
+    // Counters that overflow when added up.
+    poke(&path, p.state_offset(), u64::MAX);
+    poke(&path, p.state_offset() + 8, 2);
+    assert!(matches!(
+        Consumer::attach(&path),
+        Err(OpenError::InconsistentState { .. })
+    ));
+}
+
+#[test]
+fn a_ring_of_another_format_version_is_refused_naming_both() {
+    let dir = TempDir::new("v1");
+    let path = dir.ring("r.ring");
+    poke(&path, 8, 1);
+    let err = Consumer::attach(&path).err().expect("refused");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "ring file {}: ring format version 1 is not supported (this library reads version 2)",
+            path.display()
+        )
+    );
+    assert!(Ring::open(&path).is_err());
+}
+
+#[test]
+fn writers_on_a_damaged_ring_refuse_instead_of_spinning() {
+    let dir = TempDir::new("writer");
+    let path = dir.ring("r.ring");
+    let p = params(&path);
+    // The lane's positions at the limit: nothing more fits.
+    poke(&path, lane_word(&p, 0, TAIL), MAX_LANE_POSITION);
+    poke(&path, lane_word(&p, 0, HEAD), MAX_LANE_POSITION);
+    let ring = Ring::open(&path).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..10 {
+                assert_eq!(ring.emit_fn("f", i, false), profilis::Emit::Dropped);
+            }
+        });
+    });
 }
 
 #[test]
@@ -275,32 +403,4 @@ fn string_ids_out_of_range_resolve_to_placeholders() {
         ["<invalid-id>", "<incomplete>", "<overflow>", "<damaged>"]
     );
     assert_eq!(consumer.names().unresolved(), 4);
-}
-
-#[test]
-fn inconsistent_consumer_state_is_refused() {
-    let dir = TempDir::new("state");
-    let path = dir.ring("r.ring");
-    // Consumer state copy 0 (current at version 0): head beyond the tail.
-    poke(&path, 392, 1_000);
-    poke(&path, 400, 1_000);
-    match Consumer::attach(&path) {
-        Err(OpenError::InconsistentState { head: 1000, .. }) => {}
-        other => panic!("{:?}", other.err()),
-    }
-}
-
-#[test]
-fn writers_on_a_damaged_ring_refuse_instead_of_spinning() {
-    let dir = TempDir::new("writer");
-    let path = dir.ring("r.ring");
-    let p = params(&path);
-    // Every slot claims a far later lap than the tail allows.
-    for i in 0..p.capacity {
-        poke(&path, p.slots_offset() + i * 128, seq_committed(1 << 40));
-    }
-    let ring = Ring::open(&path).unwrap();
-    for i in 0..10 {
-        assert_eq!(ring.emit_fn("f", i, false), profilis::Emit::Dropped);
-    }
 }

@@ -1,21 +1,24 @@
-//! Real processes writing into one ring: many writers in parallel, and a
-//! writer SIGKILLed at random points while the consumer drains.
+//! Real processes writing into one ring: many writers in parallel, a writer
+//! SIGKILLed at random points while the consumer drains, and a process
+//! whose eight threads are all killed in the middle of an event.
 //!
 //! The binary re-executes itself as the writer (`PROFILIS_TEST_ROLE=writer`),
 //! so it runs without the test harness (`harness = false` in Cargo.toml).
 
 use profilis::{Consumer, ConsumerOptions, Fields, Kind, Ring, RingOptions};
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROLE: &str = "PROFILIS_TEST_ROLE";
 
 fn main() {
-    if std::env::var(ROLE).as_deref() == Ok("writer") {
-        writer();
-        return;
+    match std::env::var(ROLE).as_deref() {
+        Ok("writer") => return writer(),
+        Ok("claimers") => return claimers(),
+        _ => {}
     }
     profilis::testing::run_tests(&[
         (
@@ -25,6 +28,10 @@ fn main() {
         (
             "writers_killed_at_random_points_never_stall_the_consumer",
             kill_storm,
+        ),
+        (
+            "eight_threads_killed_mid_event_hold_up_nobody",
+            eight_threads_killed_mid_event,
         ),
     ]);
 }
@@ -68,6 +75,42 @@ fn writer() {
     }
 }
 
+/// Writer process of `PROFILIS_TEST_THREADS` threads: each emits 10 events
+/// (values 0..10), then begins one more and never finishes it. Prints
+/// `ready` once every thread is in the middle of its event, then waits to
+/// be killed.
+fn claimers() {
+    let path = PathBuf::from(std::env::var("PROFILIS_RING").unwrap());
+    let threads: usize = std::env::var("PROFILIS_TEST_THREADS")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ring = Ring::open(&path).unwrap();
+    let name = ring.intern("claimer");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads + 1));
+    for _ in 0..threads {
+        let (ring, barrier) = (ring.clone(), barrier.clone());
+        std::thread::spawn(move || {
+            for seq in 0..10 {
+                let fields = Fields {
+                    value: seq,
+                    ..Fields::default()
+                };
+                ring.record(Kind::Fn, name, &fields);
+            }
+            let claim = ring.claim().expect("a lane");
+            barrier.wait();
+            std::thread::park();
+            drop(claim);
+        });
+    }
+    barrier.wait();
+    println!("ready");
+    loop {
+        std::thread::park();
+    }
+}
+
 fn spawn_writer(ring: &Path, events: u64, stall_every: u64) -> Child {
     Command::new(std::env::current_exe().unwrap())
         .env(ROLE, "writer")
@@ -88,21 +131,22 @@ fn temp_ring(tag: &str) -> PathBuf {
     dir.join("test.ring")
 }
 
-/// Tracks, per writer pid, the sequence numbers received: strictly
+/// Tracks, per writer thread, the sequence numbers received: strictly
 /// increasing means in order and without duplicates.
 #[derive(Default)]
 struct PerWriter {
-    last: HashMap<u32, u64>,
-    count: HashMap<u32, u64>,
+    last: HashMap<(u32, u32), u64>,
+    count: HashMap<(u32, u32), u64>,
 }
 
 impl PerWriter {
-    fn take(&mut self, pid: u32, seq: u64) {
-        if let Some(&last) = self.last.get(&pid) {
-            assert!(seq > last, "pid {pid}: seq {seq} after {last}");
+    fn take(&mut self, e: &profilis::Event) {
+        let key = (e.pid, e.tid);
+        if let Some(&last) = self.last.get(&key) {
+            assert!(e.value > last, "{key:?}: seq {} after {last}", e.value);
         }
-        self.last.insert(pid, seq);
-        *self.count.entry(pid).or_default() += 1;
+        self.last.insert(key, e.value);
+        *self.count.entry(key).or_default() += 1;
     }
 }
 
@@ -124,7 +168,7 @@ fn four_writers() {
             "did not finish: {:?}",
             consumer.counters()
         );
-        if consumer.poll(4096, |e, _| seen.take(e.pid, e.value)) == 0 {
+        if consumer.poll(4096, |e, _| seen.take(e)) == 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         running = children
@@ -137,9 +181,9 @@ fn four_writers() {
         assert!(c.wait().unwrap().success());
     }
     assert_eq!(seen.count.len(), WRITERS as usize);
-    for (pid, count) in &seen.count {
-        assert_eq!(*count, EVENTS, "pid {pid}");
-        assert_eq!(seen.last[pid], EVENTS - 1);
+    for (writer, count) in &seen.count {
+        assert_eq!(*count, EVENTS, "{writer:?}");
+        assert_eq!(seen.last[writer], EVENTS - 1);
     }
     let c = consumer.counters();
     assert_eq!(
@@ -158,15 +202,31 @@ fn next(state: &mut u64) -> u64 {
     *state
 }
 
+/// Drains until the writer `pid` holds no lane any more (the consumer saw
+/// it gone and took its lanes back) and nothing is left to read.
+fn drain_after_death(consumer: &mut Consumer, seen: &mut PerWriter, pid: u32, what: &str) {
+    let killed = Instant::now();
+    while consumer.lag() > 0 || consumer.lanes().iter().any(|l| l.pid == pid) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(10),
+            "{what}: consumer did not recover: {:?}",
+            consumer.counters()
+        );
+        if consumer.poll(4096, |e, _| seen.take(e)) == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+}
+
 fn kill_storm() {
     const KILLS: usize = 60;
-    let stall = Duration::from_millis(20);
+    let liveness = Duration::from_millis(20);
     let path = temp_ring("kill");
     Ring::create_or_open(&path, RingOptions::default().capacity(16384)).unwrap();
     let mut consumer = Consumer::attach_with(
         &path,
         ConsumerOptions {
-            stall_timeout: stall,
+            liveness_interval: liveness,
         },
     )
     .unwrap();
@@ -179,7 +239,7 @@ fn kill_storm() {
         let run_for = Duration::from_micros(2_000 + next(&mut rng) % 30_000);
         let until = Instant::now() + run_for;
         while Instant::now() < until {
-            if consumer.poll(4096, |e, _| seen.take(e.pid, e.value)) == 0 {
+            if consumer.poll(4096, |e, _| seen.take(e)) == 0 {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
@@ -189,16 +249,12 @@ fn kill_storm() {
         child.wait().unwrap();
         let killed = Instant::now();
         let abandoned_before = consumer.counters().abandoned;
-        while consumer.lag() > 0 {
-            assert!(
-                killed.elapsed() < Duration::from_secs(10),
-                "round {round}: consumer stalled: {:?}",
-                consumer.counters()
-            );
-            if consumer.poll(4096, |e, _| seen.take(e.pid, e.value)) == 0 {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        }
+        drain_after_death(
+            &mut consumer,
+            &mut seen,
+            child.id(),
+            &format!("round {round}"),
+        );
         worst_recovery = worst_recovery.max(killed.elapsed());
         let c = consumer.counters();
         if c.abandoned > abandoned_before {
@@ -216,12 +272,81 @@ fn kill_storm() {
     println!(
         "kill storm: {KILLS} kills, {kills_mid_claim} between claim and commit, \
          {} events received, {} dropped, {} abandoned, {} torn, claimed {}, \
-         slowest recovery {:?} (stall timeout {:?})",
-        c.received, c.dropped, c.abandoned, c.torn, c.claimed, worst_recovery, stall
+         slowest lane take-back {:?} (liveness check every {:?})",
+        c.received, c.dropped, c.abandoned, c.torn, c.claimed, worst_recovery, liveness
     );
     assert!(
         kills_mid_claim > 0,
         "no kill landed between claim and commit"
     );
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+/// Bug: each dead claim held the consumer up for a stall timeout of its
+/// own, so a process killed with eight threads mid-event delayed the next
+/// event by eight timeouts (404 ms at 50 ms each). With lanes, the next
+/// event of another writer is delivered at once, the dead threads' complete
+/// events are all delivered, and their begun events count as abandoned as
+/// soon as the consumer sees the process gone.
+fn eight_threads_killed_mid_event() {
+    const THREADS: usize = 8;
+    let stall_budget = Duration::from_millis(50);
+    let path = temp_ring("eight");
+    let ring = Ring::create_or_open(&path, RingOptions::default().capacity(1 << 16)).unwrap();
+    let mut consumer = Consumer::attach(&path).unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "claimers")
+        .env("PROFILIS_RING", &path)
+        .env("PROFILIS_TEST_THREADS", THREADS.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn claimers");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    // SAFETY: kill has no memory-safety preconditions; the pid is our own
+    // child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    // An event written after the kill, by a live writer.
+    let marker = 987_654_321;
+    let fields = Fields {
+        value: marker,
+        ..Fields::default()
+    };
+    ring.record(Kind::Fn, ring.intern("after"), &fields);
+    let written = Instant::now();
+    let mut seen = PerWriter::default();
+    let mut delay = None;
+    while delay.is_none() {
+        assert!(
+            written.elapsed() < Duration::from_secs(10),
+            "never delivered"
+        );
+        consumer.poll(4096, |e, _| {
+            if e.value == marker {
+                delay = Some(written.elapsed());
+            } else {
+                seen.take(e);
+            }
+        });
+    }
+    let delay = delay.unwrap();
+    println!("event after the kill delivered in {delay:?}");
+    assert!(
+        delay < stall_budget,
+        "the dead threads held the next event up for {delay:?}"
+    );
+    drain_after_death(&mut consumer, &mut seen, child.id(), "eight threads");
+    let c = consumer.counters();
+    assert_eq!(seen.count.values().sum::<u64>(), THREADS as u64 * 10);
+    assert_eq!(
+        (c.abandoned, c.received),
+        (THREADS as u64, THREADS as u64 * 10 + 1)
+    );
+    assert!(c.identity_holds() && c.in_flight == 0, "{c:?}");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }

@@ -51,7 +51,7 @@ extern "C" {
 #endif
 
 /** Version of the ABI this header describes; see profilis_abi_version(). */
-#define PROFILIS_ABI_VERSION 1
+#define PROFILIS_ABI_VERSION 2
 
 /** Event kinds (profilis_event.kind). */
 #define PROFILIS_KIND_REQ 1u
@@ -93,9 +93,6 @@ typedef enum profilis_status {
     PROFILIS_OK = 0,
     /** The ring was full: the event was not recorded (counted as dropped). */
     PROFILIS_DROPPED = 1,
-    /** The consumer skipped this event's claim before it was committed
-     *  (the writer stalled past the stall timeout): counted as abandoned. */
-    PROFILIS_LATE = 2,
     /** A required pointer was NULL. */
     PROFILIS_ERR_NULL = -1,
     /** Text was not valid UTF-8. */
@@ -171,21 +168,22 @@ typedef struct profilis_event {
 
 /** The ring's counters as writers see them. */
 typedef struct profilis_counters {
-    /** Emit attempts by every writer: positions claimed plus refusals. */
+    /** Emit attempts by every writer: events written or begun plus refusals. */
     uint64_t claimed;
     /** Events lost to a full ring (dropped_full + overwritten). */
     uint64_t dropped;
-    /** Part of dropped: refused because the ring was full. */
+    /** Part of dropped: refused because the writer's lane was full (or no
+     *  lane could be had). */
     uint64_t dropped_full;
     /** Part of dropped: overwritten before they were read. */
     uint64_t overwritten;
     /** Delivered to the consumer, as of its last commit. */
     uint64_t received;
-    /** Claims the consumer skipped after the stall timeout. */
+    /** Events whose writer died between the first and the last store. */
     uint64_t abandoned;
     /** Records rejected by validation. */
     uint64_t torn;
-    /** Claimed but not yet consumed. */
+    /** Written or begun, not yet consumed. */
     uint64_t in_flight;
     /** Events this process could not place (ring full). */
     uint64_t process_dropped;
@@ -193,6 +191,12 @@ typedef struct profilis_counters {
     uint64_t strings_overflow;
     /** Exception messages lost to contention for a message slot. */
     uint64_t messages_lost;
+    /** Message texts the consumer found overwritten before it read them. */
+    uint64_t messages_unread;
+    /** Name ids the consumer could not resolve to text. */
+    uint64_t names_unresolved;
+    /** Lanes the consumer found holding impossible positions and reset. */
+    uint64_t repairs;
 } profilis_counters;
 
 /** How to create a ring that does not exist yet. */
@@ -270,7 +274,7 @@ profilis_status profilis_message(const profilis_ring *ring, const char *text, si
 /**
  * Records one event with every field (exception type and message
  * included). ctx is its trace context, NULL for none.
- * Returns PROFILIS_OK, PROFILIS_DROPPED (ring full) or PROFILIS_LATE;
+ * Returns PROFILIS_OK or PROFILIS_DROPPED (ring full);
  * PROFILIS_ERR_INVALID for a bad kind, flag, method, status or reserved.
  */
 profilis_status profilis_record(const profilis_ring *ring, const profilis_event *event,
@@ -314,7 +318,13 @@ profilis_status profilis_span_begin(uint32_t name, const profilis_span_context *
 profilis_status profilis_span_end(const profilis_ring *ring, const profilis_span *span,
                                   int error);
 
-/** Reads the ring's counters into *out. */
+/**
+ * Reads the ring's counters into *out: a consistent snapshot, for which
+ * received + dropped + abandoned + torn + in_flight == claimed. Consumer-side
+ * counts are as of its last commit. PROFILIS_ERR_INVALID (nothing written)
+ * if the consumer's commits kept moving its state through a bounded number
+ * of retries.
+ */
 profilis_status profilis_read_counters(const profilis_ring *ring, profilis_counters *out);
 
 /**

@@ -23,14 +23,13 @@ pub use bridge::{format_traceparent, parse_traceparent, redact_sql, TRACEPARENT_
 use guard::{copy_out, guard, optional, reference, text, write_out, Failure};
 use profilis::context::SpanContext;
 use profilis::record::{FLAG_ERROR, FLAG_SAMPLED};
-use profilis::ring::ConsumerState;
 use profilis::{
     Emit, Fields, FullPolicy, Kind, Method, MsgRef, OpenError, Ring, RingOptions, StrId,
 };
 use std::ffi::{c_char, c_int};
 
 /// Version of this ABI; `PROFILIS_ABI_VERSION` in the header.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// Result of every fallible function (`profilis_status` in C). Non-negative
 /// values are outcomes of a call that was carried out; negative values are
@@ -42,9 +41,6 @@ pub enum Status {
     Ok = 0,
     /// The ring was full: the event was not recorded (counted as dropped).
     Dropped = 1,
-    /// The consumer skipped the claim before it was committed (the writer
-    /// stalled past the stall timeout): counted as abandoned.
-    Late = 2,
     /// A required pointer was NULL.
     ErrNull = -1,
     /// Text was not valid UTF-8.
@@ -66,7 +62,6 @@ impl Status {
         match emit {
             Emit::Written | Emit::Disabled => Status::Ok,
             Emit::Dropped => Status::Dropped,
-            Emit::Late => Status::Late,
         }
     }
 
@@ -74,7 +69,6 @@ impl Status {
         match code {
             0 => "ok\0",
             1 => "dropped: the ring was full\0",
-            2 => "late: the consumer skipped the claim\0",
             -1 => "a required pointer was NULL\0",
             -2 => "text is not valid UTF-8\0",
             -3 => "invalid argument\0",
@@ -176,21 +170,23 @@ pub struct FfiEvent {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FfiCounters {
-    /// Emit attempts by every writer: positions claimed plus refusals.
+    /// Emit attempts by every writer: events written or begun plus
+    /// refusals.
     pub claimed: u64,
     /// Events lost to a full ring (refused plus overwritten).
     pub dropped: u64,
-    /// Part of `dropped`: refused because the ring was full.
+    /// Part of `dropped`: refused because the writer's lane was full (or
+    /// no lane could be had).
     pub dropped_full: u64,
     /// Part of `dropped`: overwritten before they were read.
     pub overwritten: u64,
     /// Delivered to the consumer, as of its last commit.
     pub received: u64,
-    /// Claims skipped after the stall timeout.
+    /// Events whose writer died between the first and the last store.
     pub abandoned: u64,
     /// Records rejected by validation.
     pub torn: u64,
-    /// Claimed but not yet consumed.
+    /// Written or begun, not yet consumed.
     pub in_flight: u64,
     /// Events this process could not place (ring full).
     pub process_dropped: u64,
@@ -198,6 +194,13 @@ pub struct FfiCounters {
     pub strings_overflow: u64,
     /// Messages lost to contention for a message slot.
     pub messages_lost: u64,
+    /// Message texts the consumer found overwritten by newer messages
+    /// before it read them.
+    pub messages_unread: u64,
+    /// Name ids the consumer could not resolve to text.
+    pub names_unresolved: u64,
+    /// Lanes the consumer found holding impossible positions and reset.
+    pub repairs: u64,
 }
 
 const HANDLE_MAGIC: u64 = u64::from_le_bytes(*b"PFLSRING");
@@ -724,9 +727,13 @@ pub unsafe extern "C" fn profilis_span_end(
     })
 }
 
-/// Reads the ring's counters into `*out`. The consumer-side counts
-/// (received, abandoned, torn, overwritten) are as of the consumer's last
-/// commit.
+/// Reads the ring's counters into `*out`: a consistent snapshot, for which
+/// `received + dropped + abandoned + torn + in_flight == claimed`. The
+/// consumer-side counts (received, abandoned, torn, overwritten and the
+/// unread texts) are as of the consumer's last commit. Returns
+/// `PROFILIS_ERR_INVALID`, writing nothing, in the unlikely case that the
+/// consumer's commits kept moving its state for the whole of a bounded
+/// number of retries.
 ///
 /// # Safety
 /// `ring` is an open handle; `out` is writable.
@@ -739,19 +746,21 @@ pub unsafe extern "C" fn profilis_read_counters(
         // SAFETY: forwarded from the caller.
         let ring = unsafe { self::ring(ring) }?;
         // SAFETY: forwarded from the caller.
-        unsafe { write_out(out, counters(ring), "out") }?;
+        let c = counters(ring)
+            .ok_or_else(|| Failure::invalid("the consumer state kept changing; try again"))?;
+        // SAFETY: forwarded from the caller.
+        unsafe { write_out(out, c, "out") }?;
         Ok(Status::Ok)
     })
 }
 
-/// The counters of `ring` as its writers see them.
-pub fn counters(ring: &Ring) -> FfiCounters {
+/// The counters of `ring` as its writers see them; `None` when the
+/// consumer's commits kept moving its state for the whole of a bounded
+/// number of retries.
+pub fn counters(ring: &Ring) -> Option<FfiCounters> {
     use std::sync::atomic::Ordering::Relaxed;
     let view = ring.view();
-    let header = view.header;
-    let (_, state) = ConsumerState::load(header);
-    let tail = header.tail.load(Relaxed);
-    let dropped_full = header.dropped_full.load(Relaxed);
+    let c = ring.counters()?;
     let pid = std::process::id() as u64;
     let process_dropped = view
         .writers
@@ -759,19 +768,22 @@ pub fn counters(ring: &Ring) -> FfiCounters {
         .filter(|w| w.pid.load(Relaxed) == pid)
         .map(|w| w.dropped.load(Relaxed))
         .sum();
-    FfiCounters {
-        claimed: tail + dropped_full,
-        dropped: dropped_full + state.overwritten,
-        dropped_full,
-        overwritten: state.overwritten,
-        received: state.received,
-        abandoned: state.abandoned,
-        torn: state.torn,
-        in_flight: tail.saturating_sub(state.head),
+    Some(FfiCounters {
+        claimed: c.claimed,
+        dropped: c.dropped,
+        dropped_full: c.dropped_full,
+        overwritten: c.overwritten,
+        received: c.received,
+        abandoned: c.abandoned,
+        torn: c.torn,
+        in_flight: c.in_flight,
         process_dropped,
-        strings_overflow: header.strings_overflow.load(Relaxed),
-        messages_lost: header.messages_lost.load(Relaxed),
-    }
+        strings_overflow: view.header.strings_overflow.load(Relaxed),
+        messages_lost: c.messages_lost,
+        messages_unread: c.messages_unread,
+        names_unresolved: c.names_unresolved,
+        repairs: c.repairs,
+    })
 }
 
 /// Redacts the literals of an SQL statement (`sql[..sql_len]`, UTF-8):

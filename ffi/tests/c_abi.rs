@@ -255,7 +255,10 @@ fn every_function_works_from_c_and_layouts_agree() {
             in_flight,
             process_dropped,
             strings_overflow,
-            messages_lost
+            messages_lost,
+            messages_unread,
+            names_unresolved,
+            repairs
         ]
     );
     layout!(
@@ -308,7 +311,6 @@ fn every_function_works_from_c_and_layouts_agree() {
     for (name, status) in [
         ("OK", Status::Ok),
         ("DROPPED", Status::Dropped),
-        ("LATE", Status::Late),
         ("ERR_NULL", Status::ErrNull),
         ("ERR_UTF8", Status::ErrUtf8),
         ("ERR_INVALID", Status::ErrInvalid),

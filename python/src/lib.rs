@@ -853,11 +853,15 @@ fn mono_ns() -> u64 {
     clock::mono_ns()
 }
 
-/// The ring's counters as writers see them (a dict), or None before `init`.
+/// The ring's counters as writers see them (a dict), or None before `init`:
+/// a consistent snapshot, for which `received + dropped + abandoned + torn +
+/// in_flight == claimed`.
 #[pyfunction]
 fn counters(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
     let Some(ring) = ring() else { return Ok(None) };
-    let c = profilis_ffi::counters(ring);
+    let c = profilis_ffi::counters(ring).ok_or_else(|| {
+        PyRuntimeError::new_err("the consumer state kept changing while read; try again")
+    })?;
     let d = PyDict::new(py);
     d.set_item("claimed", c.claimed)?;
     d.set_item("dropped", c.dropped)?;
@@ -870,6 +874,9 @@ fn counters(py: Python<'_>) -> PyResult<Option<Bound<'_, PyDict>>> {
     d.set_item("process_dropped", c.process_dropped)?;
     d.set_item("strings_overflow", c.strings_overflow)?;
     d.set_item("messages_lost", c.messages_lost)?;
+    d.set_item("messages_unread", c.messages_unread)?;
+    d.set_item("names_unresolved", c.names_unresolved)?;
+    d.set_item("repairs", c.repairs)?;
     Ok(Some(d))
 }
 

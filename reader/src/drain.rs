@@ -397,7 +397,7 @@ impl Drain {
         let consumer = Consumer::attach_with(
             path,
             ConsumerOptions {
-                stall_timeout: self.options.stall_timeout,
+                liveness_interval: self.options.stall_timeout,
             },
         )?;
         let info = *consumer.info();

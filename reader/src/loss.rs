@@ -702,7 +702,7 @@ mod tests {
         let mut consumer = Consumer::attach_with(
             &path,
             profilis::ConsumerOptions {
-                stall_timeout: Duration::from_millis(1),
+                liveness_interval: Duration::from_millis(1),
             },
         )
         .unwrap();
@@ -710,8 +710,8 @@ mod tests {
         let mut ctx = RingContext::new(0, &path, info.ring_id, 4096);
         let mut tracker = LossTracker::new(info.created_wall_ns, None);
         ring.emit_fn("a", 1, false);
-        // Claimed and never committed, as a writer killed mid-event leaves it.
-        let _claim = ring.claim().unwrap();
+        // Begun and never finished, as a writer killed mid-event leaves it.
+        drop(ring.claim().unwrap());
         for _ in 0..10 {
             ring.emit_fn("b", 2, false);
         }
@@ -890,6 +890,7 @@ mod tests {
     fn event_template() -> Event {
         Event {
             position: 0,
+            lane: 0,
             kind: profilis::Kind::Fn,
             flags: 0,
             method: profilis::Method::None,

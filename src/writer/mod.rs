@@ -1,21 +1,28 @@
 //! The writer handle: [`Ring`] and the emit functions.
 //!
 //! The hot path (`Ring::record` and the `emit_*` helpers built on it) reads
-//! the clock and the thread's cached ids, claims a slot with one CAS, writes
-//! 14 words and commits with one CAS. It never allocates, takes a lock, makes
-//! a syscall or copies a string: names arrive as interned [`StrId`]s, cached
-//! per call site with [`name!`](crate::name) or looked up by hash.
+//! the clock and the thread's cached ids, finds the thread's lane in a
+//! thread-local table, and writes 16 words into the lane's next slot plus
+//! one Release store of the lane's tail ([`held`]). It never allocates,
+//! takes a lock, makes a syscall or copies a string: names arrive as
+//! interned [`StrId`]s, cached per call site with [`name!`](crate::name) or
+//! looked up by hash. Only a thread's first event in a ring (which takes a
+//! lane with one CAS) and events of threads beyond the lanes (which lock a
+//! shared lane per event) do more.
+
+mod held;
 
 use crate::context::{self, SpanContext};
 use crate::error::OpenError;
 use crate::file::{FullPolicy, HeaderInfo, Mapping};
-use crate::layout::{Params, HEARTBEAT_EVERY, NO_WRITER};
+use crate::layout::{Params, NO_WRITER};
 use crate::record::{Event, Kind, Method, MsgRef, StrId, FLAG_ERROR, FLAG_SAMPLED};
-use crate::ring::{Full, RingRef};
+use crate::ring::{ring_position, Counters, RingRef};
 use crate::sync::local::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use crate::sync::Ordering::{AcqRel, Acquire, Release};
 use crate::{clock, process};
-use std::cell::Cell;
+use held::{Lease, Placed};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,8 +30,13 @@ use std::sync::Arc;
 /// chose; only `service` applies to every process that opens it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingOptions {
-    /// Event slots, a power of two (default 65536: 8 MiB of slots).
+    /// Event slots of all lanes together, a power of two (default 65536:
+    /// 8 MiB of slots).
     pub capacity: u64,
+    /// Lanes, a power of two: threads that write at once without sharing a
+    /// cache line, each lane `capacity / lanes` slots. 0 (the default)
+    /// picks 16, fewer for small rings so a lane keeps at least 256 slots.
+    pub lanes: u64,
     /// What happens when the ring is full (default drop-newest).
     pub policy: FullPolicy,
     /// String-index entries, a power of two (default 4096).
@@ -43,6 +55,7 @@ impl Default for RingOptions {
     fn default() -> Self {
         RingOptions {
             capacity: 65536,
+            lanes: 0,
             policy: FullPolicy::DropNewest,
             string_entries: 4096,
             arena_bytes: 256 * 1024,
@@ -60,6 +73,12 @@ impl RingOptions {
         self
     }
 
+    /// Sets the number of lanes (0: chosen from the capacity).
+    pub fn lanes(mut self, lanes: u64) -> Self {
+        self.lanes = lanes;
+        self
+    }
+
     /// Sets the full-ring policy.
     pub fn policy(mut self, policy: FullPolicy) -> Self {
         self.policy = policy;
@@ -72,8 +91,8 @@ impl RingOptions {
         self
     }
 
-    /// Defaults overridden by `PROFILIS_CAPACITY`, `PROFILIS_POLICY` and
-    /// `PROFILIS_SERVICE`. Also checks `PROFILIS_CLOCK` (see
+    /// Defaults overridden by `PROFILIS_CAPACITY`, `PROFILIS_LANES`,
+    /// `PROFILIS_POLICY` and `PROFILIS_SERVICE`. Also checks `PROFILIS_CLOCK` (see
     /// [`clock`](crate::clock)), which the event clock reads itself.
     pub fn from_env() -> Result<Self, OpenError> {
         clock::choice_from_env().map_err(OpenError::InvalidOptions)?;
@@ -81,6 +100,11 @@ impl RingOptions {
         if let Ok(v) = std::env::var("PROFILIS_CAPACITY") {
             o.capacity = v.parse().map_err(|_| {
                 OpenError::InvalidOptions(format!("PROFILIS_CAPACITY={v:?} is not a number"))
+            })?;
+        }
+        if let Ok(v) = std::env::var("PROFILIS_LANES") {
+            o.lanes = v.parse().map_err(|_| {
+                OpenError::InvalidOptions(format!("PROFILIS_LANES={v:?} is not a number"))
             })?;
         }
         if let Ok(v) = std::env::var("PROFILIS_POLICY") {
@@ -96,9 +120,24 @@ impl RingOptions {
         Ok(o)
     }
 
+    /// The lane count used: `lanes`, or when it is 0, 16 lanes, fewer for a
+    /// ring under 4096 slots so that each lane keeps 256 (one lane below 512).
+    pub fn lane_count(&self) -> u64 {
+        if self.lanes != 0 {
+            return self.lanes;
+        }
+        let fit = (self.capacity / 256).max(1);
+        if fit.is_power_of_two() {
+            fit.min(DEFAULT_LANES)
+        } else {
+            (fit.next_power_of_two() / 2).min(DEFAULT_LANES)
+        }
+    }
+
     fn params(&self) -> Params {
         Params {
             capacity: self.capacity,
+            lanes: self.lane_count(),
             string_entries: self.string_entries,
             arena_bytes: self.arena_bytes,
             message_slots: self.message_slots,
@@ -106,6 +145,9 @@ impl RingOptions {
         }
     }
 }
+
+/// Lanes of a ring whose options leave the count to the library.
+pub const DEFAULT_LANES: u64 = 16;
 
 /// The ring file used when `PROFILIS_RING` is not set:
 /// `$PROFILIS_DIR/profilis-<uid>.ring`, with `PROFILIS_DIR` defaulting to
@@ -129,9 +171,6 @@ pub enum Emit {
     Written,
     /// The ring was full; counted in `dropped`.
     Dropped,
-    /// The consumer skipped this claim before it was committed (the writer
-    /// stalled past the timeout); counted as abandoned.
-    Late,
     /// No ring: `init` was not called or failed.
     Disabled,
 }
@@ -268,10 +307,6 @@ pub struct Ring {
     inner: Arc<Inner>,
 }
 
-thread_local! {
-    static EMITS: Cell<u64> = const { Cell::new(0) };
-}
-
 impl Ring {
     /// Opens the ring at `path`, creating it with `options` if it does not
     /// exist (atomically, mode 0600, never through a symlink).
@@ -392,39 +427,54 @@ impl Ring {
     /// Records one event. This is the hot path every helper goes through.
     #[inline]
     pub fn record(&self, kind: Kind, name: StrId, fields: &Fields) -> Emit {
-        let view = self.view();
         let pid = process::pid();
         let writer = self.writer_index(pid);
         let event = build_event(kind, name, fields, pid, writer);
-        let outcome = match view.try_claim() {
-            Ok(pos) => match view.commit(pos, &event.encode(pos)) {
-                Ok(()) => Emit::Written,
-                Err(_) => Emit::Late,
-            },
-            Err(Full) => {
-                if let Some(entry) = view.writers.get(writer as usize) {
+        let (placed, heartbeat) = held::place(self, pid, writer, &event);
+        if heartbeat {
+            self.heartbeat(writer, event.ts_mono_ns);
+        }
+        self.account(writer, placed)
+    }
+
+    /// Charges what happened to an event to this process's writer entry.
+    #[inline]
+    fn account(&self, writer: u16, placed: Placed) -> Emit {
+        let entry = self.view().writers.get(writer as usize);
+        match placed {
+            Placed::Written(w) => {
+                if w.overwrote {
+                    if let Some(entry) = entry {
+                        entry.overwritten.fetch_add(1, Relaxed);
+                    }
+                }
+                Emit::Written
+            }
+            Placed::Full | Placed::NoLane => {
+                if let Some(entry) = entry {
                     entry.dropped.fetch_add(1, Relaxed);
                 }
                 Emit::Dropped
             }
-        };
-        self.heartbeat(writer, event.ts_mono_ns);
-        outcome
+        }
     }
 
-    #[inline]
+    #[cold]
     fn heartbeat(&self, writer: u16, ts: u64) {
-        let n = EMITS.with(|c| {
-            let n = c.get().wrapping_add(1);
-            c.set(n);
-            n
-        });
-        if n.is_multiple_of(HEARTBEAT_EVERY) {
-            if let Some(entry) = self.view().writers.get(writer as usize) {
-                entry.heartbeat_ns.store(ts, Relaxed);
-                entry.emitted_hint.fetch_add(HEARTBEAT_EVERY, Relaxed);
-            }
+        if let Some(entry) = self.view().writers.get(writer as usize) {
+            entry.heartbeat_ns.store(ts, Relaxed);
+            entry
+                .emitted_hint
+                .fetch_add(crate::layout::HEARTBEAT_EVERY, Relaxed);
         }
+    }
+
+    /// Counters of the ring as any process sees them: the consumer's counts
+    /// as of its last commit (read consistently, never torn by a commit in
+    /// progress) and the lanes as of now. `None` only when commits kept
+    /// moving the state for the whole of a bounded number of retries.
+    pub fn counters(&self) -> Option<Counters> {
+        Counters::snapshot(&self.view())
     }
 
     /// Records a request: route template, HTTP status, duration.
@@ -471,42 +521,87 @@ impl Ring {
         self.record(Kind::Custom, name.str_id(self), &fields)
     }
 
-    /// Claims a position without writing it: the first half of a two-phase
-    /// emit. Commit it with [`Claim::commit`]. A claim dropped uncommitted is
-    /// what a crashed writer leaves behind: the consumer skips it after its
-    /// stall timeout and counts it as abandoned.
+    /// Begins an event without writing it: the first half of a two-phase
+    /// emit, finished by [`Claim::commit`]. While the claim is open, the
+    /// position is marked as being written: a process that dies (or is
+    /// killed) holding it leaves exactly what a writer killed mid-event
+    /// leaves, which the consumer counts as abandoned once it sees the
+    /// process gone. A claim dropped without a commit is counted as
+    /// abandoned too. The claim is bound to the calling thread.
     pub fn claim(&self) -> Result<Claim<'_>, Emit> {
         let pid = process::pid();
         let writer = self.writer_index(pid);
-        match self.view().try_claim() {
-            Ok(pos) => {
-                // Who claimed it, for the consumer's loss report should the
-                // claim never be committed.
-                self.view().stamp_claim(pos, pid, process::tid(), writer);
-                Ok(Claim { ring: self, pos })
+        let Some(mut lease) = Lease::take(self, pid, writer) else {
+            return Err(self.account(writer, Placed::NoLane));
+        };
+        match self.view().begin(lease.cursor()) {
+            Ok(w) => Ok({
+                let who = crate::ring::Owner {
+                    pid,
+                    tid: process::tid(),
+                    start_time: 0,
+                    writer,
+                };
+                self.view().stamp_identity(lease.cursor(), w.pos, &who);
+                Claim {
+                    ring: self,
+                    pos: w.pos,
+                    pid,
+                    writer,
+                    lease: Some(lease),
+                    _thread: PhantomData,
+                }
+            }),
+            Err(_) => {
+                lease.end(self, pid);
+                Err(self.account(writer, Placed::Full))
             }
-            Err(Full) => Err(Emit::Dropped),
         }
     }
 }
 
-/// A claimed, not yet committed position (see [`Ring::claim`]).
+/// A begun, not yet committed event (see [`Ring::claim`]).
 pub struct Claim<'a> {
     ring: &'a Ring,
     pos: u64,
+    pid: u32,
+    writer: u16,
+    lease: Option<Lease>,
+    /// The lane belongs to the thread that claimed: not `Send`.
+    _thread: PhantomData<*const ()>,
 }
 
 impl Claim<'_> {
-    /// The ring position claimed.
+    /// The ring-wide position of the event (see
+    /// [`ring_position`](crate::ring::ring_position)).
     pub fn position(&self) -> u64 {
-        self.pos
+        let lane = self.lease.as_ref().map_or(0, |l| match l {
+            Lease::Own { cursor } | Lease::Shared { cursor, .. } => cursor.lane,
+        });
+        ring_position(lane as usize, self.pos, self.ring.view().lanes.len())
     }
 
-    /// Writes `event` (its `position` is ignored) and commits it.
-    pub fn commit(self, event: &Event) -> Emit {
-        match self.ring.view().commit(self.pos, &event.encode(self.pos)) {
-            Ok(()) => Emit::Written,
-            Err(_) => Emit::Late,
+    /// Writes `event` (its `position`, `lane` and `writer` are ignored) and
+    /// commits it.
+    pub fn commit(mut self, event: &Event) -> Emit {
+        let mut lease = self.lease.take().expect("a claim is committed once");
+        let event = Event {
+            writer: self.writer,
+            ..*event
+        };
+        self.ring
+            .view()
+            .finish(lease.cursor(), self.pos, &event.encode(self.pos));
+        lease.end(self.ring, self.pid);
+        Emit::Written
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if let Some(mut lease) = self.lease.take() {
+            self.ring.view().abandon(lease.cursor(), self.pos);
+            lease.end(self.ring, self.pid);
         }
     }
 }
@@ -525,6 +620,7 @@ fn build_event(kind: Kind, name: StrId, fields: &Fields, pid: u32, writer: u16) 
     }
     Event {
         position: 0,
+        lane: 0,
         kind,
         flags,
         method: fields.method,

@@ -1,0 +1,307 @@
+//! The lanes a thread holds: one per ring it writes to, taken on its first
+//! event there and given back when the thread exits.
+//!
+//! The thread-local table is the emit path's only state: it finds the lane
+//! for a ring with one compare, writes the event with the lane protocol
+//! ([`RingRef::begin`]/[`RingRef::finish`]), and counts the thread's events
+//! for the heartbeat. A thread that holds no lane of its own (every one is
+//! taken) writes through the shared lanes, locking one per event. Three
+//! things never use a held lane: a call that arrives while the same thread
+//! is in the middle of writing into it (a signal handler, or an emit while a
+//! [`Claim`](super::Claim) is open), a `fork` child (the lane belongs to its
+//! parent's thread), and a thread whose table is already torn down.
+
+use super::{Inner, Ring};
+use crate::layout::HEARTBEAT_EVERY;
+use crate::process;
+use crate::record::Event;
+use crate::ring::{Full, LaneCursor, Owner, RingRef, Written};
+use crate::sync::spin_hint;
+use std::cell::Cell;
+use std::sync::Arc;
+
+/// Rings a thread keeps a lane in at once; writing to one more gives back
+/// the lane held longest.
+const MAX_HELD: usize = 4;
+/// Rounds of tries over the shared lanes before an event is dropped.
+const SHARED_ROUNDS: usize = 64;
+/// Events between two attempts of a lane-less thread to take a lane.
+const RETAKE_EVERY: u32 = 1024;
+
+/// What an emit did with the event.
+pub(super) enum Placed {
+    Written(Written),
+    Full,
+    NoLane,
+}
+
+impl From<Result<Written, Full>> for Placed {
+    fn from(r: Result<Written, Full>) -> Placed {
+        match r {
+            Ok(w) => Placed::Written(w),
+            Err(Full) => Placed::Full,
+        }
+    }
+}
+
+/// One ring's lane as held by this thread.
+struct HeldLane {
+    /// `Ring` instance (0: entry unused).
+    instance: Cell<u32>,
+    /// Process that took the lane: after a `fork`, the child's copy of the
+    /// table names its parent's lanes, which it must not touch.
+    pid: Cell<u32>,
+    /// True while an event is being written into the lane.
+    busy: Cell<bool>,
+    /// False when the ring had no lane free for this thread: it writes
+    /// through the shared lanes and tries again every `RETAKE_EVERY` events.
+    own: Cell<bool>,
+    retake_in: Cell<u32>,
+    cursor: Cell<LaneCursor>,
+    owner: Cell<Owner>,
+    /// Keeps the mapping alive for as long as the lane is held.
+    ring: Cell<Option<Arc<Inner>>>,
+}
+
+impl HeldLane {
+    const fn empty() -> HeldLane {
+        HeldLane {
+            instance: Cell::new(0),
+            pid: Cell::new(0),
+            busy: Cell::new(false),
+            own: Cell::new(false),
+            retake_in: Cell::new(0),
+            cursor: Cell::new(LaneCursor::NONE),
+            owner: Cell::new(Owner::NONE),
+            ring: Cell::new(None),
+        }
+    }
+
+    /// Gives the lane back, if this process holds one, and empties the entry.
+    fn release(&self) {
+        if let Some(inner) = self.ring.take() {
+            if self.own.get() && self.pid.get() == process::pid() {
+                inner
+                    .view
+                    .release_lane(&self.cursor.get(), &self.owner.get());
+            }
+        }
+        self.instance.set(0);
+        self.own.set(false);
+    }
+}
+
+/// The thread's table of held lanes.
+pub(super) struct Held {
+    entries: [HeldLane; MAX_HELD],
+    emits: Cell<u64>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        for e in &self.entries {
+            e.release();
+        }
+    }
+}
+
+thread_local! {
+    static HELD: Held = const {
+        Held {
+            entries: [const { HeldLane::empty() }; MAX_HELD],
+            emits: Cell::new(0),
+        }
+    };
+}
+
+/// The identity a thread of this process writes under.
+fn owner(pid: u32, writer: u16) -> Owner {
+    Owner {
+        pid,
+        tid: process::tid(),
+        start_time: process::own_start_time(),
+        writer,
+    }
+}
+
+impl Held {
+    /// The entry for `ring` in this process, made on first use. `None` only
+    /// when every entry is in the middle of an event (nested claims on
+    /// several rings).
+    #[inline]
+    fn entry(&self, ring: &Ring, pid: u32, writer: u16) -> Option<&HeldLane> {
+        let instance = ring.inner.instance;
+        for e in &self.entries {
+            if e.instance.get() == instance && e.pid.get() == pid {
+                return Some(e);
+            }
+        }
+        self.make(ring, pid, writer)
+    }
+
+    #[cold]
+    fn make(&self, ring: &Ring, pid: u32, writer: u16) -> Option<&HeldLane> {
+        // An unused entry, else one left from before a fork, else the last
+        // entry that is not in the middle of an event.
+        let e = self
+            .entries
+            .iter()
+            .find(|e| e.instance.get() == 0 || e.pid.get() != pid)
+            .or_else(|| self.entries.iter().rev().find(|e| !e.busy.get()))?;
+        e.release();
+        let who = owner(pid, writer);
+        e.instance.set(ring.inner.instance);
+        e.pid.set(pid);
+        e.busy.set(false);
+        e.owner.set(who);
+        e.ring.set(Some(ring.inner.clone()));
+        e.own.set(false);
+        e.retake_in.set(0);
+        Some(e)
+    }
+
+    /// Makes sure `e` holds a lane of its own if one can be had; false when
+    /// the thread must use the shared lanes.
+    #[inline]
+    fn ensure_own(&self, view: &RingRef<'_>, e: &HeldLane) -> bool {
+        if e.own.get() {
+            return true;
+        }
+        let wait = e.retake_in.get();
+        if wait > 0 {
+            e.retake_in.set(wait - 1);
+            return false;
+        }
+        let who = e.owner.get();
+        match view.acquire_lane(&who, who.tid as usize) {
+            Some(cursor) => {
+                e.cursor.set(cursor);
+                e.own.set(true);
+                true
+            }
+            None => {
+                e.retake_in.set(RETAKE_EVERY);
+                false
+            }
+        }
+    }
+
+    /// Counts one event of this thread; true once every
+    /// [`HEARTBEAT_EVERY`] events.
+    #[inline]
+    fn tick(&self) -> bool {
+        let n = self.emits.get().wrapping_add(1);
+        self.emits.set(n);
+        n.is_multiple_of(HEARTBEAT_EVERY)
+    }
+}
+
+/// Writes `event` into this thread's lane of `ring` (or a shared lane).
+/// Returns where it went and whether the heartbeat is due.
+#[inline]
+pub(super) fn place(ring: &Ring, pid: u32, writer: u16, event: &Event) -> (Placed, bool) {
+    let view = ring.view();
+    let placed = HELD.try_with(|held| {
+        let placed = match held.entry(ring, pid, writer) {
+            Some(e) if !e.busy.get() && held.ensure_own(&view, e) => {
+                e.busy.set(true);
+                let mut cursor = e.cursor.get();
+                let r = view.write(&mut cursor, |pos| event.encode(pos));
+                e.cursor.set(cursor);
+                e.busy.set(false);
+                r.into()
+            }
+            _ => place_shared(&view, &owner(pid, writer), event),
+        };
+        (placed, held.tick())
+    });
+    placed.unwrap_or_else(|_| (place_shared(&view, &owner(pid, writer), event), false))
+}
+
+/// Writes `event` through a shared lane, locked for this one event.
+pub(super) fn place_shared(view: &RingRef<'_>, who: &Owner, event: &Event) -> Placed {
+    match lock_shared(view, who) {
+        Some(mut cursor) => {
+            let r = view.write(&mut cursor, |pos| event.encode(pos));
+            view.release_lane(&cursor, who);
+            r.into()
+        }
+        None => Placed::NoLane,
+    }
+}
+
+/// Locks a shared lane, trying them all for a bounded number of rounds.
+/// `None` (the event is dropped, counted in `dropped_no_lane`) when every
+/// shared lane stayed busy.
+pub(super) fn lock_shared(view: &RingRef<'_>, who: &Owner) -> Option<LaneCursor> {
+    for _ in 0..SHARED_ROUNDS {
+        if let Some(cursor) = view.lock_shared_lane(who, who.tid as usize) {
+            return Some(cursor);
+        }
+        spin_hint();
+    }
+    view.header
+        .dropped_no_lane
+        .fetch_add(1, crate::sync::Ordering::Relaxed);
+    None
+}
+
+/// A lane leased for a two-phase event ([`Ring::claim`]): this thread's own
+/// lane, marked busy until the claim ends, or a shared lane locked for it.
+pub(super) enum Lease {
+    Own { cursor: LaneCursor },
+    Shared { cursor: LaneCursor, who: Owner },
+}
+
+impl Lease {
+    /// Takes a lane for a claim.
+    pub(super) fn take(ring: &Ring, pid: u32, writer: u16) -> Option<Lease> {
+        let view = ring.view();
+        let own = HELD
+            .try_with(|held| {
+                let e = held.entry(ring, pid, writer)?;
+                if !e.busy.get() && held.ensure_own(&view, e) {
+                    e.busy.set(true);
+                    Some(e.cursor.get())
+                } else {
+                    None
+                }
+            })
+            .ok()
+            .flatten();
+        match own {
+            Some(cursor) => Some(Lease::Own { cursor }),
+            None => {
+                let who = owner(pid, writer);
+                lock_shared(&view, &who).map(|cursor| Lease::Shared { cursor, who })
+            }
+        }
+    }
+
+    pub(super) fn cursor(&mut self) -> &mut LaneCursor {
+        match self {
+            Lease::Own { cursor } | Lease::Shared { cursor, .. } => cursor,
+        }
+    }
+
+    /// Ends the lease: the cursor goes back to the thread's table, or the
+    /// shared lane is unlocked.
+    pub(super) fn end(self, ring: &Ring, pid: u32) {
+        match self {
+            Lease::Own { cursor } => {
+                let _ = HELD.try_with(|held| {
+                    let instance = ring.inner.instance;
+                    if let Some(e) = held
+                        .entries
+                        .iter()
+                        .find(|e| e.instance.get() == instance && e.pid.get() == pid)
+                    {
+                        e.cursor.set(cursor);
+                        e.busy.set(false);
+                    }
+                });
+            }
+            Lease::Shared { cursor, who } => ring.view().release_lane(&cursor, &who),
+        }
+    }
+}
