@@ -154,7 +154,9 @@ fn four_writers() {
     const WRITERS: u64 = 4;
     const EVENTS: u64 = 100_000;
     let path = temp_ring("four");
-    Ring::create_or_open(&path, RingOptions::default().capacity(1 << 19)).unwrap();
+    // Four lanes of 2^17 slots: each writer's 100,000 events fit in its lane
+    // even while the consumer sleeps.
+    Ring::create_or_open(&path, RingOptions::default().capacity(1 << 19).lanes(4)).unwrap();
     let mut consumer = Consumer::attach(&path).unwrap();
     let mut children: Vec<Child> = (0..WRITERS)
         .map(|_| spawn_writer(&path, EVENTS, 0))
@@ -180,9 +182,21 @@ fn four_writers() {
     for mut c in children {
         assert!(c.wait().unwrap().success());
     }
-    assert_eq!(seen.count.len(), WRITERS as usize);
+    assert_eq!(
+        seen.count.len(),
+        WRITERS as usize,
+        "{:?} {:?}",
+        consumer.counters(),
+        consumer.lanes()
+    );
     for (writer, count) in &seen.count {
-        assert_eq!(*count, EVENTS, "{writer:?}");
+        assert_eq!(
+            *count,
+            EVENTS,
+            "{writer:?} {:?} {:?}",
+            consumer.counters(),
+            consumer.lanes()
+        );
         assert_eq!(seen.last[writer], EVENTS - 1);
     }
     let c = consumer.counters();

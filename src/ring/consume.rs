@@ -367,11 +367,25 @@ impl ConsumerCore {
     }
 
     /// Releases the batch returned by the last [`read`](ConsumerCore::read):
-    /// its outcomes are counted and its slots handed back to the writers.
+    /// its outcomes are counted ([`publish_counts`](Self::publish_counts))
+    /// and its slots handed back to the writers
+    /// ([`hand_back`](Self::hand_back)).
     pub fn commit(&mut self, ring: RingRef<'_>) {
+        if let Some(previous) = self.publish_counts(ring) {
+            self.hand_back(ring, &previous);
+        }
+    }
+
+    /// The first half of [`commit`](Self::commit): publishes the batch's
+    /// outcomes and the new read positions in the durable state. Returns the
+    /// previous read positions, for [`hand_back`](Self::hand_back), or
+    /// `None` when the batch changed nothing. A consumer that dies after
+    /// this and before `hand_back` leaves lanes whose `head` words the next
+    /// consumer stores when it attaches.
+    pub fn publish_counts(&mut self, ring: RingRef<'_>) -> Option<Vec<u64>> {
         let moved = self.ends != self.state.heads;
         if !moved && self.tally == Tally::default() && self.unresolved == (0, 0) {
-            return;
+            return None;
         }
         let mut next = self.state.clone();
         next.heads.clone_from(&self.ends);
@@ -385,15 +399,7 @@ impl ConsumerCore {
         // Count first, then hand the slots back: a consumer killed in
         // between leaves heads that the next one stores again on attach.
         next.publish(&ring, &mut self.version);
-        for (l, (&end, &old)) in self.ends.iter().zip(self.state.heads.iter()).enumerate() {
-            if end != old {
-                // ORDERING: Release pairs with the writer's Acquire load of
-                // `head` in `begin`: our reads of these slots happen before
-                // the writer reuses them.
-                ring.lanes[l].head.store(end, Release);
-            }
-        }
-        self.state = next;
+        let previous = std::mem::replace(&mut self.state, next);
         self.unresolved = (0, 0);
         self.reclaimed.retain(|r| r.pos >= self.state.heads[r.lane]);
         let room = MAX_KEPT_LOSSES.saturating_sub(self.losses.len());
@@ -401,6 +407,20 @@ impl ConsumerCore {
         self.losses.extend(self.batch_losses.drain(..kept));
         self.losses_untold += self.batch_losses.len() as u64 + self.batch_untold;
         self.discard();
+        Some(previous.heads)
+    }
+
+    /// The second half of [`commit`](Self::commit): stores each lane's new
+    /// `head`, which lets its writer reuse the slots read.
+    pub fn hand_back(&mut self, ring: RingRef<'_>, previous: &[u64]) {
+        for (l, (&head, &old)) in self.state.heads.iter().zip(previous).enumerate() {
+            if head != old {
+                // ORDERING: Release pairs with the writer's Acquire load of
+                // `head` in `begin`: our reads of these slots happen before
+                // the writer reuses them.
+                ring.lanes[l].head.store(head, Release);
+            }
+        }
     }
 
     /// Takes back the lanes of writers whose process is gone: the position

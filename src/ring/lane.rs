@@ -178,21 +178,40 @@ impl<'a> RingRef<'a> {
     }
 
     /// Writes the record of position `pos` (from [`begin`](Self::begin))
-    /// and publishes it.
+    /// and publishes it: [`fill`](Self::fill), then
+    /// [`publish`](Self::publish).
     #[inline]
     pub fn finish(&self, cursor: &mut LaneCursor, pos: u64, words: &[u64; RECORD_WORDS]) {
-        let lane = &self.lanes[cursor.lane as usize];
+        self.fill(cursor, pos, words);
+        self.publish(cursor, pos);
+    }
+
+    /// The first half of [`finish`](Self::finish): stores the record words
+    /// and marks the slot `COMMITTED(pos)`. A writer that dies after this
+    /// leaves a complete record that the consumer delivers when it takes
+    /// the lane back.
+    #[inline]
+    pub fn fill(&self, cursor: &LaneCursor, pos: u64, words: &[u64; RECORD_WORDS]) {
         let slot = self.slot(cursor.lane as usize, pos);
         for (dst, &w) in slot.words.iter().zip(words.iter()) {
             dst.store(w, Relaxed);
         }
         // ORDERING: Release pairs with the consumer's Acquire load of `seq`
         // in `reclaim`: a writer that died after this store but before the
-        // `tail` store below left a complete record, which is delivered.
+        // `tail` store in `publish` left a complete record, which is
+        // delivered.
         slot.seq.store(seq_committed(pos), Release);
+    }
+
+    /// The second half of [`finish`](Self::finish): moves the lane's tail
+    /// past `pos`.
+    #[inline]
+    pub fn publish(&self, cursor: &mut LaneCursor, pos: u64) {
         // ORDERING: Release pairs with the consumer's Acquire load of `tail`
         // in `read`: the record is visible before its position is.
-        lane.tail.store(pos + 1, Release);
+        self.lanes[cursor.lane as usize]
+            .tail
+            .store(pos + 1, Release);
         cursor.pos = pos + 1;
     }
 

@@ -10,6 +10,11 @@
 //! is in the middle of writing into it (a signal handler, or an emit while a
 //! [`Claim`](super::Claim) is open), a `fork` child (the lane belongs to its
 //! parent's thread), and a thread whose table is already torn down.
+//!
+//! A thread's events are read in the order it wrote them as long as they
+//! are in one lane. A thread that wrote through a shared lane takes a lane
+//! of its own (when one frees up) only once the consumer has read its last
+//! shared event, so that order holds across the move too.
 
 use super::{Inner, Ring};
 use crate::layout::HEARTBEAT_EVERY;
@@ -57,6 +62,9 @@ struct HeldLane {
     /// through the shared lanes and tries again every `RETAKE_EVERY` events.
     own: Cell<bool>,
     retake_in: Cell<u32>,
+    /// Lane and end position of this thread's last event in a shared lane
+    /// (`u32::MAX`: none); see the module notes on order.
+    shared_mark: Cell<(u32, u64)>,
     cursor: Cell<LaneCursor>,
     owner: Cell<Owner>,
     /// Keeps the mapping alive for as long as the lane is held.
@@ -71,6 +79,7 @@ impl HeldLane {
             busy: Cell::new(false),
             own: Cell::new(false),
             retake_in: Cell::new(0),
+            shared_mark: Cell::new((u32::MAX, 0)),
             cursor: Cell::new(LaneCursor::NONE),
             owner: Cell::new(Owner::NONE),
             ring: Cell::new(None),
@@ -157,6 +166,7 @@ impl Held {
         e.ring.set(Some(ring.inner.clone()));
         e.own.set(false);
         e.retake_in.set(0);
+        e.shared_mark.set((u32::MAX, 0));
         Some(e)
     }
 
@@ -171,6 +181,14 @@ impl Held {
         if wait > 0 {
             e.retake_in.set(wait - 1);
             return false;
+        }
+        let (lane, end) = e.shared_mark.get();
+        if let Some(lane) = view.lanes.get(lane as usize) {
+            // ORDERING: no pair: a stale head only delays the move.
+            if lane.head.load(crate::sync::Ordering::Relaxed) < end {
+                e.retake_in.set(RETAKE_EVERY);
+                return false;
+            }
         }
         let who = e.owner.get();
         match view.acquire_lane(&who, who.tid as usize) {
@@ -211,22 +229,30 @@ pub(super) fn place(ring: &Ring, pid: u32, writer: u16, event: &Event) -> (Place
                 e.busy.set(false);
                 r.into()
             }
-            _ => place_shared(&view, &owner(pid, writer), event),
+            Some(e) if !e.busy.get() => {
+                let (placed, mark) = place_shared(&view, &e.owner.get(), event);
+                if let Some(mark) = mark {
+                    e.shared_mark.set(mark);
+                }
+                placed
+            }
+            _ => place_shared(&view, &owner(pid, writer), event).0,
         };
         (placed, held.tick())
     });
-    placed.unwrap_or_else(|_| (place_shared(&view, &owner(pid, writer), event), false))
+    placed.unwrap_or_else(|_| (place_shared(&view, &owner(pid, writer), event).0, false))
 }
 
-/// Writes `event` through a shared lane, locked for this one event.
-pub(super) fn place_shared(view: &RingRef<'_>, who: &Owner, event: &Event) -> Placed {
+/// Writes `event` through a shared lane, locked for this one event; also
+/// returns the lane and the position after the event.
+fn place_shared(view: &RingRef<'_>, who: &Owner, event: &Event) -> (Placed, Option<(u32, u64)>) {
     match lock_shared(view, who) {
         Some(mut cursor) => {
             let r = view.write(&mut cursor, |pos| event.encode(pos));
             view.release_lane(&cursor, who);
-            r.into()
+            (r.into(), Some((cursor.lane, cursor.pos)))
         }
-        None => Placed::NoLane,
+        None => (Placed::NoLane, None),
     }
 }
 

@@ -30,12 +30,15 @@ use std::sync::Arc;
 /// chose; only `service` applies to every process that opens it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RingOptions {
-    /// Event slots of all lanes together, a power of two (default 65536:
-    /// 8 MiB of slots).
+    /// Event slots of all lanes together, a power of two (default 262144:
+    /// 32 MiB of slots, of which only the lanes threads write into take
+    /// memory, 2 MiB each).
     pub capacity: u64,
     /// Lanes, a power of two: threads that write at once without sharing a
-    /// cache line, each lane `capacity / lanes` slots. 0 (the default)
-    /// picks 16, fewer for small rings so a lane keeps at least 256 slots.
+    /// cache line, each lane `capacity / lanes` slots (what one thread can
+    /// write while the reader sleeps). 0 (the default) picks up to 16 so
+    /// that each lane keeps at least 16384 slots (see
+    /// [`lane_count`](Self::lane_count)).
     pub lanes: u64,
     /// What happens when the ring is full (default drop-newest).
     pub policy: FullPolicy,
@@ -54,7 +57,7 @@ pub struct RingOptions {
 impl Default for RingOptions {
     fn default() -> Self {
         RingOptions {
-            capacity: 65536,
+            capacity: DEFAULT_CAPACITY,
             lanes: 0,
             policy: FullPolicy::DropNewest,
             string_entries: 4096,
@@ -120,18 +123,18 @@ impl RingOptions {
         Ok(o)
     }
 
-    /// The lane count used: `lanes`, or when it is 0, 16 lanes, fewer for a
-    /// ring under 4096 slots so that each lane keeps 256 (one lane below 512).
+    /// The lane count used: `lanes`, or when it is 0, as many lanes of
+    /// [`MIN_DEFAULT_LANE_SLOTS`] slots as the capacity holds, at most
+    /// [`DEFAULT_LANES`] and at least one. So the default 262144 slots make
+    /// 16 lanes, 65536 make 4, and a ring under 32768 slots has one lane,
+    /// which every thread shares.
     pub fn lane_count(&self) -> u64 {
         if self.lanes != 0 {
             return self.lanes;
         }
-        let fit = (self.capacity / 256).max(1);
-        if fit.is_power_of_two() {
-            fit.min(DEFAULT_LANES)
-        } else {
-            (fit.next_power_of_two() / 2).min(DEFAULT_LANES)
-        }
+        let fit = (self.capacity / MIN_DEFAULT_LANE_SLOTS).clamp(1, DEFAULT_LANES);
+        // The largest power of two not above `fit`.
+        1 << (63 - fit.leading_zeros())
     }
 
     fn params(&self) -> Params {
@@ -146,8 +149,12 @@ impl RingOptions {
     }
 }
 
-/// Lanes of a ring whose options leave the count to the library.
+/// Event slots of a ring whose options leave the capacity to the library.
+pub const DEFAULT_CAPACITY: u64 = 1 << 18;
+/// Most lanes of a ring whose options leave the count to the library.
 pub const DEFAULT_LANES: u64 = 16;
+/// Fewest slots of a lane when the library picks the lane count.
+pub const MIN_DEFAULT_LANE_SLOTS: u64 = 1 << 14;
 
 /// The ring file used when `PROFILIS_RING` is not set:
 /// `$PROFILIS_DIR/profilis-<uid>.ring`, with `PROFILIS_DIR` defaulting to

@@ -69,6 +69,9 @@ static void print_layouts(void) {
     FIELD(profilis_counters, process_dropped);
     FIELD(profilis_counters, strings_overflow);
     FIELD(profilis_counters, messages_lost);
+    FIELD(profilis_counters, messages_unread);
+    FIELD(profilis_counters, names_unresolved);
+    FIELD(profilis_counters, repairs);
     LAYOUT(profilis_open_options);
     FIELD(profilis_open_options, capacity);
     FIELD(profilis_open_options, policy);

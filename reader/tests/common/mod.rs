@@ -138,11 +138,14 @@ pub fn write_events(ring: &Ring, n: u64) -> (u64, u64) {
 }
 
 /// Creates a ring with `capacity` slots.
+/// A ring of one lane: the tests write from one thread, which then has the
+/// whole capacity (a thread's lane holds `capacity / lanes` events).
 pub fn ring(path: &Path, capacity: u64) -> Ring {
     Ring::create_or_open(
         path,
         RingOptions::default()
             .capacity(capacity)
+            .lanes(1)
             .service("test-svc"),
     )
     .expect("creating ring")
