@@ -33,6 +33,10 @@ fn main() {
             "eight_threads_killed_mid_event_hold_up_nobody",
             eight_threads_killed_mid_event,
         ),
+        (
+            "overwrite_ring_keeps_recording_past_a_dead_writer",
+            overwrite_past_a_dead_writer,
+        ),
     ]);
 }
 
@@ -306,7 +310,8 @@ fn eight_threads_killed_mid_event() {
     const THREADS: usize = 8;
     let stall_budget = Duration::from_millis(50);
     let path = temp_ring("eight");
-    let ring = Ring::create_or_open(&path, RingOptions::default().capacity(1 << 16)).unwrap();
+    let ring =
+        Ring::create_or_open(&path, RingOptions::default().capacity(1 << 16).lanes(16)).unwrap();
     let mut consumer = Consumer::attach(&path).unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env(ROLE, "claimers")
@@ -355,11 +360,89 @@ fn eight_threads_killed_mid_event() {
         "the dead threads held the next event up for {delay:?}"
     );
     drain_after_death(&mut consumer, &mut seen, child.id(), "eight threads");
+    // Each begun event is charged to the process that began it (its
+    // threads stamped their claims), never to another writer.
+    let (losses, untold) = consumer.take_losses();
+    assert_eq!((losses.len(), untold), (THREADS, 0));
+    assert!(losses.iter().all(|l| l.pid == child.id()), "{losses:?}");
     let c = consumer.counters();
     assert_eq!(seen.count.values().sum::<u64>(), THREADS as u64 * 10);
     assert_eq!(
         (c.abandoned, c.received),
         (THREADS as u64, THREADS as u64 * 10 + 1)
+    );
+    assert!(c.identity_holds() && c.in_flight == 0, "{c:?}");
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+/// Bug: in an overwrite-oldest ring, one claim left by a dead writer made
+/// every later writer refuse its events forever (they could only steal
+/// committed slots), with no reader attached to skip it. With lanes, a dead
+/// writer's begun event stops only its own lane: the others keep recording,
+/// and the counters add up once a reader attaches.
+fn overwrite_past_a_dead_writer() {
+    let path = temp_ring("overwrite");
+    Ring::create_or_open(
+        &path,
+        RingOptions::default()
+            .capacity(8)
+            .lanes(2)
+            .policy(profilis::FullPolicy::OverwriteOldest),
+    )
+    .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(ROLE, "claimers")
+        .env("PROFILIS_RING", &path)
+        .env("PROFILIS_TEST_THREADS", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn claimer");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    // SAFETY: kill has no memory-safety preconditions; the pid is our own
+    // child, not yet reaped.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+
+    // No reader: the dead writer's lane stays taken, and writers go on in
+    // the other one, overwriting their own oldest events.
+    let ring = Ring::open(&path).unwrap();
+    for i in 0..20 {
+        let fields = Fields {
+            value: 1000 + i,
+            ..Fields::default()
+        };
+        assert_eq!(
+            ring.record(Kind::Fn, ring.intern("later"), &fields),
+            profilis::Emit::Written,
+            "event {i}"
+        );
+    }
+    let mut consumer = Consumer::attach(&path).unwrap();
+    let mut got = Vec::new();
+    let start = Instant::now();
+    while consumer.lag() > 0 || consumer.lanes().iter().any(|l| l.pid == child.id()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            consumer.counters()
+        );
+        consumer.poll(64, |e, _| got.push(e.value));
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The dead writer's lane of 4 slots: its events 7, 8, 9 and the one it
+    // began (which took the slot of event 6); the live writer's lane: its
+    // last 4 events.
+    got.sort();
+    assert_eq!(got, vec![7, 8, 9, 1016, 1017, 1018, 1019]);
+    let c = consumer.counters();
+    assert_eq!(
+        (c.claimed, c.received, c.overwritten, c.abandoned),
+        (31, 7, 23, 1),
+        "{c:?}"
     );
     assert!(c.identity_holds() && c.in_flight == 0, "{c:?}");
     let _ = std::fs::remove_dir_all(path.parent().unwrap());

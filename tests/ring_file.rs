@@ -1,7 +1,9 @@
 //! A user's path through ring files: create, write, attach, drain, restart,
 //! and the typed errors for files that are not usable rings.
 
-use profilis::{Consumer, Emit, FullPolicy, HeaderError, Kind, OpenError, Ring, RingOptions};
+use profilis::{
+    Consumer, Counters, Emit, FullPolicy, HeaderError, Kind, OpenError, Ring, RingOptions,
+};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 
@@ -316,4 +318,51 @@ fn a_ring_file_truncated_while_mapped_does_not_kill_reader_or_writer() {
             ..
         })
     ));
+}
+
+/// Bug: a counters reader in another thread or process (the C ABI's
+/// `profilis_read_counters`, Python's `counters()`) could see a consumer
+/// state copy half written, or a batch counted twice while it was being
+/// committed. Every snapshot taken while a consumer commits must add up.
+#[test]
+fn counters_read_while_the_consumer_commits_always_add_up() {
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    let dir = TempDir::new("counters");
+    let path = dir.path("c.ring");
+    let ring =
+        Ring::create_or_open(&path, RingOptions::default().capacity(1 << 12).lanes(2)).unwrap();
+    let mut consumer = Consumer::attach(&path).unwrap();
+    let done = AtomicBool::new(false);
+    let snapshots = std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..200_000u64 {
+                ring.emit_fn("w", i, false);
+            }
+            done.store(true, Relaxed);
+        });
+        let reader = s.spawn(|| {
+            let mut n = 0u64;
+            let mut last = Counters::default();
+            while !done.load(Relaxed) || n < 1000 {
+                let c = ring.counters().expect("a snapshot");
+                assert!(c.identity_holds(), "{c:?}");
+                assert!(
+                    c.received >= last.received && c.claimed >= last.claimed,
+                    "{last:?} -> {c:?}"
+                );
+                last = c;
+                n += 1;
+            }
+            n
+        });
+        while !done.load(Relaxed) || consumer.lag() > 0 {
+            // Small batches: many commits for the snapshots to race.
+            consumer.poll(7, |_, _| {});
+        }
+        reader.join().unwrap()
+    });
+    assert!(snapshots >= 1000);
+    let c = consumer.counters();
+    assert_eq!(c.received + c.dropped, 200_000, "{c:?}");
+    assert_eq!(ring.counters(), Some(c));
 }

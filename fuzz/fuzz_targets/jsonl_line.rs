@@ -93,6 +93,7 @@ fn run(rig: &Rig, data: &[u8]) {
     };
     let event = Event {
         position: b.u64(),
+        lane: 0,
         kind: Kind::from_u8(b.u8() % 4 + 1).unwrap(),
         flags: b.u8(),
         method: Method::from_u8(b.u8()),

@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     let entries = 1usize << (b.u8() % 7);
     let arena_words = (b.u8() % 65) as usize;
     let message_slots = 1usize << (b.u8() % 3);
-    let owned = OwnedRing::new(2, false, entries, arena_words, message_slots);
+    let owned = OwnedRing::new(1, 2, false, entries, arena_words, message_slots);
     let ring = owned.view();
     let h = ring.header;
     h.arena_used.store(b.u64(), Relaxed);

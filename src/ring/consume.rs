@@ -393,9 +393,11 @@ impl ConsumerCore {
         next.abandoned += self.tally.abandoned;
         next.torn += self.tally.torn;
         next.overwritten += self.tally.overwritten;
-        next.repairs += self.tally.repairs;
-        next.names_unresolved += self.unresolved.0;
-        next.messages_unread += self.unresolved.1;
+        // Not tied to positions, so not covered by the consistency check on
+        // attach: a damaged file may hold anything there.
+        next.repairs = next.repairs.saturating_add(self.tally.repairs);
+        next.names_unresolved = next.names_unresolved.saturating_add(self.unresolved.0);
+        next.messages_unread = next.messages_unread.saturating_add(self.unresolved.1);
         // Count first, then hand the slots back: a consumer killed in
         // between leaves heads that the next one stores again on attach.
         next.publish(&ring, &mut self.version);
