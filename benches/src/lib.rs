@@ -114,13 +114,3 @@ impl Drop for ScratchRing {
 pub fn ring_options(capacity: u64) -> RingOptions {
     RingOptions::default().capacity(capacity)
 }
-
-/// p50/p99/p999 of `samples` (sorted in place), in the samples' unit.
-pub fn percentiles(samples: &mut [f64]) -> [f64; 3] {
-    if samples.is_empty() {
-        return [0.0; 3];
-    }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    [at(0.50), at(0.99), at(0.999)]
-}
