@@ -3,7 +3,9 @@
 //! Each producer emits in bursts of [`BURST`] calls; with a rate set, the
 //! bursts of one producer start at fixed intervals (its share of the
 //! aggregate rate), so the consumer keeps up and the figures are the cost of
-//! an event that lands. With the rate 0 the bursts run back to back.
+//! an event that lands. A producer that was held up skips the intervals it
+//! missed rather than catching up. With the rate 0 the bursts run back to
+//! back.
 //!
 //! [`Timing::PerCall`] reads the timer before and after every call and
 //! counts the difference, so a percentile is a percentile of single calls;
@@ -142,7 +144,13 @@ where
                     let start = timer::now();
                     let deadline = start + budget;
                     loop {
-                        if period > 0 {
+                        // Paced (period > 0): a producer held up (preempted)
+                        // skips the bursts it missed instead of running them
+                        // back to back, which would saturate the queue and
+                        // time refusals instead of events that land.
+                        if let Some(missed) = timer::now().saturating_sub(start).checked_div(period)
+                        {
+                            bursts = bursts.max(missed);
                             wait_until(timer, start + bursts * period);
                         }
                         bursts += 1;
