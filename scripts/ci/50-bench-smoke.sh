@@ -32,7 +32,7 @@ for mode in ("backoff", "polling"):
 for n in (4, 8):
     want |= {("floor", "backoff", n, 1), ("profilis_emit", "backoff", n, 1)}
 assert want <= have, f"missing rows: {sorted(want - have)}"
-assert len(targets) == 12, f"expected 12 targets, got {len(targets)}"
+assert len(targets) == 13, f"expected 13 targets, got {len(targets)}"
 for t in targets:
     assert t["value"] is not None, f"target not measured: {t}"
 print(f"compare --quick: {len(rows)} rows and {len(targets)} targets, all present")

@@ -984,12 +984,55 @@ struct Target {
     what: String,
     value: Option<f64>,
     limit: f64,
-    unit: &'static str,
+    unit: Unit,
+    /// The value must reach the limit rather than stay under it.
+    at_least: bool,
+}
+
+#[derive(Clone, Copy)]
+enum Unit {
+    Ratio,
+    Ns,
+    EventsPerSec,
+}
+
+impl Unit {
+    fn label(self) -> &'static str {
+        match self {
+            Unit::Ratio => "x",
+            Unit::Ns => "ns",
+            Unit::EventsPerSec => "events/s",
+        }
+    }
+
+    fn format(self, v: f64) -> String {
+        match self {
+            Unit::Ratio => format!("{v:.2}x"),
+            Unit::Ns => format!("{v:.0} ns"),
+            Unit::EventsPerSec => format!("{:.1}M/s", v / 1e6),
+        }
+    }
 }
 
 impl Target {
+    fn at_most(what: String, value: Option<f64>, limit: f64, unit: Unit) -> Target {
+        Target {
+            what,
+            value,
+            limit,
+            unit,
+            at_least: false,
+        }
+    }
+
     fn holds(&self) -> Option<bool> {
-        self.value.map(|v| v <= self.limit)
+        self.value.map(|v| {
+            if self.at_least {
+                v >= self.limit
+            } else {
+                v <= self.limit
+            }
+        })
     }
 
     fn verdict(&self) -> &'static str {
@@ -1011,20 +1054,19 @@ fn targets(results: &Results, rows: &[Summary]) -> Vec<Target> {
     let row = |case: Case| rows.iter().find(|r| r.case == case);
     let mut out = Vec::new();
     for mode in [ConsumerMode::Backoff, ConsumerMode::Polling] {
-        let consumer = ConsumerKind::Loop(mode);
-        let one = row(profilis(consumer, 1, false));
-        out.push(Target {
-            what: format!("1 writer, {}: p50 / rtrb p50", mode.label()),
-            value: one.and_then(|r| r.x_rtrb),
-            limit: 1.3,
-            unit: "x",
-        });
-        out.push(Target {
-            what: format!("1 writer, {}: p99", mode.label()),
-            value: one.map(|r| r.p99.median),
-            limit: 150.0,
-            unit: "ns",
-        });
+        let one = row(profilis(ConsumerKind::Loop(mode), 1, false));
+        out.push(Target::at_most(
+            format!("1 writer, {}: p50 / rtrb p50", mode.label()),
+            one.and_then(|r| r.x_rtrb),
+            1.3,
+            Unit::Ratio,
+        ));
+        out.push(Target::at_most(
+            format!("1 writer, {}: p99", mode.label()),
+            one.map(|r| r.p99.median),
+            150.0,
+            Unit::Ns,
+        ));
     }
     for processes in [false, true] {
         for mode in [ConsumerMode::Backoff, ConsumerMode::Polling] {
@@ -1035,31 +1077,46 @@ fn targets(results: &Results, rows: &[Summary]) -> Vec<Target> {
             } else {
                 "2 writer threads"
             };
-            out.push(Target {
-                what: format!("{writers}, {}: p50 / 1-writer p50", mode.label()),
-                value: row(case).and_then(|r| r.x_profilis_1w),
-                limit: 1.2,
-                unit: "x",
-            });
-            let aq = Case {
+            out.push(Target::at_most(
+                format!("{writers}, {}: p50 / 1-writer p50", mode.label()),
+                row(case).and_then(|r| r.x_profilis_1w),
+                1.2,
+                Unit::Ratio,
+            ));
+            let array_queue = Case {
                 peer: Peer::ArrayQueue,
                 consumer,
                 producers: 2,
                 processes: false,
             };
-            out.push(Target {
-                what: format!(
+            out.push(Target::at_most(
+                format!(
                     "{writers}, {}: p50 / ArrayQueue 2-producer p50",
                     mode.label()
                 ),
-                value: results
+                results
                     .find(case)
-                    .and_then(|i| results.ratio(i, results.find(aq))),
-                limit: 1.0,
-                unit: "x",
-            });
+                    .and_then(|i| results.ratio(i, results.find(array_queue))),
+                1.0,
+                Unit::Ratio,
+            ));
         }
     }
+    let drain = Case {
+        peer: Peer::ProfilisDrain,
+        consumer: ConsumerKind::None,
+        producers: 1,
+        processes: false,
+    };
+    out.push(Target {
+        at_least: true,
+        ..Target::at_most(
+            "drain: events/s".into(),
+            row(drain).map(|r| r.events_per_sec),
+            20e6,
+            Unit::EventsPerSec,
+        )
+    });
     out
 }
 
@@ -1166,26 +1223,13 @@ fn print_targets(targets: &[Target], runs: usize) {
     println!();
     println!("targets for the ring (medians over {runs} run(s); ratios of one run's figures):");
     for t in targets {
-        let value = t.value.map_or_else(
-            || "-".into(),
-            |v| {
-                if t.unit == "ns" {
-                    format!("{v:.0} ns")
-                } else {
-                    format!("{v:.2}x")
-                }
-            },
-        );
-        let limit = if t.unit == "ns" {
-            format!("{:.0} ns", t.limit)
-        } else {
-            format!("{:.2}x", t.limit)
-        };
+        let value = t.value.map_or_else(|| "-".into(), |v| t.unit.format(v));
+        let bound = if t.at_least { ">=" } else { "<=" };
         println!(
-            "  {:<62} {:>8} (<= {:>6}) {}",
+            "  {:<62} {:>8} ({bound} {:>7}) {}",
             t.what,
             value,
-            limit,
+            t.unit.format(t.limit),
             t.verdict()
         );
     }
@@ -1303,7 +1347,8 @@ fn run() -> Result<()> {
                     "target": t.what,
                     "value": t.value.map(round2),
                     "limit": t.limit,
-                    "unit": t.unit,
+                    "bound": if t.at_least { "at_least" } else { "at_most" },
+                    "unit": t.unit.label(),
                     "holds": t.holds(),
                 })
             );
