@@ -40,8 +40,8 @@
 //! 2x: compare figures of one run only.
 //!
 //! Rows: `timer_overhead`; for each consumer mode, 1 writer (floor, rtrb,
-//! naive shm SPSC, crossbeam ArrayQueue, Mutex<VecDeque>, Profilis), 2
-//! writer threads (floor, ArrayQueue, Mutex<VecDeque>, Profilis) and 2
+//! naive shm SPSC, crossbeam ArrayQueue, `Mutex<VecDeque>`, Profilis), 2
+//! writer threads (floor, ArrayQueue, `Mutex<VecDeque>`, Profilis) and 2
 //! writer processes (Profilis: two child processes of this binary, started
 //! with the hidden `--child` mode, write to one ring, the parent drains it
 //! and the children report their timings as one JSON line on stdout); 4 and
