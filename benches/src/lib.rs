@@ -1,14 +1,24 @@
 //! Shared pieces of the Profilis benchmarks: the payload the peers move,
-//! the floor, scratch rings and a background consumer that drains the way
-//! the reader does.
+//! the floor, scratch rings, the consumer loop every queue is drained with,
+//! paced producers, the per-call timer and its histogram, and the naive
+//! shared-memory SPSC ring used as a yardstick.
+//!
+//! Everything here uses only the public API that every version of the ring
+//! keeps (`Ring::create_or_open`, `intern`, `emit_fn`, `Consumer::attach`,
+//! `read`, `commit`, `poll`, `counters`, `Counters::identity_holds`,
+//! `clock::event_ns`), so one benchmark measures them all alike.
 
-use profilis::{Consumer, Ring, RingOptions};
+pub mod consume;
+pub mod histogram;
+pub mod load;
+pub mod shm_spsc;
+pub mod timer;
+
+pub use consume::{ConsumerMode, Drainer, DRAIN_BATCH, IDLE_BACKOFF};
+
+use profilis::{Ring, RingOptions};
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
 
 /// A ~100-byte event as the peers carry it: a timestamp and 12 more words,
 /// the size of a Profilis record.
@@ -55,9 +65,9 @@ impl Floor {
     pub fn store(&mut self, seq: u64) {
         let i = self.next & (self.slots.len() - 1);
         self.next = self.next.wrapping_add(1);
+        self.slots[i] = Payload::now(seq);
         // The store must happen: black_box keeps the optimiser from
-        // dropping writes nobody reads.
-        self.slots[i] = black_box(Payload::now(seq));
+        // dropping a write nobody reads.
         black_box(&self.slots[i]);
     }
 }
@@ -66,6 +76,7 @@ impl Floor {
 pub struct ScratchRing {
     /// The writer handle.
     pub ring: Ring,
+    path: PathBuf,
     dir: PathBuf,
 }
 
@@ -82,13 +93,13 @@ impl ScratchRing {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("bench.ring");
         let _ = std::fs::remove_file(&path);
-        let ring = Ring::create_or_open(&path, RingOptions::default().capacity(capacity))?;
-        Ok(ScratchRing { ring, dir })
+        let ring = Ring::create_or_open(&path, ring_options(capacity))?;
+        Ok(ScratchRing { ring, path, dir })
     }
 
     /// Path of the ring file.
     pub fn path(&self) -> &Path {
-        self.ring.path()
+        &self.path
     }
 }
 
@@ -98,76 +109,8 @@ impl Drop for ScratchRing {
     }
 }
 
-/// How a background consumer waits when it finds nothing: as the reader
-/// does, it sleeps briefly instead of spinning.
-pub const IDLE_BACKOFF: Duration = Duration::from_micros(100);
-/// Events a background consumer takes per batch.
-pub const DRAIN_BATCH: usize = 4096;
-
-/// A consumer thread draining a ring in batches until stopped.
-pub struct Drainer {
-    stop: Arc<AtomicBool>,
-    received: Arc<AtomicU64>,
-    handle: Option<JoinHandle<anyhow::Result<Consumer>>>,
-}
-
-impl Drainer {
-    /// Attaches to `path` and starts draining.
-    pub fn start(path: &Path) -> anyhow::Result<Drainer> {
-        let mut consumer = Consumer::attach(path)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let received = Arc::new(AtomicU64::new(0));
-        let (s, r) = (stop.clone(), received.clone());
-        let handle = std::thread::spawn(move || loop {
-            let stopping = s.load(Relaxed);
-            let n = consumer.poll(DRAIN_BATCH, |event, _| {
-                black_box(event);
-            });
-            r.fetch_add(n as u64, Relaxed);
-            if n == 0 {
-                if stopping {
-                    return Ok(consumer);
-                }
-                std::thread::sleep(IDLE_BACKOFF);
-            }
-        });
-        Ok(Drainer {
-            stop,
-            received,
-            handle: Some(handle),
-        })
-    }
-
-    /// Events delivered so far.
-    pub fn received(&self) -> u64 {
-        self.received.load(Relaxed)
-    }
-
-    /// Drains what is left, stops, and returns the consumer.
-    pub fn finish(mut self) -> anyhow::Result<Consumer> {
-        self.stop.store(true, Relaxed);
-        match self.handle.take().map(|h| h.join()) {
-            Some(Ok(result)) => result,
-            _ => anyhow::bail!("consumer thread panicked"),
-        }
-    }
-}
-
-impl Drop for Drainer {
-    fn drop(&mut self) {
-        self.stop.store(true, Relaxed);
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
-}
-
-/// p50/p99/p999 of `samples` (sorted in place), in the samples' unit.
-pub fn percentiles(samples: &mut [f64]) -> [f64; 3] {
-    if samples.is_empty() {
-        return [0.0; 3];
-    }
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    [at(0.50), at(0.99), at(0.999)]
+/// The options of every benchmark ring: drop-newest, `capacity` slots. A
+/// second process opening the same ring passes the same.
+pub fn ring_options(capacity: u64) -> RingOptions {
+    RingOptions::default().capacity(capacity)
 }
