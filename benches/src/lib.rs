@@ -109,8 +109,9 @@ impl Drop for ScratchRing {
     }
 }
 
-/// The options of every benchmark ring: drop-newest, `capacity` slots. A
-/// second process opening the same ring passes the same.
+/// The options of every benchmark ring: drop-newest, `capacity` slots in
+/// 16 lanes, so that every writer thread of every case (8 at most) has a
+/// lane of its own. A second process opening the same ring passes the same.
 pub fn ring_options(capacity: u64) -> RingOptions {
-    RingOptions::default().capacity(capacity)
+    RingOptions::default().capacity(capacity).lanes(16)
 }
