@@ -214,6 +214,7 @@ impl Mapping {
                     at(p.slots_offset()) as *const Slot,
                     p.capacity as usize,
                 ),
+                lane_bits: RingRef::lane_bits_of(p.capacity as usize, p.lanes as usize),
                 overwrite: self.info.policy == FullPolicy::OverwriteOldest,
             }
         }

@@ -221,40 +221,42 @@ impl Event {
     }
 }
 
-const CHECK_MULTIPLIERS: [u64; RECORD_WORDS - 1] = [
-    0x9E37_79B9_7F4A_7C15,
-    0xC2B2_AE3D_27D4_EB4F,
-    0x1656_67B1_9E37_79F9,
-    0x85EB_CA77_C2B2_AE63,
-    0x27D4_EB2F_1656_67C5,
-    0xD6E8_FEB8_6659_FD93,
-    0xA076_1D64_78BD_642F,
-    0xE703_7ED1_A0B4_28DB,
-    0x8EBC_6AF0_9C88_C6E3,
-    0x5899_65CC_7537_4CC3,
-    0x1D8E_4E27_C47D_124F,
-    0xFF51_AFD7_ED55_8CCD,
-    0xC4CE_B9FE_1A85_EC53,
-];
+/// Left rotation of each record word before it is summed: distinct, so
+/// equal values in different words count differently.
+const CHECK_ROTATIONS: [u32; W_CHECKSUM] = [0, 7, 13, 19, 25, 31, 37, 43, 49, 55, 61, 5, 11];
+/// Start of the sum ("PROFILIS"): an all-zero record does not check.
+const CHECK_SEED: u64 = 0x5052_4F46_494C_4953;
+/// Odd multiplier that spreads the sum over every bit.
+const CHECK_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// Checksum of record words 0..13. Each word is multiplied by its own odd
-/// constant, so a change to any single word always changes the sum; the
-/// constant offset makes an all-zero record invalid.
+/// Checksum of record words 0..13: the words, each rotated by its own
+/// amount, summed, multiplied by an odd constant, and folded. A change to
+/// any single word changes the sum (rotation is one-to-one), and the
+/// multiply and fold keep it changed, so a one-word change always changes
+/// the checksum. Four partial sums keep the dependency chain short: this is
+/// on every event's path.
 #[inline]
 pub fn checksum(words: &[u64; RECORD_WORDS]) -> u64 {
-    let mut acc: u64 = 0x5052_4F46_494C_4953; // "PROFILIS"
-    let mut i = 0;
-    while i < W_CHECKSUM {
-        acc = acc.wrapping_add(words[i].wrapping_mul(CHECK_MULTIPLIERS[i]));
-        i += 1;
-    }
+    let r = |i: usize| words[i].rotate_left(CHECK_ROTATIONS[i]);
+    let a = r(0)
+        .wrapping_add(r(4))
+        .wrapping_add(r(8))
+        .wrapping_add(r(12));
+    let b = r(1).wrapping_add(r(5)).wrapping_add(r(9));
+    let c = r(2).wrapping_add(r(6)).wrapping_add(r(10));
+    let d = r(3).wrapping_add(r(7)).wrapping_add(r(11));
+    let sum = CHECK_SEED
+        .wrapping_add(a)
+        .wrapping_add(b)
+        .wrapping_add(c.wrapping_add(d));
+    let acc = sum.wrapping_mul(CHECK_MULTIPLIER);
     acc ^ (acc >> 31)
 }
 
 impl Event {
     /// Encodes the event as record words, stamping `stamp` (the lane
     /// position) and the checksum.
-    #[inline]
+    #[inline(always)]
     pub fn encode(&self, stamp: u64) -> [u64; RECORD_WORDS] {
         let mut w = [0u64; RECORD_WORDS];
         w[W_STAMP] = stamp;

@@ -68,6 +68,7 @@ impl OwnedRing {
             arena: &self.arena,
             messages: &self.messages,
             writers: &self.writers,
+            lane_bits: RingRef::lane_bits_of(self.slots.len(), self.lanes.len()),
             overwrite: self.overwrite,
         }
     }

@@ -109,9 +109,11 @@ impl Drop for ScratchRing {
     }
 }
 
-/// The options of every benchmark ring: drop-newest, `capacity` slots in
-/// 16 lanes, so that every writer thread of every case (8 at most) has a
-/// lane of its own. A second process opening the same ring passes the same.
+/// The options of every benchmark ring: drop-newest, 16 lanes of
+/// `capacity` slots each, so that every writer thread of every case (8 at
+/// most) has a lane of its own as large as a peer's whole queue (only the
+/// lanes written into take memory). A second process opening the same ring
+/// passes the same.
 pub fn ring_options(capacity: u64) -> RingOptions {
-    RingOptions::default().capacity(capacity).lanes(16)
+    RingOptions::default().capacity(capacity * 16).lanes(16)
 }

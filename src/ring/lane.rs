@@ -14,6 +14,7 @@ use crate::layout::{
     seq_committed, seq_writing, MAX_LANE_POSITION, RECORD_WORDS, WRITER_SHIFT, W_MSG_WRITER,
     W_PID_TID, W_STAMP,
 };
+use crate::layout::{Lane, Slot};
 use crate::sync::{fence, Ordering::*};
 
 /// Identity of a writing thread, stored in the lane it holds so that the
@@ -67,6 +68,18 @@ impl LaneCursor {
         pos: 0,
         head: 0,
     };
+}
+
+/// An event begun in a lane (see [`RingRef::begin`]): where it goes.
+#[derive(Clone, Copy)]
+pub struct Begun<'a> {
+    lane: &'a Lane,
+    slot: &'a Slot,
+    /// Lane position of the event.
+    pub pos: u64,
+    /// True when the slot held an event the consumer had not read yet
+    /// (overwrite-oldest).
+    pub overwrote: bool,
 }
 
 /// Where a write landed.
@@ -148,14 +161,14 @@ impl<'a> RingRef<'a> {
     /// reached [`MAX_LANE_POSITION`]. Finish with [`finish`](Self::finish)
     /// (or [`abandon`](Self::abandon)).
     #[inline]
-    pub fn begin(&self, cursor: &mut LaneCursor) -> Result<Written, Full> {
+    pub fn begin(&self, cursor: &mut LaneCursor) -> Result<Begun<'a>, Full> {
         let lane = &self.lanes[cursor.lane as usize];
         let pos = cursor.pos;
         let room = self.lane_slots();
         let mut overwrote = false;
         if pos - cursor.head >= room || pos >= MAX_LANE_POSITION {
             // ORDERING: Acquire pairs with the consumer's Release store of
-            // `head` in `commit`: its reads of the slots we are about to
+            // `head` in `hand_back`: its reads of the slots we are about to
             // reuse happen before our stores into them.
             cursor.head = lane.head.load(Acquire).min(pos);
             if pos >= MAX_LANE_POSITION || (pos - cursor.head >= room && !self.overwrite) {
@@ -165,25 +178,28 @@ impl<'a> RingRef<'a> {
             }
             overwrote = pos - cursor.head >= room;
         }
-        self.slot(cursor.lane as usize, pos)
-            .seq
-            .store(seq_writing(pos), Relaxed);
+        let slot = self.slot(cursor.lane as usize, pos);
+        slot.seq.store(seq_writing(pos), Relaxed);
         // ORDERING: Release fence pairs with the Acquire fence in the
         // consumer's `read_slot`: a consumer that reads any word we store
         // after this (into the slot of an unread event, overwrite-oldest)
         // also sees WRITING(pos) when it re-loads the sequence word, and
         // rejects its read.
         fence(Release);
-        Ok(Written { pos, overwrote })
+        Ok(Begun {
+            lane,
+            slot,
+            pos,
+            overwrote,
+        })
     }
 
-    /// Writes the record of position `pos` (from [`begin`](Self::begin))
-    /// and publishes it: [`fill`](Self::fill), then
-    /// [`publish`](Self::publish).
+    /// Writes the record of a begun event and publishes it:
+    /// [`fill`](Self::fill), then [`publish`](Self::publish).
     #[inline]
-    pub fn finish(&self, cursor: &mut LaneCursor, pos: u64, words: &[u64; RECORD_WORDS]) {
-        self.fill(cursor, pos, words);
-        self.publish(cursor, pos);
+    pub fn finish(&self, cursor: &mut LaneCursor, begun: &Begun<'a>, words: &[u64; RECORD_WORDS]) {
+        self.fill(begun, words);
+        self.publish(cursor, begun);
     }
 
     /// The first half of [`finish`](Self::finish): stores the record words
@@ -191,54 +207,47 @@ impl<'a> RingRef<'a> {
     /// leaves a complete record that the consumer delivers when it takes
     /// the lane back.
     #[inline]
-    pub fn fill(&self, cursor: &LaneCursor, pos: u64, words: &[u64; RECORD_WORDS]) {
-        let slot = self.slot(cursor.lane as usize, pos);
-        for (dst, &w) in slot.words.iter().zip(words.iter()) {
+    pub fn fill(&self, begun: &Begun<'a>, words: &[u64; RECORD_WORDS]) {
+        for (dst, &w) in begun.slot.words.iter().zip(words.iter()) {
             dst.store(w, Relaxed);
         }
         // ORDERING: Release pairs with the consumer's Acquire load of `seq`
         // in `reclaim`: a writer that died after this store but before the
         // `tail` store in `publish` left a complete record, which is
         // delivered.
-        slot.seq.store(seq_committed(pos), Release);
+        begun.slot.seq.store(seq_committed(begun.pos), Release);
     }
 
     /// The second half of [`finish`](Self::finish): moves the lane's tail
-    /// past `pos`.
+    /// past the event.
     #[inline]
-    pub fn publish(&self, cursor: &mut LaneCursor, pos: u64) {
+    pub fn publish(&self, cursor: &mut LaneCursor, begun: &Begun<'a>) {
         // ORDERING: Release pairs with the consumer's Acquire load of `tail`
-        // in `read`: the record is visible before its position is.
-        self.lanes[cursor.lane as usize]
-            .tail
-            .store(pos + 1, Release);
-        cursor.pos = pos + 1;
+        // in `read_lane`: the record is visible before its position is.
+        begun.lane.tail.store(begun.pos + 1, Release);
+        cursor.pos = begun.pos + 1;
     }
 
-    /// Stores who began position `pos` (from [`begin`](Self::begin)) in its
-    /// record words, so that the position can be attributed if its event is
-    /// never finished. Two-phase events ([`Ring::claim`](crate::Ring::claim))
-    /// do this; the one-call emit path does not (the consumer knows the
-    /// lane's holder when it takes a dead writer's lane back).
-    pub fn stamp_identity(&self, cursor: &LaneCursor, pos: u64, who: &Owner) {
-        let words = &self.slot(cursor.lane as usize, pos).words;
+    /// Stores who began an event in its record words, so that it can be
+    /// attributed if it is never finished. Two-phase events
+    /// ([`Ring::claim`](crate::Ring::claim)) do this; the one-call emit path
+    /// does not (the consumer knows the lane's holder when it takes a dead
+    /// writer's lane back).
+    pub fn stamp_identity(&self, begun: &Begun<'a>, who: &Owner) {
+        let words = &begun.slot.words;
         // ORDERING: no pair of its own: read by the consumer only once the
         // position is published, behind the Acquire load of `tail`.
-        words[W_STAMP].store(pos, Relaxed);
+        words[W_STAMP].store(begun.pos, Relaxed);
         words[W_PID_TID].store(who.pid as u64 | (who.tid as u64) << 32, Relaxed);
         words[W_MSG_WRITER].store((who.writer as u64) << WRITER_SHIFT, Relaxed);
     }
 
-    /// Gives up position `pos` (from [`begin`](Self::begin)) without a
-    /// record: the slot stays `WRITING(pos)`, and the consumer counts the
-    /// position as abandoned.
-    pub fn abandon(&self, cursor: &mut LaneCursor, pos: u64) {
-        // ORDERING: Release pairs with the consumer's Acquire load of `tail`:
-        // the WRITING mark is visible before the position is.
-        self.lanes[cursor.lane as usize]
-            .tail
-            .store(pos + 1, Release);
-        cursor.pos = pos + 1;
+    /// Gives up a begun event without a record: the slot stays
+    /// `WRITING(pos)`, and the consumer counts the position as abandoned.
+    pub fn abandon(&self, cursor: &mut LaneCursor, begun: &Begun<'a>) {
+        // The same store as publishing: the WRITING mark is what the
+        // consumer finds below the tail.
+        self.publish(cursor, begun);
     }
 
     /// One whole event at the cursor: [`begin`](Self::begin), `encode(pos)`
@@ -249,8 +258,11 @@ impl<'a> RingRef<'a> {
         cursor: &mut LaneCursor,
         encode: impl FnOnce(u64) -> [u64; RECORD_WORDS],
     ) -> Result<Written, Full> {
-        let w = self.begin(cursor)?;
-        self.finish(cursor, w.pos, &encode(w.pos));
-        Ok(w)
+        let begun = self.begin(cursor)?;
+        self.finish(cursor, &begun, &encode(begun.pos));
+        Ok(Written {
+            pos: begun.pos,
+            overwrote: begun.overwrote,
+        })
     }
 }

@@ -28,7 +28,7 @@ mod state;
 mod tests;
 
 pub use consume::{Anomaly, ConsumerCore, InconsistentState, Liveness};
-pub use lane::{LaneCursor, Owner, Written};
+pub use lane::{Begun, LaneCursor, Owner, Written};
 pub use state::{ConsumerState, Counters};
 
 use crate::layout::{Header, Lane, MsgSlot, Slot, StrEntry, WriterEntry};
@@ -55,6 +55,9 @@ pub struct RingRef<'a> {
     pub messages: &'a [MsgSlot],
     /// Writer table.
     pub writers: &'a [WriterEntry],
+    /// log2 of the slots of one lane (`slots.len() / lanes.len()`, kept
+    /// so that the hot path never divides).
+    pub lane_bits: u32,
     /// True when a full lane overwrites its oldest unread event.
     pub overwrite: bool,
 }
@@ -74,16 +77,22 @@ impl<'a> RingRef<'a> {
     /// Slots of one lane (a power of two).
     #[inline]
     pub fn lane_slots(&self) -> u64 {
-        (self.slots.len() / self.lanes.len()) as u64
+        1 << self.lane_bits
+    }
+
+    /// log2 of the slots of one lane, for a view of `slots` slots in `lanes`
+    /// lanes (both powers of two).
+    pub fn lane_bits_of(slots: usize, lanes: usize) -> u32 {
+        (slots / lanes).trailing_zeros()
     }
 
     /// The slot of lane position `pos` in lane `lane`.
     #[inline]
     pub(crate) fn slot(&self, lane: usize, pos: u64) -> &'a Slot {
-        let per_lane = self.lane_slots();
-        // Both counts are powers of two (checked on attach), so the mask is
-        // exact and the index stays inside the lane.
-        &self.slots[lane * per_lane as usize + (pos & (per_lane - 1)) as usize]
+        // Slots per lane and lanes are powers of two (checked on attach), so
+        // the index stays inside the lane and inside the slots.
+        let mask = (1u64 << self.lane_bits) - 1;
+        &self.slots[(lane << self.lane_bits) | (pos & mask) as usize]
     }
 
     /// Lanes a thread may keep: `0..own_lanes()`; the rest are shared.

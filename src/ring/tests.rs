@@ -224,7 +224,7 @@ fn a_writer_stopped_mid_event_holds_up_only_its_own_lane() {
     let k = core.counters(ring);
     assert_eq!((k.claimed, k.in_flight), (2, 0));
     // The writer finishes after all.
-    ring.finish(&mut stuck, begun.pos, &event(3).encode(begun.pos));
+    ring.finish(&mut stuck, &begun, &event(3).encode(begun.pos));
     assert_eq!(drain(&mut core, ring), vec![3]);
 }
 
@@ -240,11 +240,7 @@ fn dead_writers_lanes_are_reclaimed_with_their_last_event_counted() {
     ring.begin(&mut a).unwrap();
     let mut b = ring.acquire_lane(&who(2), 0).unwrap();
     let w = ring.begin(&mut b).unwrap();
-    let slot = ring.slot(b.lane as usize, w.pos);
-    for (dst, v) in slot.words.iter().zip(event(20).encode(w.pos)) {
-        dst.store(v, Relaxed);
-    }
-    slot.seq.store(crate::layout::seq_committed(w.pos), Relaxed);
+    ring.fill(&w, &event(20).encode(w.pos));
     let mut c = ring.acquire_lane(&Owner { pid: 99, ..who(3) }, 0).unwrap();
     emit(ring, &mut c, 30).unwrap();
 
@@ -283,7 +279,7 @@ fn a_dropped_claim_is_counted_as_abandoned() {
     let mut core = ConsumerCore::attach(ring).unwrap();
     let mut c = ring.lock_shared_lane(&who(1), 0).unwrap();
     let w = ring.begin(&mut c).unwrap();
-    ring.abandon(&mut c, w.pos);
+    ring.abandon(&mut c, &w);
     emit(ring, &mut c, 5).unwrap();
     assert_eq!(drain(&mut core, ring), vec![5]);
     let k = core.counters(ring);

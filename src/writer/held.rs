@@ -67,6 +67,8 @@ struct HeldLane {
     shared_mark: Cell<(u32, u64)>,
     cursor: Cell<LaneCursor>,
     owner: Cell<Owner>,
+    /// This thread's id (also in `owner`), for the events.
+    tid: Cell<u32>,
     /// Keeps the mapping alive for as long as the lane is held.
     ring: Cell<Option<Arc<Inner>>>,
 }
@@ -82,6 +84,7 @@ impl HeldLane {
             shared_mark: Cell::new((u32::MAX, 0)),
             cursor: Cell::new(LaneCursor::NONE),
             owner: Cell::new(Owner::NONE),
+            tid: Cell::new(0),
             ring: Cell::new(None),
         }
     }
@@ -163,6 +166,7 @@ impl Held {
         e.pid.set(pid);
         e.busy.set(false);
         e.owner.set(who);
+        e.tid.set(who.tid);
         e.ring.set(Some(ring.inner.clone()));
         e.own.set(false);
         e.retake_in.set(0);
@@ -217,30 +221,41 @@ impl Held {
 /// Writes `event` into this thread's lane of `ring` (or a shared lane).
 /// Returns where it went and whether the heartbeat is due.
 #[inline]
-pub(super) fn place(ring: &Ring, pid: u32, writer: u16, event: &Event) -> (Placed, bool) {
+/// The event's `tid` is filled in here, from the thread's table.
+pub(super) fn place(ring: &Ring, pid: u32, writer: u16, mut event: Event) -> (Placed, bool) {
     let view = ring.view();
     let placed = HELD.try_with(|held| {
         let placed = match held.entry(ring, pid, writer) {
-            Some(e) if !e.busy.get() && held.ensure_own(&view, e) => {
+            Some(e) if !e.busy.get() && held.ensure_own(view, e) => {
+                event.tid = e.tid.get();
                 e.busy.set(true);
                 let mut cursor = e.cursor.get();
-                let r = view.write(&mut cursor, |pos| event.encode(pos));
+                let r = view.write(&mut cursor, move |pos| event.encode(pos));
                 e.cursor.set(cursor);
                 e.busy.set(false);
                 r.into()
             }
             Some(e) if !e.busy.get() => {
-                let (placed, mark) = place_shared(&view, &e.owner.get(), event);
+                event.tid = e.tid.get();
+                let (placed, mark) = place_shared(view, &e.owner.get(), &event);
                 if let Some(mark) = mark {
                     e.shared_mark.set(mark);
                 }
                 placed
             }
-            _ => place_shared(&view, &owner(pid, writer), event).0,
+            _ => {
+                let who = owner(pid, writer);
+                event.tid = who.tid;
+                place_shared(view, &who, &event).0
+            }
         };
         (placed, held.tick())
     });
-    placed.unwrap_or_else(|_| (place_shared(&view, &owner(pid, writer), event).0, false))
+    placed.unwrap_or_else(|_| {
+        let who = owner(pid, writer);
+        event.tid = who.tid;
+        (place_shared(view, &who, &event).0, false)
+    })
 }
 
 /// Writes `event` through a shared lane, locked for this one event; also
@@ -286,7 +301,7 @@ impl Lease {
         let own = HELD
             .try_with(|held| {
                 let e = held.entry(ring, pid, writer)?;
-                if !e.busy.get() && held.ensure_own(&view, e) {
+                if !e.busy.get() && held.ensure_own(view, e) {
                     e.busy.set(true);
                     Some(e.cursor.get())
                 } else {
@@ -299,7 +314,7 @@ impl Lease {
             Some(cursor) => Some(Lease::Own { cursor }),
             None => {
                 let who = owner(pid, writer);
-                lock_shared(&view, &who).map(|cursor| Lease::Shared { cursor, who })
+                lock_shared(view, &who).map(|cursor| Lease::Shared { cursor, who })
             }
         }
     }

@@ -17,7 +17,7 @@ use crate::error::OpenError;
 use crate::file::{FullPolicy, HeaderInfo, Mapping};
 use crate::layout::{Params, NO_WRITER};
 use crate::record::{Event, Kind, Method, MsgRef, StrId, FLAG_ERROR, FLAG_SAMPLED};
-use crate::ring::{ring_position, Counters, RingRef};
+use crate::ring::{ring_position, Begun, Counters, RingRef};
 use crate::sync::local::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use crate::sync::Ordering::{AcqRel, Acquire, Release};
 use crate::{clock, process};
@@ -347,8 +347,8 @@ impl Ring {
 
     /// The shared structures.
     #[inline]
-    pub fn view(&self) -> RingRef<'_> {
-        self.inner.view
+    pub fn view(&self) -> &RingRef<'_> {
+        &self.inner.view
     }
 
     /// Path of the ring file.
@@ -437,9 +437,10 @@ impl Ring {
         let pid = process::pid();
         let writer = self.writer_index(pid);
         let event = build_event(kind, name, fields, pid, writer);
-        let (placed, heartbeat) = held::place(self, pid, writer, &event);
+        let ts = event.ts_mono_ns;
+        let (placed, heartbeat) = held::place(self, pid, writer, event);
         if heartbeat {
-            self.heartbeat(writer, event.ts_mono_ns);
+            self.heartbeat(writer, ts);
         }
         self.account(writer, placed)
     }
@@ -447,18 +448,18 @@ impl Ring {
     /// Charges what happened to an event to this process's writer entry.
     #[inline]
     fn account(&self, writer: u16, placed: Placed) -> Emit {
-        let entry = self.view().writers.get(writer as usize);
+        let entry = || self.view().writers.get(writer as usize);
         match placed {
             Placed::Written(w) => {
                 if w.overwrote {
-                    if let Some(entry) = entry {
+                    if let Some(entry) = entry() {
                         entry.overwritten.fetch_add(1, Relaxed);
                     }
                 }
                 Emit::Written
             }
             Placed::Full | Placed::NoLane => {
-                if let Some(entry) = entry {
+                if let Some(entry) = entry() {
                     entry.dropped.fetch_add(1, Relaxed);
                 }
                 Emit::Dropped
@@ -481,7 +482,7 @@ impl Ring {
     /// progress) and the lanes as of now. `None` only when commits kept
     /// moving the state for the whole of a bounded number of retries.
     pub fn counters(&self) -> Option<Counters> {
-        Counters::snapshot(&self.view())
+        Counters::snapshot(self.view())
     }
 
     /// Records a request: route template, HTTP status, duration.
@@ -542,23 +543,23 @@ impl Ring {
             return Err(self.account(writer, Placed::NoLane));
         };
         match self.view().begin(lease.cursor()) {
-            Ok(w) => Ok({
+            Ok(begun) => {
                 let who = crate::ring::Owner {
                     pid,
                     tid: process::tid(),
                     start_time: 0,
                     writer,
                 };
-                self.view().stamp_identity(lease.cursor(), w.pos, &who);
-                Claim {
+                self.view().stamp_identity(&begun, &who);
+                Ok(Claim {
                     ring: self,
-                    pos: w.pos,
+                    begun,
                     pid,
                     writer,
                     lease: Some(lease),
                     _thread: PhantomData,
-                }
-            }),
+                })
+            }
             Err(_) => {
                 lease.end(self, pid);
                 Err(self.account(writer, Placed::Full))
@@ -570,7 +571,7 @@ impl Ring {
 /// A begun, not yet committed event (see [`Ring::claim`]).
 pub struct Claim<'a> {
     ring: &'a Ring,
-    pos: u64,
+    begun: Begun<'a>,
     pid: u32,
     writer: u16,
     lease: Option<Lease>,
@@ -585,7 +586,7 @@ impl Claim<'_> {
         let lane = self.lease.as_ref().map_or(0, |l| match l {
             Lease::Own { cursor } | Lease::Shared { cursor, .. } => cursor.lane,
         });
-        ring_position(lane as usize, self.pos, self.ring.view().lanes.len())
+        ring_position(lane as usize, self.begun.pos, self.ring.view().lanes.len())
     }
 
     /// Writes `event` (its `position`, `lane` and `writer` are ignored) and
@@ -596,9 +597,10 @@ impl Claim<'_> {
             writer: self.writer,
             ..*event
         };
+        let pos = self.begun.pos;
         self.ring
             .view()
-            .finish(lease.cursor(), self.pos, &event.encode(self.pos));
+            .finish(lease.cursor(), &self.begun, &event.encode(pos));
         lease.end(self.ring, self.pid);
         Emit::Written
     }
@@ -607,7 +609,7 @@ impl Claim<'_> {
 impl Drop for Claim<'_> {
     fn drop(&mut self) {
         if let Some(mut lease) = self.lease.take() {
-            self.ring.view().abandon(lease.cursor(), self.pos);
+            self.ring.view().abandon(lease.cursor(), &self.begun);
             lease.end(self.ring, self.pid);
         }
     }
@@ -615,7 +617,10 @@ impl Drop for Claim<'_> {
 
 /// Builds an [`Event`] the way [`Ring::record`] does, for [`Claim::commit`].
 pub fn event_now(kind: Kind, name: StrId, fields: &Fields) -> Event {
-    build_event(kind, name, fields, process::pid(), NO_WRITER)
+    Event {
+        tid: process::tid(),
+        ..build_event(kind, name, fields, process::pid(), NO_WRITER)
+    }
 }
 
 #[inline]
@@ -636,7 +641,8 @@ fn build_event(kind: Kind, name: StrId, fields: &Fields, pid: u32, writer: u16) 
         exception_type: fields.exception_type,
         message: fields.message,
         pid,
-        tid: process::tid(),
+        // Filled in with the lane (the thread's table holds it).
+        tid: 0,
         ts_mono_ns: if fields.ts_mono_ns != 0 {
             fields.ts_mono_ns
         } else {
