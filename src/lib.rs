@@ -38,6 +38,9 @@ pub mod record;
 pub mod ring;
 pub mod strings;
 pub mod sync;
+// Test support (heap rings for the protocol tests, loom models and fuzz
+// targets; the harness of the multi-process tests): not part of the API.
+#[doc(hidden)]
 pub mod testing;
 
 #[cfg(not(profilis_loom))]
