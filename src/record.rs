@@ -221,36 +221,52 @@ impl Event {
     }
 }
 
-/// Left rotation of each record word before it is summed: distinct, so
-/// equal values in different words count differently.
-const CHECK_ROTATIONS: [u32; W_CHECKSUM] = [0, 7, 13, 19, 25, 31, 37, 43, 49, 55, 61, 5, 11];
-/// Start of the sum ("PROFILIS"): an all-zero record does not check.
+/// Start of the check word ("PROFILIS"): an all-zero record does not check.
 const CHECK_SEED: u64 = 0x5052_4F46_494C_4953;
-/// Odd multiplier that spreads the sum over every bit.
-const CHECK_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// Checksum of record words 0..13: the words, each rotated by its own
-/// amount, summed, multiplied by an odd constant, and folded. A change to
-/// any single word changes the sum (rotation is one-to-one), and the
-/// multiply and fold keep it changed, so a one-word change always changes
-/// the checksum. Four partial sums keep the dependency chain short: this is
-/// on every event's path.
+/// Check word of record words 0..13: their exclusive or, with a seed. A
+/// change to any single word always changes it (and an all-zero record
+/// fails it), which is what the check is for: catching a record damaged in
+/// the file. Torn reads and stale records are caught by the protocol itself
+/// (the slot's sequence word and the stamp), so the check need not be a
+/// hash; it is on every event's path, and folding is a few instructions.
 #[inline]
 pub fn checksum(words: &[u64; RECORD_WORDS]) -> u64 {
-    let r = |i: usize| words[i].rotate_left(CHECK_ROTATIONS[i]);
-    let a = r(0)
-        .wrapping_add(r(4))
-        .wrapping_add(r(8))
-        .wrapping_add(r(12));
-    let b = r(1).wrapping_add(r(5)).wrapping_add(r(9));
-    let c = r(2).wrapping_add(r(6)).wrapping_add(r(10));
-    let d = r(3).wrapping_add(r(7)).wrapping_add(r(11));
-    let sum = CHECK_SEED
-        .wrapping_add(a)
-        .wrapping_add(b)
-        .wrapping_add(c.wrapping_add(d));
-    let acc = sum.wrapping_mul(CHECK_MULTIPLIER);
-    acc ^ (acc >> 31)
+    let w = |i: usize| words[i];
+    let a = w(0) ^ w(4) ^ w(8) ^ w(12);
+    let b = w(1) ^ w(5) ^ w(9);
+    let c = w(2) ^ w(6) ^ w(10);
+    let d = w(3) ^ w(7) ^ w(11);
+    CHECK_SEED ^ a ^ b ^ (c ^ d)
+}
+
+/// The record words of an event before it has a place: built before the
+/// writer knows its lane position and thread, stamped with them at the end
+/// (the check word folds words in by exclusive or, so stamping is two
+/// stores, not a second pass over the record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record([u64; RECORD_WORDS]);
+
+impl Record {
+    /// Sets the thread id (the high half of [`W_PID_TID`]; the event was
+    /// encoded with 0 there).
+    #[inline(always)]
+    pub fn with_tid(mut self, tid: u32) -> Record {
+        let bits = (tid as u64) << 32;
+        self.0[W_PID_TID] |= bits;
+        self.0[W_CHECKSUM] ^= bits;
+        self
+    }
+
+    /// The words stamped with lane position `stamp` (the record was built
+    /// with stamp 0).
+    #[inline(always)]
+    pub fn stamped(self, stamp: u64) -> [u64; RECORD_WORDS] {
+        let mut w = self.0;
+        w[W_STAMP] = stamp;
+        w[W_CHECKSUM] ^= stamp;
+        w
+    }
 }
 
 impl Event {
@@ -258,8 +274,14 @@ impl Event {
     /// position) and the checksum.
     #[inline(always)]
     pub fn encode(&self, stamp: u64) -> [u64; RECORD_WORDS] {
+        self.record().stamped(stamp)
+    }
+
+    /// The event's record words with stamp 0, to be stamped with
+    /// [`Record::stamped`].
+    #[inline(always)]
+    pub fn record(&self) -> Record {
         let mut w = [0u64; RECORD_WORDS];
-        w[W_STAMP] = stamp;
         w[W_KIND] = self.kind as u64
             | (self.flags as u64) << 8
             | (self.method as u64) << 16
@@ -276,7 +298,7 @@ impl Event {
         w[W_VALUE2] = self.value2;
         w[W_MSG_WRITER] = self.message.0 as u64 | (self.writer as u64) << WRITER_SHIFT;
         w[W_CHECKSUM] = checksum(&w);
-        w
+        Record(w)
     }
 
     /// Decodes record words read from the slot of lane position `stamp`.

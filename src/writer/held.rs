@@ -2,9 +2,8 @@
 //! event there and given back when the thread exits.
 //!
 //! The thread-local table is the emit path's only state: it finds the lane
-//! for a ring with one compare, writes the event with the lane protocol
-//! ([`RingRef::begin`]/[`RingRef::finish`]), and counts the thread's events
-//! for the heartbeat. A thread that holds no lane of its own (every one is
+//! for a ring with one compare and writes the event with the lane protocol
+//! ([`RingRef::begin`]/[`RingRef::finish`]). A thread that holds no lane of its own (every one is
 //! taken) writes through the shared lanes, locking one per event. Three
 //! things never use a held lane: a call that arrives while the same thread
 //! is in the middle of writing into it (a signal handler, or an emit while a
@@ -17,9 +16,8 @@
 //! shared event, so that order holds across the move too.
 
 use super::{Inner, Ring};
-use crate::layout::HEARTBEAT_EVERY;
 use crate::process;
-use crate::record::Event;
+use crate::record::Record;
 use crate::ring::{Full, LaneCursor, Owner, RingRef, Written};
 use crate::sync::spin_hint;
 use std::cell::Cell;
@@ -106,7 +104,6 @@ impl HeldLane {
 /// The thread's table of held lanes.
 pub(super) struct Held {
     entries: [HeldLane; MAX_HELD],
-    emits: Cell<u64>,
 }
 
 impl Drop for Held {
@@ -121,7 +118,6 @@ thread_local! {
     static HELD: Held = const {
         Held {
             entries: [const { HeldLane::empty() }; MAX_HELD],
-            emits: Cell::new(0),
         }
     };
 }
@@ -207,63 +203,43 @@ impl Held {
             }
         }
     }
-
-    /// Counts one event of this thread; true once every
-    /// [`HEARTBEAT_EVERY`] events.
-    #[inline]
-    fn tick(&self) -> bool {
-        let n = self.emits.get().wrapping_add(1);
-        self.emits.set(n);
-        n.is_multiple_of(HEARTBEAT_EVERY)
-    }
 }
 
-/// Writes `event` into this thread's lane of `ring` (or a shared lane).
-/// Returns where it went and whether the heartbeat is due.
+/// Writes `record` (encoded with thread id 0 and stamp 0) into this
+/// thread's lane of `ring` (or a shared lane), adding the thread id from
+/// the thread's table and the stamp.
 #[inline]
-/// The event's `tid` is filled in here, from the thread's table.
-pub(super) fn place(ring: &Ring, pid: u32, writer: u16, mut event: Event) -> (Placed, bool) {
+pub(super) fn place(ring: &Ring, pid: u32, writer: u16, record: Record) -> Placed {
     let view = ring.view();
-    let placed = HELD.try_with(|held| {
-        let placed = match held.entry(ring, pid, writer) {
-            Some(e) if !e.busy.get() && held.ensure_own(view, e) => {
-                event.tid = e.tid.get();
-                e.busy.set(true);
-                let mut cursor = e.cursor.get();
-                let r = view.write(&mut cursor, move |pos| event.encode(pos));
-                e.cursor.set(cursor);
-                e.busy.set(false);
-                r.into()
+    let placed = HELD.try_with(|held| match held.entry(ring, pid, writer) {
+        Some(e) if !e.busy.get() && held.ensure_own(view, e) => {
+            let record = record.with_tid(e.tid.get());
+            e.busy.set(true);
+            let mut cursor = e.cursor.get();
+            let r = view.write(&mut cursor, move |pos| record.stamped(pos));
+            e.cursor.set(cursor);
+            e.busy.set(false);
+            r.into()
+        }
+        Some(e) if !e.busy.get() => {
+            let (placed, mark) = place_shared(view, &e.owner.get(), record);
+            if let Some(mark) = mark {
+                e.shared_mark.set(mark);
             }
-            Some(e) if !e.busy.get() => {
-                event.tid = e.tid.get();
-                let (placed, mark) = place_shared(view, &e.owner.get(), &event);
-                if let Some(mark) = mark {
-                    e.shared_mark.set(mark);
-                }
-                placed
-            }
-            _ => {
-                let who = owner(pid, writer);
-                event.tid = who.tid;
-                place_shared(view, &who, &event).0
-            }
-        };
-        (placed, held.tick())
+            placed
+        }
+        _ => place_shared(view, &owner(pid, writer), record).0,
     });
-    placed.unwrap_or_else(|_| {
-        let who = owner(pid, writer);
-        event.tid = who.tid;
-        (place_shared(view, &who, &event).0, false)
-    })
+    placed.unwrap_or_else(|_| place_shared(view, &owner(pid, writer), record).0)
 }
 
-/// Writes `event` through a shared lane, locked for this one event; also
+/// Writes `record` through a shared lane, locked for this one event; also
 /// returns the lane and the position after the event.
-fn place_shared(view: &RingRef<'_>, who: &Owner, event: &Event) -> (Placed, Option<(u32, u64)>) {
+fn place_shared(view: &RingRef<'_>, who: &Owner, record: Record) -> (Placed, Option<(u32, u64)>) {
+    let record = record.with_tid(who.tid);
     match lock_shared(view, who) {
         Some(mut cursor) => {
-            let r = view.write(&mut cursor, |pos| event.encode(pos));
+            let r = view.write(&mut cursor, |pos| record.stamped(pos));
             view.release_lane(&cursor, who);
             (r.into(), Some((cursor.lane, cursor.pos)))
         }

@@ -15,7 +15,7 @@ mod held;
 use crate::context::{self, SpanContext};
 use crate::error::OpenError;
 use crate::file::{FullPolicy, HeaderInfo, Mapping};
-use crate::layout::{Params, NO_WRITER};
+use crate::layout::{Params, HEARTBEAT_EVERY, NO_WRITER};
 use crate::record::{Event, Kind, Method, MsgRef, StrId, FLAG_ERROR, FLAG_SAMPLED};
 use crate::ring::{ring_position, Begun, Counters, RingRef};
 use crate::sync::local::{AtomicU32, AtomicU64, Ordering::Relaxed};
@@ -437,10 +437,13 @@ impl Ring {
         let pid = process::pid();
         let writer = self.writer_index(pid);
         let event = build_event(kind, name, fields, pid, writer);
-        let ts = event.ts_mono_ns;
-        let (placed, heartbeat) = held::place(self, pid, writer, event);
-        if heartbeat {
-            self.heartbeat(writer, ts);
+        let placed = held::place(self, pid, writer, event.record());
+        if let Placed::Written(w) = placed {
+            // Every HEARTBEAT_EVERY events of a lane: its holder's process
+            // is alive and writing.
+            if w.pos.is_multiple_of(HEARTBEAT_EVERY) {
+                self.heartbeat(writer, event.ts_mono_ns);
+            }
         }
         self.account(writer, placed)
     }
@@ -471,9 +474,7 @@ impl Ring {
     fn heartbeat(&self, writer: u16, ts: u64) {
         if let Some(entry) = self.view().writers.get(writer as usize) {
             entry.heartbeat_ns.store(ts, Relaxed);
-            entry
-                .emitted_hint
-                .fetch_add(crate::layout::HEARTBEAT_EVERY, Relaxed);
+            entry.emitted_hint.fetch_add(HEARTBEAT_EVERY, Relaxed);
         }
     }
 
