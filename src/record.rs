@@ -248,13 +248,15 @@ pub fn checksum(words: &[u64; RECORD_WORDS]) -> u64 {
 pub struct Record([u64; RECORD_WORDS]);
 
 impl Record {
-    /// Sets the thread id (the high half of [`W_PID_TID`]; the event was
-    /// encoded with 0 there).
+    /// Sets the thread id and the writer-table index (the event was
+    /// encoded with 0 for both).
     #[inline(always)]
-    pub fn with_tid(mut self, tid: u32) -> Record {
-        let bits = (tid as u64) << 32;
-        self.0[W_PID_TID] |= bits;
-        self.0[W_CHECKSUM] ^= bits;
+    pub fn with_thread(mut self, tid: u32, writer: u16) -> Record {
+        let tid = (tid as u64) << 32;
+        let writer = (writer as u64) << WRITER_SHIFT;
+        self.0[W_PID_TID] |= tid;
+        self.0[W_MSG_WRITER] |= writer;
+        self.0[W_CHECKSUM] ^= tid ^ writer;
         self
     }
 

@@ -137,18 +137,20 @@ impl Held {
     /// when every entry is in the middle of an event (nested claims on
     /// several rings).
     #[inline]
-    fn entry(&self, ring: &Ring, pid: u32, writer: u16) -> Option<&HeldLane> {
+    fn entry(&self, ring: &Ring, pid: u32) -> Option<&HeldLane> {
         let instance = ring.inner.instance;
         for e in &self.entries {
             if e.instance.get() == instance && e.pid.get() == pid {
                 return Some(e);
             }
         }
-        self.make(ring, pid, writer)
+        self.make(ring, pid)
     }
 
+    /// Makes the entry for `ring` (registering the process in the writer
+    /// table if it is not yet).
     #[cold]
-    fn make(&self, ring: &Ring, pid: u32, writer: u16) -> Option<&HeldLane> {
+    fn make(&self, ring: &Ring, pid: u32) -> Option<&HeldLane> {
         // An unused entry, else one left from before a fork, else the last
         // entry that is not in the middle of an event.
         let e = self
@@ -157,7 +159,7 @@ impl Held {
             .find(|e| e.instance.get() == 0 || e.pid.get() != pid)
             .or_else(|| self.entries.iter().rev().find(|e| !e.busy.get()))?;
         e.release();
-        let who = owner(pid, writer);
+        let who = owner(pid, ring.writer_index(pid));
         e.instance.set(ring.inner.instance);
         e.pid.set(pid);
         e.busy.set(false);
@@ -205,38 +207,49 @@ impl Held {
     }
 }
 
-/// Writes `record` (encoded with thread id 0 and stamp 0) into this
-/// thread's lane of `ring` (or a shared lane), adding the thread id from
-/// the thread's table and the stamp.
+/// Writes `record` (encoded with thread id, writer index and stamp 0)
+/// into this thread's lane of `ring` (or a shared lane), adding the thread
+/// id and writer index from the thread's table and the stamp. Returns where
+/// it went and the writer index.
 #[inline]
-pub(super) fn place(ring: &Ring, pid: u32, writer: u16, record: Record) -> Placed {
+pub(super) fn place(ring: &Ring, pid: u32, record: Record) -> (Placed, u16) {
     let view = ring.view();
-    let placed = HELD.try_with(|held| match held.entry(ring, pid, writer) {
+    let placed = HELD.try_with(|held| match held.entry(ring, pid) {
         Some(e) if !e.busy.get() && held.ensure_own(view, e) => {
-            let record = record.with_tid(e.tid.get());
+            let who = e.owner.get();
+            let record = record.with_thread(who.tid, who.writer);
             e.busy.set(true);
             let mut cursor = e.cursor.get();
             let r = view.write(&mut cursor, move |pos| record.stamped(pos));
             e.cursor.set(cursor);
             e.busy.set(false);
-            r.into()
+            (r.into(), who.writer)
         }
         Some(e) if !e.busy.get() => {
-            let (placed, mark) = place_shared(view, &e.owner.get(), record);
+            let who = e.owner.get();
+            let (placed, mark) = place_shared(view, &who, record);
             if let Some(mark) = mark {
                 e.shared_mark.set(mark);
             }
-            placed
+            (placed, who.writer)
         }
-        _ => place_shared(view, &owner(pid, writer), record).0,
+        _ => place_unheld(ring, pid, record),
     });
-    placed.unwrap_or_else(|_| place_shared(view, &owner(pid, writer), record).0)
+    placed.unwrap_or_else(|_| place_unheld(ring, pid, record))
+}
+
+/// Writes `record` for a call that cannot use the thread's table (nested,
+/// or the table is gone): through a shared lane.
+#[cold]
+fn place_unheld(ring: &Ring, pid: u32, record: Record) -> (Placed, u16) {
+    let who = owner(pid, ring.writer_index(pid));
+    (place_shared(ring.view(), &who, record).0, who.writer)
 }
 
 /// Writes `record` through a shared lane, locked for this one event; also
 /// returns the lane and the position after the event.
 fn place_shared(view: &RingRef<'_>, who: &Owner, record: Record) -> (Placed, Option<(u32, u64)>) {
-    let record = record.with_tid(who.tid);
+    let record = record.with_thread(who.tid, who.writer);
     match lock_shared(view, who) {
         Some(mut cursor) => {
             let r = view.write(&mut cursor, |pos| record.stamped(pos));
@@ -276,7 +289,7 @@ impl Lease {
         let view = ring.view();
         let own = HELD
             .try_with(|held| {
-                let e = held.entry(ring, pid, writer)?;
+                let e = held.entry(ring, pid)?;
                 if !e.busy.get() && held.ensure_own(view, e) {
                     e.busy.set(true);
                     Some(e.cursor.get())

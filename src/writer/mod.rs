@@ -377,7 +377,7 @@ impl Ring {
     /// Writer-table index of this process, registering it on first use (and
     /// again after a fork).
     #[inline]
-    fn writer_index(&self, pid: u32) -> u16 {
+    pub(crate) fn writer_index(&self, pid: u32) -> u16 {
         let w = self.inner.writer.load(Relaxed);
         if (w >> 16) as u32 == pid {
             return w as u16;
@@ -435,9 +435,9 @@ impl Ring {
     #[inline]
     pub fn record(&self, kind: Kind, name: StrId, fields: &Fields) -> Emit {
         let pid = process::pid();
-        let writer = self.writer_index(pid);
-        let event = build_event(kind, name, fields, pid, writer);
-        let placed = held::place(self, pid, writer, event.record());
+        // Thread id and writer index come with the lane.
+        let event = build_event(kind, name, fields, pid, 0);
+        let (placed, writer) = held::place(self, pid, event.record());
         if let Placed::Written(w) = placed {
             // Every HEARTBEAT_EVERY events of a lane: its holder's process
             // is alive and writing.
