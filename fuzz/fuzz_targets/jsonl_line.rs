@@ -148,7 +148,7 @@ fn run(rig: &Rig, data: &[u8]) {
     }
     assert_eq!(o["pid"].as_u64(), Some(u64::from(e.pid)));
     assert_eq!(o["tid"].as_u64(), Some(u64::from(e.tid)));
-    assert_eq!(o["error"].as_bool(), Some(line::is_error(e)));
+    assert_eq!(o["error"].as_bool(), Some(e.is_error()));
     match e.kind {
         Kind::Req => {
             assert_eq!(o["status"].as_u64(), Some(u64::from(e.status)));

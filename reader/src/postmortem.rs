@@ -16,7 +16,6 @@
 //! post-mortem (a process that exited before the reader started, and whose
 //! events an earlier run drained, has nothing to show).
 
-use crate::exporters::line::is_error;
 use crate::json;
 use crate::loss::LossTotals;
 use crate::ring_context::RingContext;
@@ -327,7 +326,7 @@ impl PostMortemEvent {
             method: (req && e.method != Method::None).then(|| e.method.as_str()),
             status: req.then_some(e.status),
             dur_ns: (e.kind != Kind::Custom).then_some(e.dur_ns),
-            error: is_error(e),
+            error: e.is_error(),
             exception_type: (e.exception_type != StrId::NONE)
                 .then(|| ctx.name_text(names, e.exception_type).to_string()),
             exception_message: c.message.as_deref().map(str::to_string),

@@ -22,7 +22,6 @@
 //! a few hundred. Workers, names and services with nothing left in the window
 //! are evicted when the minute rolls.
 
-use crate::exporters::line::is_error;
 use crate::ring_context::RingContext;
 use crate::snapshot::Latency;
 use crate::stats::{BUCKET_NS, MAX_TRACKED_NS, OTHER, SIGNIFICANT_DIGITS};
@@ -512,7 +511,7 @@ impl ServiceStats {
         }
         entry.cells[worker]
             .get_or_insert_with(Cell::default)
-            .record(self.layout, minute, e.dur_ns, is_error(e));
+            .record(self.layout, minute, e.dur_ns, e.is_error());
     }
 
     /// Records the events of one batch of `ctx`'s ring, each with its

@@ -29,7 +29,6 @@
 //! p50/p95/p99, error rate) over the same window feeds the dashboard charts.
 
 use crate::durations::DurationStore;
-use crate::exporters::line::is_error;
 use crate::json;
 use crate::ring_context::RingContext;
 use crate::snapshot::{
@@ -576,7 +575,7 @@ impl StatsStore {
 
     /// Records one event with wall-clock time `wall_ns`.
     pub fn record(&mut self, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
-        let error = is_error(e);
+        let error = e.is_error();
         let t = &mut self.totals;
         t.events += 1;
         t.errors += u64::from(error);

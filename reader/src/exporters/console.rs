@@ -7,7 +7,7 @@
 //! LOSS markers (see [`crate::loss`]) print as one red `LOSS` line each,
 //! before the events of the batch they were found in.
 
-use super::{line::is_error, ErrorReporter, Exported, Exporter, LossBatch};
+use super::{ErrorReporter, Exported, Exporter, LossBatch};
 use crate::loss::LossMarker;
 use crate::ring_context::RingContext;
 use crate::snapshot::ExporterStatus;
@@ -168,7 +168,7 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
             let wall = batch.wall_ns(e);
             let name = ctx.name_text(batch.names, e.name);
             let name = printable(&name).into_owned();
-            let error = is_error(e);
+            let error = e.is_error();
             let kind = e.kind.as_str();
             let detail = match e.kind {
                 Kind::Req => {

@@ -8,15 +8,7 @@
 
 use crate::json;
 use crate::ring_context::RingContext;
-use profilis::record::FLAG_ERROR;
 use profilis::{Event, Kind, Method, Names, StrId};
-
-/// Whether an event counts as an error: the writer flagged it, or it is a
-/// request answered with a 5xx status.
-#[inline]
-pub fn is_error(event: &Event) -> bool {
-    event.flags & FLAG_ERROR != 0 || (event.kind == Kind::Req && event.status >= 500)
-}
 
 /// Appends one event as a JSON object and a newline.
 pub fn render(buf: &mut Vec<u8>, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
@@ -42,7 +34,7 @@ pub fn render(buf: &mut Vec<u8>, ctx: &mut RingContext, names: &Names, wall_ns: 
         buf.extend_from_slice(b",\"dur_ns\":");
         json::push_u64(buf, e.dur_ns);
     }
-    buf.extend_from_slice(if is_error(e) {
+    buf.extend_from_slice(if e.is_error() {
         b",\"error\":true"
     } else {
         b",\"error\":false"

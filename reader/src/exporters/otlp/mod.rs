@@ -23,6 +23,7 @@ pub mod transport;
 use super::{Exported, Exporter};
 use crate::ring_context::RingContext;
 use crate::snapshot::{ExporterStatus, OtlpStatus, SnapshotHandle};
+use profilis::record::FLAG_SAMPLED;
 use profilis::{Batch, Kind, Method, StrId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -176,8 +177,10 @@ pub struct SpanRecord {
     pub kind: Kind,
     /// HTTP method (REQ).
     pub method: Method,
-    /// Event flags (`FLAG_ERROR`, `FLAG_SAMPLED`).
-    pub flags: u8,
+    /// Whether the event counts as an error ([`profilis::Event::is_error`]).
+    pub error: bool,
+    /// Whether its trace is sampled.
+    pub sampled: bool,
 }
 
 /// Text the sender needs to turn the spans of a chunk into messages; sent
@@ -438,7 +441,8 @@ impl Exporter for OtlpExporter {
                 writer: e.writer,
                 kind: e.kind,
                 method: e.method,
-                flags: e.flags,
+                error: e.is_error(),
+                sampled: e.flags & FLAG_SAMPLED != 0,
             });
         }
         let offered = spans.len();

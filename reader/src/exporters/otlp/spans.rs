@@ -28,7 +28,6 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{
     span, status, ResourceSpans, ScopeSpans, Span, Status,
 };
-use profilis::record::{FLAG_ERROR, FLAG_SAMPLED};
 use profilis::{Kind, Method, StrId};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -407,12 +406,6 @@ fn nonzero_random(state: &mut u64) -> u64 {
     }
 }
 
-/// Whether a record is an error (flagged, or a request answered with 5xx),
-/// as the statistics count it.
-pub fn is_error(r: &SpanRecord) -> bool {
-    r.flags & FLAG_ERROR != 0 || (r.kind == Kind::Req && r.status >= 500)
-}
-
 /// One record as an OTLP span.
 pub fn convert(r: &SpanRecord, name: &str, exception_type: Option<&str>, rng: &mut u64) -> Span {
     let mut span = Span::default();
@@ -446,7 +439,7 @@ pub fn fill(
         set_bytes(&mut span.parent_span_id, &r.parent_span_id.to_be_bytes());
     }
     span.trace_state.clear();
-    span.flags = u32::from(r.flags & FLAG_SAMPLED != 0);
+    span.flags = u32::from(r.sampled);
     span.start_time_unix_nano = r.end_ns.saturating_sub(r.dur_ns);
     span.end_time_unix_nano = r.end_ns;
     span.dropped_attributes_count = 0;
@@ -507,7 +500,7 @@ pub fn fill(
     attrs.int("process.pid", i64::from(r.pid));
     attrs.int("thread.id", i64::from(r.tid));
     span.status = None;
-    if is_error(r) {
+    if r.error {
         let mut code = itoa::Buffer::new();
         let error_type = match exception_type {
             Some(t) => t,
@@ -708,7 +701,8 @@ mod tests {
             writer: 0,
             kind,
             method: Method::None,
-            flags: 0,
+            error: false,
+            sampled: false,
         }
     }
 
@@ -725,6 +719,7 @@ mod tests {
         let mut r = record(Kind::Req);
         r.method = Method::Post;
         r.status = 503;
+        r.error = true;
         r.value = 10;
         r.value2 = 20;
         r.message = Some(Arc::from("upstream timed out"));
@@ -765,6 +760,7 @@ mod tests {
     fn plain_5xx_and_missing_ids() {
         let mut r = record(Kind::Req);
         r.status = 500;
+        r.error = true;
         r.trace_id = 0;
         r.span_id = 0;
         r.parent_span_id = 0;
@@ -783,6 +779,7 @@ mod tests {
         assert_ne!(a.trace_id, b.trace_id, "a fresh trace per event");
         assert!(a.trace_id.iter().any(|&x| x != 0) && a.span_id.iter().any(|&x| x != 0));
         r.status = 404;
+        r.error = false;
         let c = convert(&r, "/x", None, &mut rng);
         assert!(c.status.is_none(), "4xx is not a server error");
     }
@@ -820,6 +817,7 @@ mod tests {
         let mut error = record(Kind::Req);
         error.method = Method::Get;
         error.status = 500;
+        error.error = true;
         error.message = Some(Arc::from("boom"));
         let mut db = record(Kind::Db);
         db.value = 9;
@@ -858,6 +856,7 @@ mod tests {
             r.writer = (i % 2) as u16;
             r.span_id = i + 1;
             r.status = if i % 7 == 0 { 500 } else { 200 };
+            r.error = r.status >= 500;
             chunk.spans.push(r);
         }
         let mut framed = SpanConverter::new("h");
