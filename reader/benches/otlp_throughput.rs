@@ -40,7 +40,7 @@ use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
 use profilis_reader::exporters::otlp::{OtlpExporter, OtlpOptions, OtlpProtocol};
 use profilis_reader::exporters::{Exported, Exporter};
 use profilis_reader::ring_context::RingContext;
-use profilis_reader::snapshot::ExporterStatus;
+use profilis_reader::views::ExporterStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -242,7 +242,7 @@ struct Outcome {
 /// that have exited, less the others) and by the receiver's runtime
 /// (`tokio-rt-worker`).
 fn thread_cpu_ns() -> [u64; 3] {
-    let tick_ns = 1e9 / profilis_reader::drain::clock_ticks_per_sec();
+    let tick_ns = 1e9 / profilis_reader::support::cpu::clock_ticks_per_sec();
     let me = std::fs::read_link("/proc/thread-self")
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));

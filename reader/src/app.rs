@@ -165,7 +165,7 @@ pub fn print_accounting(report: &DrainReport) -> anyhow::Result<()> {
             struct Line<'a> {
                 exporter: &'a str,
                 #[serde(flatten)]
-                status: &'a crate::snapshot::OtlpStatus,
+                status: &'a crate::views::OtlpStatus,
                 last_error: &'a Option<String>,
             }
             let line = Line {

@@ -11,7 +11,7 @@ use crate::drain::{Drain, DrainOptions};
 use crate::exporters::console::{human_duration, ConsoleExporter};
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
 use crate::exporters::Exporter;
-use crate::snapshot::SnapshotHandle;
+use crate::views::SnapshotHandle;
 use crate::web::{self, Listen, UiConfig};
 use anyhow::Context;
 use profilis::{Ring, RingOptions};
@@ -62,7 +62,7 @@ fn demo_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         let dir = base.join(format!(
             "profilis-demo-{}-{}",
             std::process::id(),
-            crate::timefmt::now_ns() / 1_000_000 + u64::from(attempt)
+            crate::support::timefmt::now_ns() / 1_000_000 + u64::from(attempt)
         ));
         let mut builder = std::fs::DirBuilder::new();
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);

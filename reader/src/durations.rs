@@ -14,8 +14,8 @@
 //! names share the `(other)` histogram); entries are never evicted, so a
 //! series never disappears and restarts at zero while the reader runs.
 
-use crate::snapshot::{DurationHistogram, RequestDurations};
 use crate::stats::OTHER;
+use crate::views::{DurationHistogram, RequestDurations};
 use std::collections::HashMap;
 use std::sync::Arc;
 

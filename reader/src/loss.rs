@@ -36,6 +36,7 @@
 
 use crate::ring_context::RingContext;
 use crate::stats::STEP_NS;
+use crate::views::{LossPoint, LossTotals, ProducerLoss};
 use profilis::layout::NO_WRITER;
 use profilis::{Counters, Event, Loss, LossCause, WriterInfo};
 use serde::{Deserialize, Serialize};
@@ -46,72 +47,6 @@ use std::time::{Duration, Instant};
 /// Least time between two reads of the writer table for attributing drops
 /// (a read checks every writer's liveness in `/proc`).
 pub const TABLE_READ_EVERY: Duration = Duration::from_millis(100);
-
-/// Loss counts. `dropped` includes `overwritten`, as the ring counters do.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LossTotals {
-    /// Lost to a full ring: refused, or overwritten unread.
-    pub dropped: u64,
-    /// Part of `dropped`: overwritten before they were read.
-    pub overwritten: u64,
-    /// Claims never committed (skipped after the stall timeout).
-    pub abandoned: u64,
-    /// Records that failed validation.
-    pub torn: u64,
-}
-
-impl LossTotals {
-    /// The ring's loss counters.
-    pub fn of(c: &Counters) -> LossTotals {
-        LossTotals {
-            dropped: c.dropped,
-            overwritten: c.overwritten,
-            abandoned: c.abandoned,
-            torn: c.torn,
-        }
-    }
-
-    /// Events refused for lack of room (`dropped - overwritten`).
-    pub fn ring_full(&self) -> u64 {
-        self.dropped.saturating_sub(self.overwritten)
-    }
-
-    /// Every lost event (`dropped + abandoned + torn`).
-    pub fn total(&self) -> u64 {
-        self.dropped + self.abandoned + self.torn
-    }
-
-    /// Whether nothing was lost.
-    pub fn is_empty(&self) -> bool {
-        self.total() == 0
-    }
-
-    fn add(&mut self, other: &LossTotals) {
-        self.dropped += other.dropped;
-        self.overwritten += other.overwritten;
-        self.abandoned += other.abandoned;
-        self.torn += other.torn;
-    }
-
-    fn count(&mut self, cause: LossCause) {
-        match cause {
-            LossCause::Abandoned => self.abandoned += 1,
-            LossCause::Torn => self.torn += 1,
-            LossCause::Overwritten => {
-                self.overwritten += 1;
-                self.dropped += 1;
-            }
-        }
-    }
-
-    fn get(&self, cause: LossCause) -> u64 {
-        match cause {
-            LossCause::Abandoned => self.abandoned,
-            LossCause::Torn => self.torn,
-            LossCause::Overwritten => self.overwritten,
-        }
-    }
-}
 
 /// How far a writer's own counters have been turned into markers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,48 +116,6 @@ pub struct Observation<'a> {
     pub now: Instant,
     /// Attribute and report everything now (final observation).
     pub force: bool,
-}
-
-/// Losses of one producer since the reader started, for the dashboard.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
-pub struct ProducerLoss {
-    /// Ring file.
-    pub ring: String,
-    /// Ring identity.
-    pub ring_id: String,
-    /// Process id (`None`: not attributable).
-    pub pid: Option<u32>,
-    /// Service of the process.
-    pub service: Option<String>,
-    /// Whether the process still runs (`None` when unknown).
-    pub alive: Option<bool>,
-    /// Refused because the ring was full.
-    pub ring_full: u64,
-    /// Overwritten before they were read.
-    pub overwritten: u64,
-    /// Claims never committed.
-    pub abandoned: u64,
-    /// Records that failed validation.
-    pub torn: u64,
-    /// All of them.
-    pub total: u64,
-    /// Wall ns of the latest loss (end of its range).
-    pub last_loss_ns: u64,
-}
-
-/// Events lost in one step of the loss time series.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
-pub struct LossPoint {
-    /// Start of the step, wall ns.
-    pub ts_ns: u64,
-    /// Refused for lack of room.
-    pub ring_full: u64,
-    /// Overwritten unread.
-    pub overwritten: u64,
-    /// Claims never committed.
-    pub abandoned: u64,
-    /// Torn records.
-    pub torn: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -303,7 +196,7 @@ impl LossTracker {
         let c = &obs.counters;
         let mut pending = LossTotals::default();
         for l in obs.pending {
-            pending.count(l.cause);
+            count(&mut pending, l.cause);
         }
         let expected = LossTotals {
             dropped: c.dropped + pending.overwritten,
@@ -335,7 +228,7 @@ impl LossTracker {
             LossCause::Torn,
             LossCause::Overwritten,
         ] {
-            let new = expected.get(cause).saturating_sub(self.marked.get(cause));
+            let new = get(&expected, cause).saturating_sub(get(&self.marked, cause));
             let have = lost.iter().filter(|l| l.cause == cause).count() as u64;
             if have > new {
                 let mut skip = have - new;
@@ -349,7 +242,7 @@ impl LossTracker {
                 });
             } else {
                 for _ in 0..new - have {
-                    extra.count(cause);
+                    count(&mut extra, cause);
                 }
             }
         }
@@ -466,10 +359,10 @@ impl LossTracker {
                     producer_of(&l, ctx)
                 };
                 match run.iter_mut().find(|(k, _, _)| *k == key) {
-                    Some((_, _, counts)) => counts.count(l.cause),
+                    Some((_, _, counts)) => count(counts, l.cause),
                     None => {
                         let mut counts = LossTotals::default();
-                        counts.count(l.cause);
+                        count(&mut counts, l.cause);
                         run.push((key, service, counts));
                     }
                 }
@@ -606,6 +499,37 @@ impl LossTracker {
     }
 }
 
+/// The ring's loss counters.
+pub fn totals_of(c: &Counters) -> LossTotals {
+    LossTotals {
+        dropped: c.dropped,
+        overwritten: c.overwritten,
+        abandoned: c.abandoned,
+        torn: c.torn,
+    }
+}
+
+/// Counts one lost position.
+fn count(totals: &mut LossTotals, cause: LossCause) {
+    match cause {
+        LossCause::Abandoned => totals.abandoned += 1,
+        LossCause::Torn => totals.torn += 1,
+        LossCause::Overwritten => {
+            totals.overwritten += 1;
+            totals.dropped += 1;
+        }
+    }
+}
+
+/// The count of one cause.
+fn get(totals: &LossTotals, cause: LossCause) -> u64 {
+    match cause {
+        LossCause::Abandoned => totals.abandoned,
+        LossCause::Torn => totals.torn,
+        LossCause::Overwritten => totals.overwritten,
+    }
+}
+
 fn producer_of(l: &Loss, ctx: &RingContext) -> (ProducerKey, Option<Arc<str>>) {
     let writer = (l.writer != NO_WRITER && ctx.writer_known(l.writer)).then_some(l.writer);
     let pid = (l.pid != 0).then_some(l.pid);
@@ -723,9 +647,9 @@ mod tests {
         all.extend(observe(&mut tracker, &mut consumer, &mut ctx, 30, true));
         let c = consumer.counters();
         assert_eq!((c.dropped, c.abandoned), (4, 1), "{c:?}");
-        assert_eq!(sum(&all), LossTotals::of(&c));
-        assert_eq!(tracker.marked(), LossTotals::of(&c));
-        assert_eq!(all.last().unwrap().cumulative, LossTotals::of(&c));
+        assert_eq!(sum(&all), totals_of(&c));
+        assert_eq!(tracker.marked(), totals_of(&c));
+        assert_eq!(all.last().unwrap().cumulative, totals_of(&c));
         let me = std::process::id();
         let abandoned = all.iter().find(|m| m.counts.abandoned == 1).unwrap();
         assert_eq!(

@@ -16,12 +16,11 @@
 //! post-mortem (a process that exited before the reader started, and whose
 //! events an earlier run drained, has nothing to show).
 
-use crate::json;
-use crate::loss::LossTotals;
 use crate::ring_context::RingContext;
+use crate::support::json;
+use crate::views::{LossTotals, PostMortem, PostMortemEvent};
 use profilis::layout::NO_WRITER;
 use profilis::{Event, Kind, Method, Names, StrId, WriterInfo};
-use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -171,148 +170,6 @@ impl WriterWatch {
         }
         out
     }
-}
-
-/// A dead writer and the last events it committed.
-#[derive(Clone, Debug, Serialize)]
-pub struct PostMortem {
-    /// Ring file.
-    pub ring: String,
-    /// Ring identity.
-    pub ring_id: String,
-    /// Process id.
-    pub pid: u32,
-    /// Process start time (ticks after boot).
-    pub start_time: u64,
-    /// Service, if it set one.
-    pub service: Option<String>,
-    /// Wall ns when it registered in the ring.
-    pub registered_ns: u64,
-    /// Wall ns it was last seen: its latest event or heartbeat.
-    pub last_seen_ns: u64,
-    /// Wall ns when the reader found it gone.
-    pub detected_ns: u64,
-    /// Its events this reader drained.
-    pub events_drained: u64,
-    /// Its losses that this reader recorded (LOSS markers).
-    pub losses: LossTotals,
-    /// Its last events, oldest first (at most `--postmortem-events`).
-    pub events: Vec<PostMortemEvent>,
-}
-
-impl PostMortem {
-    /// Its events as JSON lines, in the JSONL exporter's schema.
-    pub fn jsonl(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.events.len() * 256);
-        for e in &self.events {
-            if serde_json::to_writer(&mut out, e).is_ok() {
-                out.push(b'\n');
-            }
-        }
-        out
-    }
-
-    /// The document without the events (for metrics.json).
-    pub fn summary(&self) -> PostMortemSummary<'_> {
-        PostMortemSummary {
-            ring: &self.ring,
-            ring_id: &self.ring_id,
-            pid: self.pid,
-            service: self.service.as_deref(),
-            registered_ns: self.registered_ns,
-            last_seen_ns: self.last_seen_ns,
-            detected_ns: self.detected_ns,
-            events_drained: self.events_drained,
-            events_kept: self.events.len(),
-            losses: self.losses,
-        }
-    }
-}
-
-/// A post-mortem without its events.
-#[derive(Serialize)]
-pub struct PostMortemSummary<'a> {
-    /// Ring file.
-    pub ring: &'a str,
-    /// Ring identity.
-    pub ring_id: &'a str,
-    /// Process id.
-    pub pid: u32,
-    /// Service.
-    pub service: Option<&'a str>,
-    /// Wall ns of its registration.
-    pub registered_ns: u64,
-    /// Wall ns it was last seen.
-    pub last_seen_ns: u64,
-    /// Wall ns when the reader found it gone.
-    pub detected_ns: u64,
-    /// Its events drained.
-    pub events_drained: u64,
-    /// Events kept for the post-mortem.
-    pub events_kept: usize,
-    /// Its recorded losses.
-    pub losses: LossTotals,
-}
-
-/// One event of a post-mortem; serialised with the field names and order of
-/// a JSONL event line (docs/jsonl.md).
-#[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct PostMortemEvent {
-    /// Wall-clock ns.
-    pub ts_ns: u64,
-    /// REQ, FN, DB or CUSTOM.
-    pub kind: &'static str,
-    /// Route, function, query or metric name.
-    pub name: String,
-    /// HTTP method (requests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<&'static str>,
-    /// HTTP status (requests).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Duration (not for CUSTOM).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dur_ns: Option<u64>,
-    /// Whether it was an error.
-    pub error: bool,
-    /// Exception type.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exception_type: Option<String>,
-    /// Exception message.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub exception_message: Option<String>,
-    /// Trace id (32 hex digits).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace_id: Option<String>,
-    /// Span id (16 hex digits).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub span_id: Option<String>,
-    /// Parent span id.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_span_id: Option<String>,
-    /// Process id.
-    pub pid: u32,
-    /// Thread id.
-    pub tid: u32,
-    /// Request bytes in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_in: Option<u64>,
-    /// Request bytes out.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bytes_out: Option<u64>,
-    /// Rows (DB).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rows: Option<u64>,
-    /// Custom metric value (`null` when not finite).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Option<f64>>,
-    /// Service of the writer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    /// Ring identity.
-    pub ring_id: String,
-    /// Ring position.
-    pub seq: u64,
 }
 
 impl PostMortemEvent {

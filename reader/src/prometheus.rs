@@ -11,7 +11,7 @@
 //! docs/http-api.md.
 
 use crate::durations::BUCKET_BOUNDS_NS;
-use crate::snapshot::{DurationHistogram, Latency, Snapshot};
+use crate::views::{DurationHistogram, Latency, Snapshot};
 use std::fmt::Write;
 
 /// `Content-Type` of the exposition.
@@ -308,7 +308,7 @@ fn window_tables(out: &mut Out, label: &str, noun: &str, what: &str, rows: &[Lat
 }
 
 fn rings(out: &mut Out, snapshot: &Snapshot) {
-    type Field = fn(&crate::snapshot::RingStatus) -> f64;
+    type Field = fn(&crate::views::RingStatus) -> f64;
     let gauges: [(&str, &str, Field); 5] = [
         ("profilis_ring_capacity", "Slots of the ring.", |r| {
             r.capacity as f64
@@ -459,7 +459,7 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
         out.family(name, kind, help);
         out.sample(name, &[], value);
     }
-    type Field = fn(&crate::snapshot::ExporterStatus) -> f64;
+    type Field = fn(&crate::views::ExporterStatus) -> f64;
     let per_exporter: [(&str, &str, Field); 3] = [
         (
             "profilis_reader_exporter_errors_total",
@@ -490,7 +490,7 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
         "gauge",
         "1 when /health reports degraded (see docs/http-api.md), else 0.",
     );
-    let degraded = !crate::web::health::assess(snapshot).is_empty();
+    let degraded = !crate::views::health::assess(snapshot).is_empty();
     out.sample(
         "profilis_reader_degraded",
         &[],
@@ -499,8 +499,8 @@ fn reader(out: &mut Out, snapshot: &Snapshot) {
 }
 
 /// The reader's resource limits (docs/limits.md): bound, use, hits.
-fn limits(out: &mut Out, l: &crate::snapshot::Limits) {
-    let rings = crate::snapshot::Limit {
+fn limits(out: &mut Out, l: &crate::views::Limits) {
+    let rings = crate::views::Limit {
         limit: l.rings.limit,
         used: l.rings.used,
         hits: l.rings.hits,
@@ -547,7 +547,7 @@ fn limits(out: &mut Out, l: &crate::snapshot::Limits) {
             limit.hits as f64,
         );
     }
-    type Field = fn(&crate::snapshot::StringLimit) -> f64;
+    type Field = fn(&crate::views::StringLimit) -> f64;
     let strings: [(&str, &str, &str, Field); 3] = [
         (
             "profilis_ring_string_entries",
@@ -743,7 +743,7 @@ fn write_value(out: &mut String, v: f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::*;
+    use crate::views::*;
 
     fn latency(name: &str, count: u64) -> Latency {
         Latency {
@@ -814,7 +814,7 @@ mod tests {
             }],
             producers: ProducersSnapshot {
                 losses: vec![
-                    crate::loss::ProducerLoss {
+                    crate::views::ProducerLoss {
                         pid: Some(42),
                         service: Some("sh\"op".into()),
                         ring_full: 5,
@@ -822,14 +822,14 @@ mod tests {
                         total: 6,
                         ..Default::default()
                     },
-                    crate::loss::ProducerLoss {
+                    crate::views::ProducerLoss {
                         pid: Some(42),
                         service: Some("sh\"op".into()),
                         ring_full: 2,
                         total: 2,
                         ..Default::default()
                     },
-                    crate::loss::ProducerLoss {
+                    crate::views::ProducerLoss {
                         pid: None,
                         torn: 3,
                         total: 3,

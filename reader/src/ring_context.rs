@@ -6,7 +6,7 @@
 //! String ids are small indexes into the ring's string table and never change
 //! meaning once complete, so the caches are plain vectors indexed by id.
 
-use crate::json;
+use crate::support::json;
 use profilis::layout::NO_WRITER;
 use profilis::{Event, MsgRef, Names, StrId, WriterInfo};
 use std::collections::HashMap;

@@ -23,12 +23,11 @@
 //! are evicted when the minute rolls.
 
 use crate::ring_context::RingContext;
-use crate::snapshot::Latency;
 use crate::stats::{BUCKET_NS, MAX_TRACKED_NS, OTHER, SIGNIFICANT_DIGITS};
+use crate::views::{Latency, MergedLatency, ServiceView, WorkerLatency, WorkerView};
 use hdrhistogram::Histogram;
 use profilis::layout::NO_WRITER;
 use profilis::{Event, Kind, Names, StrId};
-use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -667,91 +666,6 @@ fn summary(name: &str, hist: &Hist, t: Totals, covered_secs: f64) -> Latency {
         p99_ns: q[2],
         p999_ns: q[3],
         max_ns: q[4],
-    }
-}
-
-/// One service: its workers and the merged views.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ServiceView {
-    /// Service name (`None`: writers that set none).
-    pub service: Option<String>,
-    /// Worker processes with events in the window.
-    pub workers: Vec<WorkerView>,
-    /// Per route, merged over the workers, busiest first.
-    pub routes: Vec<MergedLatency>,
-    /// Per function.
-    pub functions: Vec<MergedLatency>,
-    /// Per query.
-    pub queries: Vec<MergedLatency>,
-}
-
-/// A worker process of a service.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WorkerView {
-    /// Process id (0: the workers past `--max-workers` together).
-    pub pid: u32,
-    /// Process start time (ticks after boot).
-    pub start_time: u64,
-    /// Rings it writes into.
-    pub rings: Vec<String>,
-    /// Its REQ, FN and DB events in the window.
-    pub events: u64,
-    /// Wall ns of its latest event.
-    pub last_event_ns: u64,
-}
-
-/// A name merged over the workers of a service, with the breakdown.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct MergedLatency {
-    /// The merged figures (histograms added, never percentiles averaged).
-    #[serde(flatten)]
-    pub latency: Latency,
-    /// Per worker, busiest first; their counts add up to `count`.
-    pub workers: Vec<WorkerLatency>,
-}
-
-/// One worker's figures for a name.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct WorkerLatency {
-    /// Process id (0: other workers).
-    pub pid: u32,
-    /// Events.
-    pub count: u64,
-    /// Of which errors.
-    pub errors: u64,
-    /// `errors / count`.
-    pub error_rate: f64,
-    /// Events per second over the window.
-    pub rps: f64,
-    /// Mean duration.
-    pub mean_ns: u64,
-    /// Median.
-    pub p50_ns: u64,
-    /// 95th percentile.
-    pub p95_ns: u64,
-    /// 99th percentile.
-    pub p99_ns: u64,
-    /// 99.9th percentile.
-    pub p999_ns: u64,
-    /// Longest.
-    pub max_ns: u64,
-}
-
-impl WorkerLatency {
-    fn new(pid: u32, l: Latency) -> WorkerLatency {
-        WorkerLatency {
-            pid,
-            count: l.count,
-            errors: l.errors,
-            error_rate: l.error_rate,
-            rps: l.rps,
-            mean_ns: l.mean_ns,
-            p50_ns: l.p50_ns,
-            p95_ns: l.p95_ns,
-            p99_ns: l.p99_ns,
-            p999_ns: l.p999_ns,
-            max_ns: l.max_ns,
-        }
     }
 }
 

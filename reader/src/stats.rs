@@ -29,9 +29,9 @@
 //! p50/p95/p99, error rate) over the same window feeds the dashboard charts.
 
 use crate::durations::DurationStore;
-use crate::json;
 use crate::ring_context::RingContext;
-use crate::snapshot::{
+use crate::support::json;
+use crate::views::{
     CustomMetric, ErrorRecord, HistogramBin, Latency, SeriesPoint, StatsSnapshot, Totals,
 };
 use hdrhistogram::Histogram;

@@ -10,7 +10,7 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use profilis_reader::drain::{Drain, DrainOptions};
-use profilis_reader::snapshot::{Snapshot, SnapshotHandle};
+use profilis_reader::views::{Snapshot, SnapshotHandle};
 use profilis_reader::web::{self, Listen, UiConfig, WebState};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -1020,7 +1020,7 @@ fn served_over_a_real_socket_and_stopped() {
     assert!(
         nice_of_ui_threads
             .iter()
-            .all(|&n| n == i64::from(web::server::SERVER_NICE)),
+            .all(|&n| n == i64::from(profilis_reader::support::priority::BACKGROUND_NICE)),
         "{nice_of_ui_threads:?}"
     );
     server.shutdown();
@@ -1192,8 +1192,8 @@ fn https_only_needs_a_certificate_and_bad_files_are_clear_errors() {
 /// download, behind the token like every data endpoint.
 #[tokio::test]
 async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
-    use profilis_reader::loss::LossTotals;
-    use profilis_reader::postmortem::{PostMortem, PostMortemEvent};
+    use profilis_reader::views::LossTotals;
+    use profilis_reader::views::{PostMortem, PostMortemEvent};
     let ring_id = "00000000000000ab";
     let event = |seq: u64| PostMortemEvent {
         ts_ns: 1_800_000_000_000_000_000 + seq,

@@ -321,7 +321,7 @@ fn killed_worker() {
     let ring_path = tmp.path().join("c.ring");
     let ready = tmp.path().join("ready");
     let out_dir = tmp.path().join("out");
-    let started_ns = profilis_reader::timefmt::now_ns();
+    let started_ns = profilis_reader::support::timefmt::now_ns();
     let mut victim = spawn(
         "victim",
         &ring_path,
@@ -374,7 +374,7 @@ fn killed_worker() {
     assert!(filler_dropped > 0, "the ring held up by the claim filled");
     victim.kill().unwrap(); // SIGKILL, mid-claim
     victim.wait().unwrap();
-    let killed_ns = profilis_reader::timefmt::now_ns();
+    let killed_ns = profilis_reader::support::timefmt::now_ns();
 
     // Dead in health, with the time it was last seen; its events behind the
     // claim are not drained yet.

@@ -10,8 +10,8 @@
 use super::{ErrorReporter, Exported, Exporter, LossBatch};
 use crate::loss::LossMarker;
 use crate::ring_context::RingContext;
-use crate::snapshot::ExporterStatus;
-use crate::timefmt;
+use crate::support::timefmt;
+use crate::views::ExporterStatus;
 use profilis::{Batch, Kind, Method, StrId};
 use std::io::{IsTerminal, Write};
 
@@ -282,7 +282,7 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::LossTotals;
+    use crate::views::LossTotals;
 
     #[test]
     fn loss_markers_print_as_one_line_each() {

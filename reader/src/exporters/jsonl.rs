@@ -34,10 +34,11 @@
 //! lost with it, so the lines always add up to the ring counters.
 
 use super::{line, loss_line, DiskUse, ErrorReporter, Exported, Exporter, LossBatch};
-use crate::loss::{LossCursor, LossMarker, LossTotals};
+use crate::loss::{LossCursor, LossMarker};
 use crate::ring_context::RingContext;
-use crate::snapshot::ExporterStatus;
-use crate::timefmt;
+use crate::support::timefmt;
+use crate::views::ExporterStatus;
+use crate::views::LossTotals;
 use anyhow::{bail, Context};
 use profilis::Batch;
 use std::collections::HashMap;
@@ -463,7 +464,7 @@ impl JsonlExporter {
             rings: self
                 .loss_written
                 .iter()
-                .map(|(id, c)| (crate::json::hex64(*id), c.clone()))
+                .map(|(id, c)| (crate::support::json::hex64(*id), c.clone()))
                 .collect(),
         };
         let dir = &self.options.dir;

@@ -6,8 +6,8 @@
 //! reader can find the last exported position of each ring by looking at the
 //! ends of lines only.
 
-use crate::json;
 use crate::ring_context::RingContext;
+use crate::support::json;
 use profilis::{Event, Kind, Method, Names, StrId};
 
 /// Appends one event as a JSON object and a newline.

@@ -9,8 +9,9 @@
 //! so the restart scan of event positions ([`super::line::parse_tail`])
 //! ignores it; [`parse`] reads its `ring_id` and `cumulative` back instead.
 
-use crate::json;
-use crate::loss::{LossMarker, LossTotals};
+use crate::loss::LossMarker;
+use crate::support::json;
+use crate::views::LossTotals;
 use serde::Deserialize;
 
 /// Appends one marker of the ring whose id is `ring_id_json` (a JSON

@@ -10,7 +10,7 @@ pub mod otlp;
 
 use crate::loss::{LossCursor, LossMarker};
 use crate::ring_context::RingContext;
-use crate::snapshot::{ExporterStatus, SnapshotHandle};
+use crate::views::{ExporterStatus, SnapshotHandle};
 use profilis::Batch;
 use std::time::{Duration, Instant};
 

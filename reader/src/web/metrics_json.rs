@@ -5,14 +5,11 @@
 //! everything else is under additional top-level keys, so clients of that
 //! schema keep working. docs/http-api.md lists every key.
 
-use super::health;
 use super::WebState;
-use crate::loss::{LossPoint, ProducerLoss};
-use crate::postmortem::PostMortemSummary;
-use crate::services::ServiceView;
-use crate::snapshot::{
-    CustomMetric, ErrorRecord, HistogramBin, Latency, ReaderMetrics, RingStatus, SeriesPoint,
-    Snapshot, Totals,
+use crate::views::health;
+use crate::views::{
+    CustomMetric, ErrorRecord, HistogramBin, Latency, LossPoint, PostMortemSummary, ProducerLoss,
+    ReaderMetrics, RingStatus, SeriesPoint, ServiceView, Snapshot, Totals,
 };
 use axum::extract::State;
 use axum::http::{header, StatusCode};

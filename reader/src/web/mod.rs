@@ -23,7 +23,7 @@ pub mod prometheus;
 pub mod server;
 
 use crate::cli::{Theme, UiArgs};
-use crate::snapshot::{Snapshot, SnapshotHandle};
+use crate::views::{Snapshot, SnapshotHandle};
 use anyhow::{bail, Context};
 use axum::body::Bytes;
 use axum::extract::{Request, State};

@@ -1,8 +1,10 @@
 //! Serving the router: a tokio runtime on threads of its own (never the
-//! drain loop's), plain HTTP or HTTPS (rustls), stopped gracefully.
+//! drain loop's, and at a lower priority: see [`crate::support::priority`]),
+//! plain HTTP or HTTPS (rustls), stopped gracefully.
 
 use super::{router, Listen, UiConfig, WebState};
-use crate::snapshot::SnapshotHandle;
+use crate::support::priority::lower_thread_priority;
+use crate::views::SnapshotHandle;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
@@ -13,26 +15,6 @@ use std::time::Duration;
 /// Worker threads of the server's runtime: rendering is cached per
 /// snapshot, so two are plenty and leave the cores to the drain loop.
 const WORKER_THREADS: usize = 2;
-
-/// Nice value of the server's threads. When the machine is short of CPU,
-/// the scheduler then gives the drain loop (nice 0) about ten times the
-/// share of a server thread, so a flood of dashboard requests slows the
-/// dashboard down, not the draining (which would fill the ring and drop
-/// events).
-pub const SERVER_NICE: libc::c_int = 10;
-
-/// Lowers the calling thread's priority to [`SERVER_NICE`] (Linux nice
-/// values are per thread). Failure only costs the priority, so it is
-/// ignored. Also used by the OTLP exporter's threads.
-pub fn lower_thread_priority() {
-    // SAFETY: gettid has no preconditions and returns the caller's id.
-    let tid = unsafe { libc::syscall(libc::SYS_gettid) };
-    // SAFETY: setpriority has no memory-safety preconditions; raising
-    // one's own nice value is always permitted.
-    unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, SERVER_NICE);
-    }
-}
 
 /// A running dashboard server.
 pub struct UiServer {

@@ -19,7 +19,7 @@
 
 use super::spans::{kv_str, resource, scope, DEFAULT_SERVICE};
 use crate::durations::BUCKET_BOUNDS_NS;
-use crate::snapshot::{DurationHistogram, Snapshot};
+use crate::views::{DurationHistogram, Snapshot};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -184,9 +184,7 @@ pub fn int_value(point: &NumberDataPoint) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::{
-        ReaderMetrics, RequestDurations, RingStatus, StatsSnapshot, WriterStatus,
-    };
+    use crate::views::{ReaderMetrics, RequestDurations, RingStatus, StatsSnapshot, WriterStatus};
 
     #[test]
     fn histogram_points_are_per_bucket_and_cumulative_in_time() {

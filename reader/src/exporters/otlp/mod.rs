@@ -13,7 +13,7 @@
 //! carries its text to the sender ([`Def`]), which keeps its own table.
 //!
 //! Every `metrics_interval` the same thread sends the latest published
-//! [`Snapshot`](crate::snapshot::Snapshot) as OTLP metrics ([`metrics`]).
+//! [`Snapshot`](crate::views::Snapshot) as OTLP metrics ([`metrics`]).
 
 pub mod metrics;
 pub mod sender;
@@ -22,7 +22,7 @@ pub mod transport;
 
 use super::{Exported, Exporter};
 use crate::ring_context::RingContext;
-use crate::snapshot::{ExporterStatus, OtlpStatus, SnapshotHandle};
+use crate::views::{ExporterStatus, OtlpStatus, SnapshotHandle};
 use profilis::record::FLAG_SAMPLED;
 use profilis::{Batch, Kind, Method, StrId};
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -14,7 +14,7 @@
 //!   It also pushes the metrics every `metrics_interval`.
 //!
 //! Both threads run at the dashboard's lowered priority (nice 10, see
-//! [`crate::web::server::SERVER_NICE`]): when the machine is short of CPU
+//! [`crate::support::priority::BACKGROUND_NICE`]): when the machine is short of CPU
 //! the drain loop goes first, the export falls behind and the queue drops
 //! (counted), rather than the ring filling up and dropping events unseen
 //! by every exporter.
@@ -76,7 +76,7 @@ pub fn start(
         std::thread::Builder::new()
             .name("profilis-otlp".into())
             .spawn(move || {
-                crate::web::server::lower_thread_priority();
+                crate::support::priority::lower_thread_priority();
                 runtime.block_on(async move {
                     match Client::new(&config) {
                         Ok(client) => {
@@ -98,7 +98,7 @@ pub fn start(
     std::thread::Builder::new()
         .name("profilis-otlp-encode".into())
         .spawn(move || {
-            crate::web::server::lower_thread_priority();
+            crate::support::priority::lower_thread_priority();
             Encoder {
                 converter: SpanConverter::new(&host_name()),
                 shared,
@@ -430,7 +430,7 @@ impl Network {
         }
         let give_up_at = Instant::now() + budget;
         let mut backoff = INITIAL_BACKOFF;
-        let mut rng = crate::timefmt::now_ns() | 1;
+        let mut rng = crate::support::timefmt::now_ns() | 1;
         let mut client = self.client.clone();
         if self.closing().is_some_and(|d| Instant::now() >= d) {
             return Err(Failure {

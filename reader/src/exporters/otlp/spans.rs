@@ -220,7 +220,7 @@ fn pool_index(kind: i32) -> usize {
 impl SpanConverter {
     /// A converter labelling resources with `host`.
     pub fn new(host: &str) -> SpanConverter {
-        let seed = crate::timefmt::now_ns() ^ (u64::from(std::process::id()) << 32);
+        let seed = crate::support::timefmt::now_ns() ^ (u64::from(std::process::id()) << 32);
         SpanConverter {
             rings: HashMap::new(),
             host: host.to_string(),

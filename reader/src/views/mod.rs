@@ -1,7 +1,14 @@
-//! The published view of the reader: statistics, rings and self-metrics as
-//! one serialisable value, produced by the drain loop every flush interval
-//! and handed to readers (dashboard, `/metrics`, tests) without any lock
-//! held across their I/O.
+//! The published view of the reader: statistics, rings, producers and
+//! self-metrics as one serialisable value of plain data, made by the drain
+//! loop every flush interval and handed to the outputs (dashboard,
+//! `/metrics`, OTLP metrics, tests) without any lock held across their
+//! I/O. The layers below produce these types and the outputs read them;
+//! nothing here imports the rest of the reader.
+
+pub mod health;
+mod producers;
+
+pub use producers::*;
 
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
@@ -130,7 +137,7 @@ pub struct StatsSnapshot {
     pub request_durations: RequestDurations,
 }
 
-/// Cumulative request-duration histograms (see [`crate::durations`]).
+/// Cumulative request-duration histograms (see [`crate::window::durations`]).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RequestDurations {
     /// Upper bounds of the buckets, ns (`+Inf` implied).
@@ -480,28 +487,4 @@ impl SnapshotHandle {
         // The previous snapshot is freed here, outside the lock.
         drop(old);
     }
-}
-
-/// What the reader knows per producer process (see [`crate::loss`],
-/// [`crate::postmortem`] and [`crate::services`]).
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct ProducersSnapshot {
-    /// Losses per producer since the reader started, latest first.
-    pub losses: Vec<crate::loss::ProducerLoss>,
-    /// Losses over the statistics window, one point per 10 s step with a
-    /// loss.
-    pub loss_series: Vec<crate::loss::LossPoint>,
-    /// Post-mortems of dead writers, newest first (serialised without their
-    /// events, which have their own endpoint).
-    #[serde(serialize_with = "postmortem_summaries")]
-    pub postmortems: Vec<Arc<crate::postmortem::PostMortem>>,
-    /// Merged views per service, with the per-worker breakdown.
-    pub services: Vec<crate::services::ServiceView>,
-}
-
-fn postmortem_summaries<S: serde::Serializer>(
-    list: &[Arc<crate::postmortem::PostMortem>],
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(list.iter().map(|p| p.summary()))
 }
