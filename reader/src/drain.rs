@@ -11,7 +11,7 @@
 //! found lost (and the ring's drop counters) into LOSS markers that go to the
 //! exporters with the batch; the events also feed each writer's post-mortem
 //! buffer ([`crate::postmortem`]) and the merged worker views
-//! ([`crate::services`]). Every flush interval the writer table is checked
+//! ([`crate::window::services`]). Every flush interval the writer table is checked
 //! for dead processes.
 //!
 //! Idle strategy: after a round in which no position moved (no event and no
@@ -20,17 +20,17 @@
 //! positions move. An idle reader wakes at most ~100 times a second.
 
 use crate::exporters::{ErrorReporter, Exported, Exporter, LossBatch};
-use crate::loss::{LossSeries, LossTracker, Observation};
+use crate::loss::{LossTracker, Observation};
 use crate::postmortem::{PostMortems, WriterWatch};
 use crate::ring_context::RingContext;
-use crate::services::{ServiceConfig, ServiceStats};
-use crate::stats::{StatsConfig, StatsStore, BUCKET_NS};
 use crate::support::cpu::{clock_ticks_per_sec, cpu_ticks};
 use crate::support::{json, timefmt};
 use crate::views::{
     ExporterStatus, Limit, Limits, ProducersSnapshot, ReaderMetrics, RingCounters, RingLimit,
     RingStatus, Snapshot, SnapshotHandle, StringLimit, WriterStatus,
 };
+use crate::window::stats::StatsConfig;
+use crate::window::Window;
 use anyhow::{bail, Context};
 use profilis::{Consumer, ConsumerOptions, OpenError, WriterInfo};
 use serde::Serialize;
@@ -239,7 +239,7 @@ pub struct Drain {
     pending: Vec<PathBuf>,
     retry_at: HashMap<PathBuf, Instant>,
     reported: HashSet<PathBuf>,
-    stats: StatsStore,
+    window: Window,
     exporters: Vec<Box<dyn Exporter>>,
     primary: Option<usize>,
     handle: SnapshotHandle,
@@ -258,9 +258,7 @@ pub struct Drain {
     refused: std::collections::BTreeSet<PathBuf>,
     rings_refused: u64,
     limit_hits: LimitHits,
-    services: ServiceStats,
     postmortems: PostMortems,
-    loss_series: LossSeries,
 }
 
 /// Growth over the last minute of each limit's hit counter (all zero when
@@ -301,20 +299,9 @@ impl Drain {
             .iter()
             .position(|e| e.is_primary())
             .or(if exporters.is_empty() { None } else { Some(0) });
-        let services = ServiceStats::new(
-            ServiceConfig {
-                window_minutes: options.stats.window_minutes,
-                max_workers: options.producers.max_workers,
-                max_names: options.stats.max_routes,
-                precision_ns: options.stats.precision_ns,
-            },
-            started_ns,
-        );
         let mut drain = Drain {
-            stats: StatsStore::new(options.stats, started_ns),
-            services,
+            window: Window::new(options.stats, options.producers.max_workers, started_ns),
             postmortems: PostMortems::default(),
-            loss_series: LossSeries::default(),
             sources: Vec::new(),
             detached: HashMap::new(),
             pending: Vec::new(),
@@ -589,8 +576,7 @@ impl Drain {
     fn drain_batch_with(&mut self, i: usize, limit: usize, force: bool) -> usize {
         let now = Instant::now();
         let now_ns = timefmt::now_ns();
-        self.stats.advance(now_ns);
-        self.services.advance(now_ns);
+        self.window.advance(now_ns);
         let src = &mut self.sources[i];
         let refresh = {
             let batch = src.consumer.read(limit);
@@ -629,19 +615,14 @@ impl Drain {
             let markers = src
                 .loss
                 .observe(&observation, &src.ctx, &mut || consumer.writers());
-            self.loss_series.record(&markers);
             if n > 0 {
                 src.ctx.begin_batch();
-                self.stats.begin_batch(&mut src.ctx.stats_cache);
-                let mut services = self.services.begin_batch(&src.ctx);
-                for e in batch.events {
-                    let wall = batch.wall_ns(e);
-                    self.stats.record(&mut src.ctx, batch.names, wall, e);
-                    self.services
-                        .record(&mut services, &mut src.ctx, batch.names, wall, e);
-                    src.watch.record(&mut src.ctx, batch.names, wall, e);
-                }
-                self.services.end_batch(&src.ctx, services);
+            }
+            self.window
+                .record(&mut src.ctx, batch.names, batch.events, wall_ns, &markers);
+            for e in batch.events {
+                src.watch
+                    .record(&mut src.ctx, batch.names, batch.wall_ns(e), e);
             }
             if n > 0 || !markers.is_empty() || force {
                 let losses = LossBatch {
@@ -796,7 +777,7 @@ impl Drain {
             let status = self.ring_status(i);
             let account = self.account(i);
             let s = self.sources.swap_remove(i);
-            self.services.forget_ring(s.ctx.slot);
+            self.window.forget_ring(s.ctx.slot);
             if !gone {
                 self.retry_at
                     .insert(s.ctx.path.clone(), now + Duration::from_secs(5));
@@ -866,7 +847,7 @@ impl Drain {
 
     /// The limits section of a snapshot.
     fn limits(&mut self, now: Instant) -> Limits {
-        let stats = self.stats.limit_use();
+        let stats = self.window.limit_use();
         let disk = self
             .exporters
             .iter()
@@ -991,7 +972,6 @@ impl Drain {
                 .then_with(|| a.ring.cmp(&b.ring))
                 .then(a.pid.cmp(&b.pid))
         });
-        let stats = self.stats.snapshot(now_ns);
         let paths: HashMap<u64, String> = self
             .sources
             .iter()
@@ -1002,17 +982,14 @@ impl Drain {
                     .map(|(id, d)| (*id, d.status.path.clone())),
             )
             .collect();
-        let services = self.services.snapshot(now_ns, stats.covered_secs, &|id| {
+        let window = self.window.snapshot(now_ns, &|id| {
             paths.get(&id).cloned().unwrap_or_else(|| json::hex64(id))
         });
-        let window_start = (now_ns / BUCKET_NS + 1)
-            .saturating_sub(u64::from(self.options.stats.window_minutes))
-            * BUCKET_NS;
         let producers = ProducersSnapshot {
             losses,
-            loss_series: self.loss_series.points(window_start),
+            loss_series: window.loss_series,
             postmortems: self.postmortems.list(),
-            services,
+            services: window.services,
         };
         let exporters: Vec<_> = self.exporters.iter().map(|e| e.status()).collect();
         let ticks = cpu_ticks();
@@ -1030,7 +1007,7 @@ impl Drain {
         let snapshot = Snapshot {
             generated_ns: now_ns,
             limits,
-            stats,
+            stats: window.stats,
             producers,
             rings,
             reader: ReaderMetrics {

@@ -35,12 +35,11 @@
 //! [`crate::exporters::jsonl`]), so nothing is marked twice or left out.
 
 use crate::ring_context::RingContext;
-use crate::stats::STEP_NS;
-use crate::views::{LossPoint, LossTotals, ProducerLoss};
+use crate::views::{LossTotals, ProducerLoss};
 use profilis::layout::NO_WRITER;
 use profilis::{Counters, Event, Loss, LossCause, WriterInfo};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -535,45 +534,6 @@ fn producer_of(l: &Loss, ctx: &RingContext) -> (ProducerKey, Option<Arc<str>>) {
     let pid = (l.pid != 0).then_some(l.pid);
     let service = writer.and_then(|w| ctx.service(w).cloned());
     (ProducerKey { writer, pid }, service)
-}
-
-/// The loss time series over the statistics window: one point per
-/// [`STEP_NS`], from the markers.
-#[derive(Default)]
-pub struct LossSeries {
-    points: VecDeque<LossPoint>,
-}
-
-impl LossSeries {
-    /// Counts `markers` in the steps of their end times.
-    pub fn record(&mut self, markers: &[LossMarker]) {
-        for m in markers {
-            let ts = m.to_ts_ns / STEP_NS * STEP_NS;
-            let at = self.points.partition_point(|p| p.ts_ns < ts);
-            if at == self.points.len() || self.points[at].ts_ns != ts {
-                self.points.insert(
-                    at,
-                    LossPoint {
-                        ts_ns: ts,
-                        ..LossPoint::default()
-                    },
-                );
-            }
-            let p = &mut self.points[at];
-            p.ring_full += m.counts.ring_full();
-            p.overwritten += m.counts.overwritten;
-            p.abandoned += m.counts.abandoned;
-            p.torn += m.counts.torn;
-        }
-    }
-
-    /// The points from `since_ns` on (older ones are dropped).
-    pub fn points(&mut self, since_ns: u64) -> Vec<LossPoint> {
-        while self.points.front().is_some_and(|p| p.ts_ns < since_ns) {
-            self.points.pop_front();
-        }
-        self.points.iter().copied().collect()
-    }
 }
 
 #[cfg(test)]

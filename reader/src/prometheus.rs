@@ -10,8 +10,8 @@
 //! `profilis_request_duration_seconds` histograms. The metric list is in
 //! docs/http-api.md.
 
-use crate::durations::BUCKET_BOUNDS_NS;
 use crate::views::{DurationHistogram, Latency, Snapshot};
+use crate::window::durations::BUCKET_BOUNDS_NS;
 use std::fmt::Write;
 
 /// `Content-Type` of the exposition.

@@ -57,8 +57,6 @@ pub struct RingContext {
     writers: Vec<WriterSlot>,
     writers_checked: Option<Instant>,
     messages: HashMap<u32, Option<Arc<str>>>,
-    /// Statistics' per-ring lookup caches (owned by [`crate::stats`]).
-    pub stats_cache: crate::stats::RingCache,
 }
 
 impl RingContext {
@@ -78,8 +76,13 @@ impl RingContext {
             writers: Vec::new(),
             writers_checked: None,
             messages: HashMap::new(),
-            stats_cache: Default::default(),
         }
+    }
+
+    /// Whether a name's text is final: not the placeholder of a string
+    /// that is still being interned (resolved again next time instead).
+    pub fn is_final(text: &str) -> bool {
+        text != NOT_READY
     }
 
     fn cached(&mut self, names: &Names, id: StrId) -> &CachedName {

@@ -18,8 +18,8 @@
 //! ring names the same one, else `profilis`.
 
 use super::spans::{kv_str, resource, scope, DEFAULT_SERVICE};
-use crate::durations::BUCKET_BOUNDS_NS;
 use crate::views::{DurationHistogram, Snapshot};
+use crate::window::durations::BUCKET_BOUNDS_NS;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{

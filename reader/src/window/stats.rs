@@ -1,56 +1,37 @@
-//! StatsStore: rolling-window statistics of the drained events.
-//!
-//! Time is cut into one-minute buckets by each event's wall-clock timestamp
-//! (aligned to the Unix epoch). The window holds the current minute and the
-//! `window_minutes - 1` before it, so it always covers between
-//! `window_minutes - 1` and `window_minutes` minutes of events, and a bucket
-//! leaves the window as a whole when its minute is that old.
+//! StatsStore: rolling-window statistics of the drained events, on the
+//! window engine ([`super`]).
 //!
 //! Every route (REQ), function (FN) and query (DB), and all requests
-//! together, keeps one hdrhistogram per minute bucket plus a running window
+//! together, keeps one histogram per minute bucket plus a running window
 //! histogram (the sum of its buckets: recorded into with each event,
 //! subtracted from when a bucket expires), so percentiles need no merging.
 //! Names past `max_routes` per table share one `(other)` entry, and entries
 //! with nothing left in the window are evicted when the minute rolls, so
 //! memory is bounded by `max_routes × (window_minutes + 1)` histograms per
 //! table (about 14 KB each at the default precision) however many names the
-//! applications invent.
-//!
-//! Histogram precision: values are tracked from `precision_ns` (the lowest
-//! discernible value: durations closer than that are not told apart) to one
-//! hour (longer durations count as one hour) with two significant digits, so
-//! every reported percentile is within 1% (plus `precision_ns`) of the exact
-//! value of the same data.
+//! applications invent. Custom metrics keep count, sum, min and max per
+//! minute.
 //!
 //! Requests are also counted into fixed-bucket histograms that only grow
-//! ([`crate::durations`]), for Prometheus.
+//! ([`super::durations`]), for Prometheus.
 //!
 //! A separate series of 10-second points (requests/s, events/s,
 //! p50/p95/p99, error rate) over the same window feeds the dashboard charts.
 
-use crate::durations::DurationStore;
+use super::custom::CustomWindow;
+use super::durations::DurationStore;
+use super::{
+    histogram, latency, ratio, Bounded, Counts, Hist, IdCache, Minutes, Periods, Table, BUCKET_NS,
+    OTHER, STEP_NS,
+};
 use crate::ring_context::RingContext;
 use crate::support::json;
 use crate::views::{
     CustomMetric, ErrorRecord, HistogramBin, Latency, SeriesPoint, StatsSnapshot, Totals,
 };
-use hdrhistogram::Histogram;
 use profilis::{Event, Kind, Method, Names, StrId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
-
-/// Width of a window bucket.
-pub const BUCKET_NS: u64 = 60_000_000_000;
-/// Width of a series point.
-pub const STEP_NS: u64 = 10_000_000_000;
-/// Longest duration the histograms tell apart (longer ones count as this).
-pub const MAX_TRACKED_NS: u64 = 3_600_000_000_000;
-/// Significant decimal digits kept by the histograms.
-pub const SIGNIFICANT_DIGITS: u8 = 2;
-/// Name of the entry that collects names past `max_routes`.
-pub const OTHER: &str = "(other)";
-
-type Hist = Histogram<u32>;
 
 /// Settings of the store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,22 +58,19 @@ impl Default for StatsConfig {
     }
 }
 
-/// Per-ring lookup caches: string id to table entry, per kind. Kept in the
-/// ring's [`RingContext`]; invalidated when the store evicts entries.
+/// Per-ring lookup caches of the store: string id to entry, per table;
+/// void when the store evicts entries.
 #[derive(Default)]
-pub struct RingCache {
+pub struct StatsCache {
     generation: u64,
-    /// Per kind (index `kind - 1`), then the request-duration histogram of
-    /// each route (index 4; never evicted, cleared along with the rest).
-    ids: [Vec<u32>; 5],
+    tables: [IdCache; 3],
+    custom: IdCache,
+    /// Request-duration histogram of each route (never evicted, cleared
+    /// along with the rest).
+    durations: IdCache,
 }
 
-const DURATION_IDS: usize = 4;
-
-const UNKNOWN: u32 = u32::MAX;
-/// Ids cached per kind; larger ones (the overflow id) go the slow way.
-const MAX_CACHED_ID: usize = 1 << 20;
-
+/// Histograms handed back by expired buckets, for new ones.
 struct Pool {
     template: Hist,
     free: Vec<Hist>,
@@ -112,253 +90,56 @@ impl Pool {
 }
 
 struct MinuteBucket {
-    minute: u64,
     hist: Hist,
-    count: u64,
-    errors: u64,
-    sum_ns: u128,
+    counts: Counts,
 }
 
 /// Latency statistics of one name over the window.
-struct LatencyEntry {
-    name: Arc<str>,
+struct LatencyWindow {
     window: Hist,
-    buckets: VecDeque<MinuteBucket>,
+    minutes: Periods<MinuteBucket>,
 }
 
-impl LatencyEntry {
-    fn new(name: Arc<str>, pool: &mut Pool) -> LatencyEntry {
-        LatencyEntry {
-            name,
+impl LatencyWindow {
+    fn new(pool: &mut Pool) -> LatencyWindow {
+        LatencyWindow {
             window: pool.take(),
-            buckets: VecDeque::new(),
+            minutes: Periods::default(),
         }
     }
 
     #[inline]
     fn record(&mut self, pool: &mut Pool, minute: u64, dur_ns: u64, error: bool) {
-        let at = match self.buckets.back() {
-            Some(b) if b.minute == minute => self.buckets.len() - 1,
-            _ => self.insert_bucket(pool, minute),
-        };
-        let b = &mut self.buckets[at];
+        let b = self.minutes.get_or_insert_with(minute, || MinuteBucket {
+            hist: pool.take(),
+            counts: Counts::default(),
+        });
         b.hist.saturating_record(dur_ns);
-        b.count += 1;
-        b.errors += u64::from(error);
-        b.sum_ns += u128::from(dur_ns);
+        b.counts.record(dur_ns, error);
         self.window.saturating_record(dur_ns);
-    }
-
-    #[cold]
-    fn insert_bucket(&mut self, pool: &mut Pool, minute: u64) -> usize {
-        // Buckets stay sorted; out-of-order minutes come from several rings
-        // or threads and are rare.
-        let at = self.buckets.partition_point(|b| b.minute < minute);
-        if at < self.buckets.len() && self.buckets[at].minute == minute {
-            return at;
-        }
-        self.buckets.insert(
-            at,
-            MinuteBucket {
-                minute,
-                hist: pool.take(),
-                count: 0,
-                errors: 0,
-                sum_ns: 0,
-            },
-        );
-        at
     }
 
     fn expire(&mut self, pool: &mut Pool, oldest_minute: u64) {
         let mut rebuild = false;
-        while self
-            .buckets
-            .front()
-            .is_some_and(|b| b.minute < oldest_minute)
-        {
-            let b = self.buckets.pop_front().expect("checked");
-            rebuild |= self.window.subtract(&b.hist).is_err();
+        let window = &mut self.window;
+        self.minutes.expire(oldest_minute, |b| {
+            rebuild |= window.subtract(&b.hist).is_err();
             pool.give(b.hist);
-        }
+        });
         if rebuild {
             self.window.reset();
-            for b in &self.buckets {
+            for (_, b) in self.minutes.iter() {
                 let _ = self.window.add(&b.hist);
             }
         }
     }
 
-    fn summary(&self, covered_secs: f64) -> Latency {
-        let (mut count, mut errors, mut sum) = (0u64, 0u64, 0u128);
-        for b in &self.buckets {
-            count += b.count;
-            errors += b.errors;
-            sum += b.sum_ns;
+    fn summary(&self, name: &str, covered_secs: f64) -> Latency {
+        let mut counts = Counts::default();
+        for (_, b) in self.minutes.iter() {
+            counts.add(&b.counts);
         }
-        let mut q = [0u64; 5];
-        if count > 0 {
-            for (slot, v) in q.iter_mut().zip(
-                self.window
-                    .value_at_quantiles([0.5, 0.95, 0.99, 0.999, 1.0]),
-            ) {
-                *slot = v;
-            }
-        }
-        Latency {
-            name: self.name.to_string(),
-            count,
-            errors,
-            error_rate: ratio(errors, count),
-            rps: count as f64 / covered_secs.max(1e-9),
-            mean_ns: if count > 0 {
-                (sum / u128::from(count)) as u64
-            } else {
-                0
-            },
-            p50_ns: q[0],
-            p95_ns: q[1],
-            p99_ns: q[2],
-            p999_ns: q[3],
-            max_ns: q[4],
-        }
-    }
-}
-
-#[derive(Clone, Copy)]
-struct CustomBucket {
-    minute: u64,
-    count: u64,
-    sum: f64,
-    min: f64,
-    max: f64,
-}
-
-struct CustomEntry {
-    name: Arc<str>,
-    buckets: VecDeque<CustomBucket>,
-    last: f64,
-}
-
-impl CustomEntry {
-    fn record(&mut self, minute: u64, value: f64) {
-        self.last = value;
-        if !value.is_finite() {
-            return; // shown as `last`, kept out of sums
-        }
-        let at = match self.buckets.back() {
-            Some(b) if b.minute == minute => self.buckets.len() - 1,
-            _ => {
-                let at = self.buckets.partition_point(|b| b.minute < minute);
-                if at == self.buckets.len() || self.buckets[at].minute != minute {
-                    self.buckets.insert(
-                        at,
-                        CustomBucket {
-                            minute,
-                            count: 0,
-                            sum: 0.0,
-                            min: f64::INFINITY,
-                            max: f64::NEG_INFINITY,
-                        },
-                    );
-                }
-                at
-            }
-        };
-        let b = &mut self.buckets[at];
-        b.count += 1;
-        b.sum += value;
-        b.min = b.min.min(value);
-        b.max = b.max.max(value);
-    }
-
-    fn summary(&self) -> CustomMetric {
-        let (mut count, mut sum, mut min, mut max) = (0u64, 0.0, f64::INFINITY, f64::NEG_INFINITY);
-        for b in &self.buckets {
-            count += b.count;
-            sum += b.sum;
-            min = min.min(b.min);
-            max = max.max(b.max);
-        }
-        CustomMetric {
-            name: self.name.to_string(),
-            count,
-            avg: if count > 0 { sum / count as f64 } else { 0.0 },
-            min: if count > 0 { min } else { 0.0 },
-            max: if count > 0 { max } else { 0.0 },
-            last: if self.last.is_finite() {
-                self.last
-            } else {
-                0.0
-            },
-        }
-    }
-}
-
-/// A capped map of names to entries with an `(other)` overflow entry.
-struct Table<E> {
-    entries: Vec<E>,
-    index: HashMap<Arc<str>, u32>,
-    max: usize,
-    /// Index of the `(other)` entry, while there is one.
-    other: Option<u32>,
-}
-
-impl<E> Table<E> {
-    fn new(max: usize) -> Self {
-        Table {
-            entries: Vec::new(),
-            index: HashMap::new(),
-            max: max.max(1),
-            other: None,
-        }
-    }
-
-    /// Distinct names with an entry of their own.
-    fn named(&self) -> usize {
-        self.entries.len() - usize::from(self.other.is_some())
-    }
-
-    fn lookup(&mut self, name: &Arc<str>, make: impl FnOnce(Arc<str>) -> E) -> u32 {
-        if let Some(&i) = self.index.get(name) {
-            return i;
-        }
-        let key: Arc<str> = if self.index.len() < self.max {
-            name.clone()
-        } else {
-            Arc::from(OTHER)
-        };
-        if let Some(&i) = self.index.get(&key) {
-            return i;
-        }
-        let i = self.entries.len() as u32;
-        if &*key == OTHER {
-            self.other = Some(i);
-        }
-        self.entries.push(make(key.clone()));
-        self.index.insert(key, i);
-        i
-    }
-
-    /// Drops entries `keep` rejects; returns whether any went.
-    fn retain(
-        &mut self,
-        mut keep: impl FnMut(&mut E) -> bool,
-        name: impl Fn(&E) -> Arc<str>,
-    ) -> bool {
-        let before = self.entries.len();
-        self.entries.retain_mut(|e| keep(e));
-        if self.entries.len() == before {
-            return false;
-        }
-        self.index = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (name(e), i as u32))
-            .collect();
-        self.other = self.index.get(OTHER).copied();
-        true
+        latency(name, &self.window, counts, covered_secs)
     }
 }
 
@@ -377,46 +158,32 @@ pub struct StatsLimitUse {
 }
 
 struct StepPoint {
-    step: u64,
     hist: Hist,
     requests: u64,
     errors: u64,
     events: u64,
 }
 
+/// A table of names with its `(other)` entry.
+type NameTable<E> = Bounded<Arc<str>, E>;
+
 /// Rolling statistics over the drained events.
 pub struct StatsStore {
     config: StatsConfig,
     pool: Pool,
-    requests: LatencyEntry,
-    tables: [Table<LatencyEntry>; 3],
-    custom: Table<CustomEntry>,
+    minutes: Minutes,
+    requests: LatencyWindow,
+    tables: [NameTable<LatencyWindow>; 3],
+    custom: NameTable<CustomWindow>,
     errors: VecDeque<ErrorRecord>,
-    series: VecDeque<StepPoint>,
+    series: Periods<StepPoint>,
     totals: Totals,
     durations: DurationStore,
     folded: u64,
     errors_evicted: u64,
     generation: u64,
-    now_minute: u64,
     started_ns: u64,
     earliest_ns: u64,
-}
-
-fn table_of(kind: Kind) -> usize {
-    match kind {
-        Kind::Req => 0,
-        Kind::Fn => 1,
-        Kind::Db | Kind::Custom => 2,
-    }
-}
-
-fn ratio(part: u64, whole: u64) -> f64 {
-    if whole == 0 {
-        0.0
-    } else {
-        part as f64 / whole as f64
-    }
 }
 
 impl StatsStore {
@@ -424,35 +191,27 @@ impl StatsStore {
     pub fn new(config: StatsConfig, now_ns: u64) -> StatsStore {
         let config = StatsConfig {
             window_minutes: config.window_minutes.max(1),
-            precision_ns: config.precision_ns.clamp(1, MAX_TRACKED_NS / 4),
+            precision_ns: super::clamp_precision(config.precision_ns),
             ..config
         };
-        let mut template =
-            Hist::new_with_bounds(config.precision_ns, MAX_TRACKED_NS, SIGNIFICANT_DIGITS)
-                .expect("bounds are valid: 1 <= precision <= max/4, 2 digits");
-        template.auto(false);
         let mut pool = Pool {
-            template,
+            template: histogram(config.precision_ns),
             free: Vec::new(),
         };
-        let requests = LatencyEntry::new(Arc::from("all requests"), &mut pool);
+        let table = || Bounded::new(config.max_routes, Arc::from(OTHER));
         StatsStore {
-            requests,
-            tables: [
-                Table::new(config.max_routes),
-                Table::new(config.max_routes),
-                Table::new(config.max_routes),
-            ],
-            custom: Table::new(config.max_routes),
+            requests: LatencyWindow::new(&mut pool),
+            tables: [table(), table(), table()],
+            custom: Bounded::new(config.max_routes, Arc::from(OTHER)),
             pool,
+            minutes: Minutes::new(config.window_minutes, now_ns),
             errors: VecDeque::new(),
-            series: VecDeque::new(),
+            series: Periods::default(),
             totals: Totals::default(),
             durations: DurationStore::new(config.max_routes),
             folded: 0,
             errors_evicted: 0,
             generation: 0,
-            now_minute: now_ns / BUCKET_NS,
             started_ns: now_ns,
             earliest_ns: now_ns,
             config,
@@ -469,7 +228,7 @@ impl StatsStore {
         let names = self
             .tables
             .iter()
-            .map(Table::named)
+            .map(Bounded::named)
             .chain([self.custom.named()])
             .max()
             .unwrap_or(0);
@@ -481,100 +240,65 @@ impl StatsStore {
         }
     }
 
-    fn oldest_minute(&self) -> u64 {
-        self.now_minute
-            .saturating_sub(u64::from(self.config.window_minutes) - 1)
-    }
-
     /// Moves the window to `now_ns`: buckets older than the window leave it,
     /// entries with nothing left are evicted. Cheap unless the minute
     /// changed; call it before each batch.
     pub fn advance(&mut self, now_ns: u64) {
-        let minute = now_ns / BUCKET_NS;
-        if minute <= self.now_minute {
+        if !self.minutes.advance(now_ns) {
             return;
         }
-        self.now_minute = minute;
-        let oldest = self.oldest_minute();
+        let oldest = self.minutes.oldest();
         let pool = &mut self.pool;
         self.requests.expire(pool, oldest);
         let mut evicted = false;
+        let mut idle = Vec::new();
         for table in &mut self.tables {
-            evicted |= table.retain(
-                |e| {
+            let kept = table.retain(
+                |_, e| {
                     e.expire(pool, oldest);
-                    if e.buckets.is_empty() {
-                        let window = std::mem::replace(&mut e.window, pool.template.clone());
-                        pool.give(window);
-                        false
-                    } else {
-                        true
-                    }
+                    !e.minutes.is_empty()
                 },
-                |e| e.name.clone(),
+                |e| idle.push(e.window),
             );
+            evicted |= kept.is_some();
         }
-        evicted |= self.custom.retain(
-            |e| {
-                while e.buckets.front().is_some_and(|b| b.minute < oldest) {
-                    e.buckets.pop_front();
-                }
-                !e.buckets.is_empty()
-            },
-            |e| e.name.clone(),
-        );
+        for hist in idle {
+            pool.give(hist);
+        }
+        let kept = self.custom.retain(|_, e| e.expire(oldest), drop);
+        evicted |= kept.is_some();
         if evicted {
             self.generation += 1;
         }
-        let oldest_step = oldest * (BUCKET_NS / STEP_NS);
-        while self.series.front().is_some_and(|p| p.step < oldest_step) {
-            let p = self.series.pop_front().expect("checked");
-            self.pool.give(p.hist);
-        }
+        self.series
+            .expire(oldest * (BUCKET_NS / STEP_NS), |p| pool.give(p.hist));
         self.earliest_ns = self.earliest_ns.max(oldest * BUCKET_NS);
     }
 
-    /// Prepares `ctx`'s caches for a batch (after [`advance`](Self::advance)).
-    pub fn begin_batch(&self, cache: &mut RingCache) {
+    /// Prepares a ring's caches for a batch (after
+    /// [`advance`](Self::advance)).
+    pub fn begin_batch(&self, cache: &mut StatsCache) {
         if cache.generation != self.generation {
-            for ids in &mut cache.ids {
+            for ids in cache
+                .tables
+                .iter_mut()
+                .chain([&mut cache.custom, &mut cache.durations])
+            {
                 ids.clear();
             }
             cache.generation = self.generation;
         }
     }
 
-    fn entry_index(&mut self, ctx: &mut RingContext, names: &Names, kind: Kind, id: StrId) -> u32 {
-        let k = kind as usize - 1;
-        let i = id.0 as usize;
-        if let Some(&e) = ctx.stats_cache.ids[k].get(i) {
-            if e != UNKNOWN {
-                return e;
-            }
-        }
-        let name = ctx.name_text(names, id);
-        let pool = &mut self.pool;
-        let e = if kind == Kind::Custom {
-            self.custom.lookup(&name, |name| CustomEntry {
-                name,
-                buckets: VecDeque::new(),
-                last: 0.0,
-            })
-        } else {
-            self.tables[table_of(kind)].lookup(&name, |name| LatencyEntry::new(name, pool))
-        };
-        if i < MAX_CACHED_ID && &*name != "<incomplete>" {
-            let ids = &mut ctx.stats_cache.ids[k];
-            if i >= ids.len() {
-                ids.resize(i + 1, UNKNOWN);
-            }
-            ids[i] = e;
-        }
-        e
-    }
-
-    /// Records one event with wall-clock time `wall_ns`.
-    pub fn record(&mut self, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
+    /// Records one event of `ctx`'s ring with wall-clock time `wall_ns`.
+    pub fn record(
+        &mut self,
+        cache: &mut StatsCache,
+        ctx: &mut RingContext,
+        names: &Names,
+        wall_ns: u64,
+        e: &Event,
+    ) {
         let error = e.is_error();
         let t = &mut self.totals;
         t.events += 1;
@@ -587,27 +311,29 @@ impl StatsStore {
         }
         if e.kind == Kind::Req {
             self.totals.request_errors += u64::from(error);
-            let d = self.duration_index(ctx, names, e.name);
+            let durations = &mut self.durations;
+            let d = cache
+                .durations
+                .entry(ctx, names, e.name, |name| durations.lookup(name));
             self.durations.record(d, e.dur_ns, error);
         }
         if error {
             self.record_error(ctx, names, wall_ns, e);
         }
-        let minute = (wall_ns / BUCKET_NS).min(self.now_minute);
-        if minute < self.oldest_minute() {
+        let Some(minute) = self.minutes.of(wall_ns) else {
             self.totals.outside_window += 1;
             return;
-        }
-        let wall_ns = wall_ns.min((self.now_minute + 1) * BUCKET_NS - 1);
-        self.earliest_ns = self.earliest_ns.min(wall_ns);
-        let index = self.entry_index(ctx, names, e.kind, e.name) as usize;
-        let table = match e.kind {
-            Kind::Custom => &self.custom.other,
-            kind => &self.tables[table_of(kind)].other,
         };
-        self.folded += u64::from(*table == Some(index as u32));
-        let step = wall_ns / STEP_NS;
-        let point = self.step_point(step);
+        let wall_ns = wall_ns.min((self.minutes.now() + 1) * BUCKET_NS - 1);
+        self.earliest_ns = self.earliest_ns.min(wall_ns);
+        let point = self
+            .series
+            .get_or_insert_with(wall_ns / STEP_NS, || StepPoint {
+                hist: self.pool.take(),
+                requests: 0,
+                errors: 0,
+                events: 0,
+            });
         point.events += 1;
         if e.kind == Kind::Req {
             point.requests += 1;
@@ -615,60 +341,29 @@ impl StatsStore {
             point.hist.saturating_record(e.dur_ns);
         }
         let pool = &mut self.pool;
-        match e.kind {
-            Kind::Custom => self.custom.entries[index].record(minute, f64::from_bits(e.value)),
-            Kind::Req => {
-                self.requests.record(pool, minute, e.dur_ns, error);
-                self.tables[0].entries[index].record(pool, minute, e.dur_ns, error);
+        match Table::of(e.kind) {
+            None => {
+                let custom = &mut self.custom;
+                let index = cache.custom.entry(ctx, names, e.name, |name| {
+                    custom.lookup(name, |_| CustomWindow::default())
+                });
+                self.folded += u64::from(custom.is_other(index));
+                custom
+                    .get_mut(index)
+                    .record(minute, f64::from_bits(e.value));
             }
-            kind => {
-                self.tables[table_of(kind)].entries[index].record(pool, minute, e.dur_ns, error)
-            }
-        }
-    }
-
-    fn duration_index(&mut self, ctx: &mut RingContext, names: &Names, id: StrId) -> u32 {
-        let i = id.0 as usize;
-        if let Some(&d) = ctx.stats_cache.ids[DURATION_IDS].get(i) {
-            if d != UNKNOWN {
-                return d;
-            }
-        }
-        let name = ctx.name_text(names, id);
-        let d = self.durations.lookup(&name);
-        if i < MAX_CACHED_ID && &*name != "<incomplete>" {
-            let ids = &mut ctx.stats_cache.ids[DURATION_IDS];
-            if i >= ids.len() {
-                ids.resize(i + 1, UNKNOWN);
-            }
-            ids[i] = d;
-        }
-        d
-    }
-
-    #[inline]
-    fn step_point(&mut self, step: u64) -> &mut StepPoint {
-        let at = match self.series.back() {
-            Some(p) if p.step == step => self.series.len() - 1,
-            _ => {
-                let at = self.series.partition_point(|p| p.step < step);
-                if at == self.series.len() || self.series[at].step != step {
-                    let hist = self.pool.take();
-                    self.series.insert(
-                        at,
-                        StepPoint {
-                            step,
-                            hist,
-                            requests: 0,
-                            errors: 0,
-                            events: 0,
-                        },
-                    );
+            Some(t) => {
+                let table = &mut self.tables[t as usize];
+                let index = cache.tables[t as usize].entry(ctx, names, e.name, |name| {
+                    table.lookup(name, |_| LatencyWindow::new(pool))
+                });
+                self.folded += u64::from(table.is_other(index));
+                if t == Table::Routes {
+                    self.requests.record(pool, minute, e.dur_ns, error);
                 }
-                at
+                table.get_mut(index).record(pool, minute, e.dur_ns, error);
             }
-        };
-        &mut self.series[at]
+        }
     }
 
     #[cold]
@@ -699,26 +394,50 @@ impl StatsStore {
     /// The statistics as of `now_ns`.
     pub fn snapshot(&mut self, now_ns: u64) -> StatsSnapshot {
         self.advance(now_ns);
-        let window_start = self.oldest_minute() * BUCKET_NS;
+        let window_start = self.minutes.oldest() * BUCKET_NS;
         let since = window_start.max(self.earliest_ns.min(self.started_ns));
         let covered_secs = (now_ns.saturating_sub(since) as f64 / 1e9).max(1.0);
-        let by_count = |mut v: Vec<Latency>| {
-            v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
-            v
+        let table = |t: &NameTable<LatencyWindow>| {
+            let mut rows: Vec<Latency> = t
+                .iter()
+                .map(|(name, e)| e.summary(name, covered_secs))
+                .collect();
+            rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+            rows
         };
-        let table = |t: &Table<LatencyEntry>| {
-            by_count(t.entries.iter().map(|e| e.summary(covered_secs)).collect())
-        };
-        let mut custom: Vec<CustomMetric> =
-            self.custom.entries.iter().map(|e| e.summary()).collect();
-        custom.sort_by(|a, b| a.name.cmp(&b.name));
-        let now_step = now_ns / STEP_NS;
-        let series = self
-            .series
+        let mut custom: Vec<CustomMetric> = self
+            .custom
             .iter()
-            .map(|p| {
-                let span = if p.step == now_step {
-                    (now_ns - p.step * STEP_NS) as f64 / 1e9
+            .map(|(name, e)| e.summary(name))
+            .collect();
+        custom.sort_by(|a, b| a.name.cmp(&b.name));
+        let [routes, functions, queries] = &self.tables;
+        StatsSnapshot {
+            window_secs: u64::from(self.config.window_minutes) * 60,
+            covered_secs,
+            requests: self.requests.summary("all requests", covered_secs),
+            routes: table(routes),
+            functions: table(functions),
+            queries: table(queries),
+            custom,
+            errors: self.errors.iter().rev().cloned().collect(),
+            series: self.series(now_ns),
+            step_secs: STEP_NS / 1_000_000_000,
+            latency_histogram: self.latency_histogram(),
+            totals: self.totals.clone(),
+            request_durations: self.durations.snapshot(),
+        }
+    }
+
+    /// The time series, oldest first; the current step's rates are over the
+    /// part of it that has passed.
+    fn series(&self, now_ns: u64) -> Vec<SeriesPoint> {
+        let now_step = now_ns / STEP_NS;
+        self.series
+            .iter()
+            .map(|(step, p)| {
+                let span = if step == now_step {
+                    (now_ns - step * STEP_NS) as f64 / 1e9
                 } else {
                     STEP_NS as f64 / 1e9
                 }
@@ -733,7 +452,7 @@ impl StatsStore {
                     }
                 }
                 SeriesPoint {
-                    ts_ns: p.step * STEP_NS,
+                    ts_ns: step * STEP_NS,
                     rps: p.requests as f64 / span,
                     events_per_sec: p.events as f64 / span,
                     p50_ns: q[0],
@@ -742,22 +461,7 @@ impl StatsStore {
                     error_rate: ratio(p.errors, p.requests),
                 }
             })
-            .collect();
-        StatsSnapshot {
-            window_secs: u64::from(self.config.window_minutes) * 60,
-            covered_secs,
-            requests: self.requests.summary(covered_secs),
-            routes: table(&self.tables[0]),
-            functions: table(&self.tables[1]),
-            queries: table(&self.tables[2]),
-            custom,
-            errors: self.errors.iter().rev().cloned().collect(),
-            series,
-            step_secs: STEP_NS / 1_000_000_000,
-            latency_histogram: self.latency_histogram(),
-            totals: self.totals.clone(),
-            request_durations: self.durations.snapshot(),
-        }
+            .collect()
     }
 
     fn latency_histogram(&self) -> Vec<HistogramBin> {
@@ -797,11 +501,12 @@ mod tests {
         emit(&ring);
         let mut consumer = Consumer::attach(&path).unwrap();
         let mut ctx = RingContext::new(0, &path, consumer.info().ring_id, 4096);
+        let mut cache = StatsCache::default();
         store.advance(wall_ns);
         let batch = consumer.read(4096);
-        store.begin_batch(&mut ctx.stats_cache);
+        store.begin_batch(&mut cache);
         for e in batch.events {
-            store.record(&mut ctx, batch.names, wall_ns, e);
+            store.record(&mut cache, &mut ctx, batch.names, wall_ns, e);
         }
     }
 
@@ -931,16 +636,10 @@ mod tests {
         let config = StatsConfig::default();
         let now = 1_800_000_000_000_000_000;
         let mut pool = Pool {
-            template: {
-                let mut h =
-                    Hist::new_with_bounds(config.precision_ns, MAX_TRACKED_NS, SIGNIFICANT_DIGITS)
-                        .unwrap();
-                h.auto(false);
-                h
-            },
+            template: histogram(config.precision_ns),
             free: Vec::new(),
         };
-        let mut entry = LatencyEntry::new(Arc::from("r"), &mut pool);
+        let mut entry = LatencyWindow::new(&mut pool);
         let mut rng = 0x2545_F491_4F6C_DD1Du64;
         let mut values = Vec::new();
         for i in 0..200_000u64 {
@@ -954,7 +653,7 @@ mod tests {
             entry.record(&mut pool, now / BUCKET_NS + i % 5, v, false);
         }
         values.sort_unstable();
-        let s = entry.summary(60.0);
+        let s = entry.summary("r", 60.0);
         assert_eq!(s.count, values.len() as u64);
         for (q, got) in [
             (0.5, s.p50_ns),

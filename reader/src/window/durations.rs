@@ -2,7 +2,7 @@
 //! reader started: what `/metrics` exposes as the Prometheus histogram
 //! `profilis_request_duration_seconds`.
 //!
-//! The rolling-window statistics ([`crate::stats`]) answer "what are the
+//! The rolling-window statistics ([`super::stats`]) answer "what are the
 //! percentiles now"; they go down as minutes leave the window, so they are
 //! gauges and cannot be aggregated across readers or over arbitrary ranges.
 //! These counters only ever grow (until the reader restarts, which
@@ -14,9 +14,8 @@
 //! names share the `(other)` histogram); entries are never evicted, so a
 //! series never disappears and restarts at zero while the reader runs.
 
-use crate::stats::OTHER;
+use super::{Bounded, Counts, OTHER};
 use crate::views::{DurationHistogram, RequestDurations};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Upper bounds of the buckets, ns (the `+Inf` bucket is implied): 100 µs to
@@ -42,34 +41,29 @@ pub const BUCKET_BOUNDS_NS: [u64; 16] = [
 
 const BUCKETS: usize = BUCKET_BOUNDS_NS.len() + 1;
 
+/// The histogram of one route.
 #[derive(Clone)]
-struct Counts {
+struct Cumulative {
     /// Per bucket (not cumulative); the last one is `+Inf`.
     buckets: [u64; BUCKETS],
-    count: u64,
-    errors: u64,
-    sum_ns: u128,
+    counts: Counts,
 }
 
-impl Default for Counts {
+impl Default for Cumulative {
     fn default() -> Self {
-        Counts {
+        Cumulative {
             buckets: [0; BUCKETS],
-            count: 0,
-            errors: 0,
-            sum_ns: 0,
+            counts: Counts::default(),
         }
     }
 }
 
-impl Counts {
+impl Cumulative {
     #[inline]
     fn record(&mut self, dur_ns: u64, error: bool) {
         let at = BUCKET_BOUNDS_NS.partition_point(|&le| le < dur_ns);
         self.buckets[at] += 1;
-        self.count += 1;
-        self.errors += u64::from(error);
-        self.sum_ns += u128::from(dur_ns);
+        self.counts.record(dur_ns, error);
     }
 
     fn snapshot(&self, name: &str) -> DurationHistogram {
@@ -84,57 +78,39 @@ impl Counts {
         DurationHistogram {
             name: name.to_string(),
             cumulative,
-            count: self.count,
-            errors: self.errors,
-            sum_secs: self.sum_ns as f64 / 1e9,
+            count: self.counts.count,
+            errors: self.counts.errors,
+            sum_secs: self.counts.sum_ns as f64 / 1e9,
         }
     }
 }
 
 /// Cumulative request-duration histograms: all requests and per route.
 pub struct DurationStore {
-    all: Counts,
-    routes: Vec<(Arc<str>, Counts)>,
-    index: HashMap<Arc<str>, u32>,
-    max_routes: usize,
+    all: Cumulative,
+    routes: Bounded<Arc<str>, Cumulative>,
 }
 
 impl DurationStore {
     /// An empty store tracking at most `max_routes` names (plus `(other)`).
     pub fn new(max_routes: usize) -> DurationStore {
         DurationStore {
-            all: Counts::default(),
-            routes: Vec::new(),
-            index: HashMap::new(),
-            max_routes: max_routes.max(1),
+            all: Cumulative::default(),
+            routes: Bounded::new(max_routes, Arc::from(OTHER)),
         }
     }
 
     /// The index of `route`'s histogram (the `(other)` one past the cap).
     pub fn lookup(&mut self, route: &Arc<str>) -> u32 {
-        if let Some(&i) = self.index.get(route) {
-            return i;
-        }
-        let key: Arc<str> = if self.index.len() < self.max_routes {
-            route.clone()
-        } else {
-            Arc::from(OTHER)
-        };
-        if let Some(&i) = self.index.get(&key) {
-            return i;
-        }
-        let i = self.routes.len() as u32;
-        self.routes.push((key.clone(), Counts::default()));
-        self.index.insert(key, i);
-        i
+        self.routes.lookup(route, |_| Cumulative::default())
     }
 
     /// Records one request of route `index` (from [`lookup`](Self::lookup)).
     #[inline]
     pub fn record(&mut self, index: u32, dur_ns: u64, error: bool) {
         self.all.record(dur_ns, error);
-        if let Some((_, counts)) = self.routes.get_mut(index as usize) {
-            counts.record(dur_ns, error);
+        if (index as usize) < self.routes.len() {
+            self.routes.get_mut(index).record(dur_ns, error);
         }
     }
 
