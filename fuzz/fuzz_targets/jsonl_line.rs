@@ -23,7 +23,7 @@ use common::Bytes;
 use libfuzzer_sys::fuzz_target;
 use profilis::{Consumer, Event, Kind, Method, MsgRef, Ring, RingOptions, StrId};
 use profilis_reader::exporters::line;
-use profilis_reader::ring_context::RingContext;
+use profilis_reader::ingest::RingContext;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::time::Instant;

@@ -34,12 +34,12 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use profilis::{Batch, Fields, Kind, Method, Ring, RingOptions};
-use profilis_reader::drain::{Drain, DrainOptions};
+use profilis::{Fields, Kind, Method, Ring, RingOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions};
 use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
 use profilis_reader::exporters::otlp::{OtlpExporter, OtlpOptions, OtlpProtocol};
 use profilis_reader::exporters::{Exported, Exporter};
-use profilis_reader::ring_context::RingContext;
+use profilis_reader::ingest::{Batch, RingContext};
 use profilis_reader::views::ExporterStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -217,7 +217,7 @@ impl Exporter for Probe {
     }
 
     fn export(&mut self, _ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
-        self.events += batch.events.len() as u64;
+        self.events += batch.events().len() as u64;
         if self.events >= self.target {
             *self.done.lock().unwrap() = Some(Instant::now());
         }

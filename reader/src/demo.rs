@@ -6,8 +6,8 @@
 //! drains what is left and exits.
 
 use crate::app;
+use crate::app::drain::{Drain, DrainOptions};
 use crate::cli::{DemoArgs, DEFAULT_UI_ADDR};
-use crate::drain::{Drain, DrainOptions};
 use crate::exporters::console::{human_duration, ConsoleExporter};
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
 use crate::exporters::Exporter;

@@ -20,12 +20,9 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
-pub mod drain;
 pub mod exporters;
-pub mod loss;
-pub mod postmortem;
+pub mod ingest;
 pub mod prometheus;
-pub mod ring_context;
 pub mod support;
 pub mod views;
 pub mod web;

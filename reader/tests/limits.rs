@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use profilis::{Fields, Kind, Ring, RingOptions, StrId};
-use profilis_reader::drain::{Drain, DrainOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions};
 use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
 use profilis_reader::exporters::Exporter;
 use profilis_reader::views::Snapshot;

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
-use profilis_reader::drain::{Drain, DrainOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions};
 use profilis_reader::views::{Snapshot, SnapshotHandle};
 use profilis_reader::web::{self, Listen, UiConfig, WebState};
 use serde_json::Value;

@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use profilis::{Emit, Fields, Kind, Method, Ring, RingOptions};
-use profilis_reader::drain::{Drain, DrainOptions, ProducerOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions, ProducerOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

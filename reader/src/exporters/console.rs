@@ -4,15 +4,17 @@
 //! `compact`: one short line per event.
 //! `pretty`: aligned columns, trace ids, and the exception on its own line.
 //!
-//! LOSS markers (see [`crate::loss`]) print as one red `LOSS` line each,
+//! LOSS markers (see [`crate::ingest::loss`]) print as one red `LOSS` line each,
 //! before the events of the batch they were found in.
 
-use super::{ErrorReporter, Exported, Exporter, LossBatch};
-use crate::loss::LossMarker;
-use crate::ring_context::RingContext;
+use super::{Exported, Exporter, LossBatch};
+use crate::ingest::loss::LossMarker;
+use crate::ingest::Batch;
+use crate::ingest::RingContext;
+use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
 use crate::views::ExporterStatus;
-use profilis::{Batch, Kind, Method, StrId};
+use profilis::{Kind, Method, StrId};
 use std::io::{IsTerminal, Write};
 
 /// Console layout.
@@ -156,7 +158,7 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
         if !losses.markers.is_empty() {
             self.print_losses(losses.markers);
         }
-        if batch.events.is_empty() {
+        if batch.events().is_empty() {
             return Exported::default();
         }
         self.export(ctx, batch)
@@ -164,9 +166,9 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
 
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
         self.buf.clear();
-        for e in batch.events {
+        for e in batch.events() {
             let wall = batch.wall_ns(e);
-            let name = ctx.name_text(batch.names, e.name);
+            let name = ctx.name_text(batch.names(), e.name);
             let name = printable(&name).into_owned();
             let error = e.is_error();
             let kind = e.kind.as_str();
@@ -227,8 +229,8 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
                     }
                     self.buf.push(b'\n');
                     let exception = (e.exception_type != StrId::NONE)
-                        .then(|| ctx.name_text(batch.names, e.exception_type));
-                    let message = ctx.message(batch.names, e.message);
+                        .then(|| ctx.name_text(batch.names(), e.exception_type));
+                    let message = ctx.message(batch.names(), e.message);
                     if exception.is_some() || message.is_some() {
                         let text = format!(
                             "    ! {}{}{}",
@@ -246,7 +248,7 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
                 }
             }
         }
-        let n = batch.events.len() as u64;
+        let n = batch.events().len() as u64;
         match self
             .out
             .write_all(&self.buf)

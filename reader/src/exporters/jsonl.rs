@@ -20,7 +20,7 @@
 //! re-delivered events it already has: every event lands in the files
 //! exactly once across a SIGKILL.
 //!
-//! LOSS lines (see [`crate::loss`]) go into the same write as the batch they
+//! LOSS lines (see [`crate::ingest::loss`]) go into the same write as the batch they
 //! were found in, each before the event it precedes. Each one carries the
 //! ring's cumulative loss counts that the LOSS lines up to it account for.
 //! On start the exporter takes the latest cumulative counts per ring from
@@ -33,14 +33,15 @@
 //! fails, the next write starts with one LOSS line (no pid) for the markers
 //! lost with it, so the lines always add up to the ring counters.
 
-use super::{line, loss_line, DiskUse, ErrorReporter, Exported, Exporter, LossBatch};
-use crate::loss::{LossCursor, LossMarker};
-use crate::ring_context::RingContext;
+use super::{line, loss_line, DiskUse, Exported, Exporter, LossBatch};
+use crate::ingest::loss::{LossCursor, LossMarker};
+use crate::ingest::Batch;
+use crate::ingest::RingContext;
+use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
 use crate::views::ExporterStatus;
 use crate::views::LossTotals;
 use anyhow::{bail, Context};
-use profilis::Batch;
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -730,12 +731,12 @@ impl JsonlExporter {
             .map(|c| (c.cumulative, c.to_ts_ns))
             .unwrap_or_default();
         let catch_up = losses.and_then(|l| catch_up(written_before, l));
-        if batch.events.is_empty() && markers.is_empty() && catch_up.is_none() {
+        if batch.events().is_empty() && markers.is_empty() && catch_up.is_none() {
             return out;
         }
         let opened = self.ensure_open(Instant::now());
         if !matches!(opened, Ok(true)) {
-            out.lost = batch.events.len() as u64;
+            out.lost = batch.events().len() as u64;
             self.status.lost += out.lost;
             if let Err(e) = opened {
                 self.fail(&format!("{e}; events count as lost until it works again"));
@@ -748,7 +749,7 @@ impl JsonlExporter {
         }
         let high_water = self.high_water.get(&ctx.ring_id).copied();
         let mut next_marker = 0;
-        for (i, e) in batch.events.iter().enumerate() {
+        for (i, e) in batch.events().iter().enumerate() {
             while let Some(m) = markers.get(next_marker).filter(|m| m.before_event <= i) {
                 loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
                 next_marker += 1;
@@ -757,7 +758,7 @@ impl JsonlExporter {
                 out.skipped += 1;
                 continue;
             }
-            line::render(&mut self.buf, ctx, batch.names, batch.wall_ns(e), e);
+            line::render(&mut self.buf, ctx, batch.names(), batch.wall_ns(e), e);
             out.written += 1;
         }
         for m in &markers[next_marker..] {
@@ -1139,11 +1140,11 @@ mod tests {
             ..
         } = full_disk();
         let batch = consumer.read(10);
-        let first = exporter.export(&mut ctx, &batch);
+        let first = exporter.export(&mut ctx, &batch.into());
         assert_eq!((first.written, first.lost), (0, 10));
         consumer.commit();
         let batch = consumer.read(10);
-        let second = exporter.export(&mut ctx, &batch);
+        let second = exporter.export(&mut ctx, &batch.into());
         assert_eq!((second.written, second.lost), (10, 0), "a fresh file works");
         consumer.commit();
         exporter.finish();
@@ -1196,7 +1197,7 @@ mod tests {
             format!("{LINE},\"ring_id\":\"{b}\",\"seq\":4}}\n"),
         )
         .unwrap();
-        let mark = crate::loss::WriterMark {
+        let mark = crate::ingest::loss::WriterMark {
             index: 0,
             pid: 42,
             start_time: 7,
@@ -1290,7 +1291,7 @@ mod tests {
         let batch = consumer.read(10);
         let first = exporter.export_with_losses(
             &mut ctx,
-            &batch,
+            &batch.into(),
             &LossBatch {
                 markers: &lost,
                 cursor: &cursor,
@@ -1307,7 +1308,7 @@ mod tests {
         let batch = consumer.read(10);
         let second = exporter.export_with_losses(
             &mut ctx,
-            &batch,
+            &batch.into(),
             &LossBatch {
                 markers: &next,
                 cursor: &cursor,

@@ -6,7 +6,7 @@
 //! reader can find the last exported position of each ring by looking at the
 //! ends of lines only.
 
-use crate::ring_context::RingContext;
+use crate::ingest::RingContext;
 use crate::support::json;
 use profilis::{Event, Kind, Method, Names, StrId};
 

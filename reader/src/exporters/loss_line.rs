@@ -9,7 +9,7 @@
 //! so the restart scan of event positions ([`super::line::parse_tail`])
 //! ignores it; [`parse`] reads its `ring_id` and `cumulative` back instead.
 
-use crate::loss::LossMarker;
+use crate::ingest::loss::LossMarker;
 use crate::support::json;
 use crate::views::LossTotals;
 use serde::Deserialize;

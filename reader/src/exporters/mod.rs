@@ -8,11 +8,11 @@ pub mod line;
 pub mod loss_line;
 pub mod otlp;
 
-use crate::loss::{LossCursor, LossMarker};
-use crate::ring_context::RingContext;
+use crate::ingest::loss::{LossCursor, LossMarker};
+use crate::ingest::Batch;
+use crate::ingest::RingContext;
 use crate::views::{ExporterStatus, SnapshotHandle};
-use profilis::Batch;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What became of one batch in one exporter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -43,7 +43,7 @@ pub trait Exporter: Send {
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported;
 
     /// Writes one batch together with the LOSS markers the reader found in
-    /// it (see [`crate::loss`]): each marker goes before the event at its
+    /// it (see [`crate::ingest::loss`]): each marker goes before the event at its
     /// `before_event`. Called instead of [`export`](Exporter::export)
     /// whenever a batch has events or markers. The default ignores the
     /// markers.
@@ -53,7 +53,7 @@ pub trait Exporter: Send {
         batch: &Batch<'_>,
         _losses: &LossBatch<'_>,
     ) -> Exported {
-        if batch.events.is_empty() {
+        if batch.events().is_empty() {
             return Exported::default();
         }
         self.export(ctx, batch)
@@ -113,58 +113,4 @@ pub struct LossBatch<'a> {
     pub markers: &'a [LossMarker],
     /// The ring's cumulative loss counts after them, and per-writer marks.
     pub cursor: &'a LossCursor,
-}
-
-/// Prints an error the first time and then at most once per interval,
-/// saying how many were suppressed in between, so a full disk produces a
-/// clear message rather than a flood.
-#[derive(Debug)]
-pub struct ErrorReporter {
-    what: &'static str,
-    interval: Duration,
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl ErrorReporter {
-    /// A reporter prefixing messages with `what`.
-    pub fn new(what: &'static str) -> ErrorReporter {
-        ErrorReporter {
-            what,
-            interval: Duration::from_secs(10),
-            last: None,
-            suppressed: 0,
-        }
-    }
-
-    /// Reports `message` (to stderr) unless one was reported recently.
-    pub fn report(&mut self, message: &str) {
-        let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|t| now.duration_since(t) < self.interval)
-        {
-            self.suppressed += 1;
-            return;
-        }
-        if self.suppressed > 0 {
-            eprintln!(
-                "profilis-reader: {} error: {message} ({} similar errors since the last message)",
-                self.what, self.suppressed
-            );
-        } else {
-            eprintln!("profilis-reader: {} error: {message}", self.what);
-        }
-        self.last = Some(now);
-        self.suppressed = 0;
-    }
-
-    /// Forgets the last report: the next error prints right away (after a
-    /// recovery).
-    pub fn recovered(&mut self) {
-        if self.last.take().is_some() {
-            eprintln!("profilis-reader: {} recovered", self.what);
-        }
-        self.suppressed = 0;
-    }
 }

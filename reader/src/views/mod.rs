@@ -11,6 +11,7 @@ mod producers;
 pub use producers::*;
 
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Everything the reader knows, as of `generated_ns`.
@@ -321,6 +322,46 @@ pub struct RingStatus {
     pub messages_lost: u64,
     /// Writer processes.
     pub writers: Vec<WriterStatus>,
+}
+
+/// Exporter counts of one ring.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct ExporterCounts {
+    /// Events written.
+    pub exported: u64,
+    /// Events lost to exporter errors.
+    pub lost: u64,
+    /// Events already exported by an earlier run (not written again).
+    pub duplicates_skipped: u64,
+}
+
+/// The `--accounting` line of one ring.
+#[derive(Clone, Debug, Serialize)]
+pub struct RingAccount {
+    /// Ring file.
+    pub ring: String,
+    /// Ring identity (16 hex digits).
+    pub ring_id: String,
+    /// Delivered to the reader.
+    pub received: u64,
+    /// Lost to a full ring.
+    pub dropped: u64,
+    /// Claims skipped after the stall timeout.
+    pub abandoned: u64,
+    /// Records that failed validation.
+    pub torn: u64,
+    /// Emit attempts (`received + dropped + abandoned + torn + lag`).
+    pub claimed: u64,
+    /// Still in the ring (claimed, not consumed) at exit.
+    pub lag: u64,
+    /// Written by the JSONL exporter (by the console exporter without one).
+    pub exported: u64,
+    /// Lost to errors of that exporter.
+    pub export_lost: u64,
+    /// Re-delivered after a restart and already in the JSONL files.
+    pub duplicates_skipped: u64,
+    /// Per exporter.
+    pub exporters: HashMap<&'static str, ExporterCounts>,
 }
 
 /// Counters of a ring.

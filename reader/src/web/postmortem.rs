@@ -1,5 +1,5 @@
 //! `GET {prefix}/postmortem/{ring_id}/{pid}.json` and `.jsonl`: the last
-//! events a dead writer committed (see [`crate::postmortem`]).
+//! events a dead writer committed (see [`crate::ingest::postmortem`]).
 //!
 //! `.json`: the post-mortem (ring, pid, service, registration, last seen,
 //! losses) with its events. `.jsonl`: the events alone, one JSON line each in

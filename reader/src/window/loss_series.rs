@@ -2,7 +2,7 @@
 //! 10-second step ([`STEP_NS`]), from the LOSS markers.
 
 use super::{Periods, STEP_NS};
-use crate::loss::LossMarker;
+use crate::ingest::loss::LossMarker;
 use crate::views::LossPoint;
 
 /// Losses per step, by the end time of their markers.

@@ -36,8 +36,8 @@ mod periods;
 pub use bounded::Bounded;
 pub use periods::Periods;
 
-use crate::loss::LossMarker;
-use crate::ring_context::RingContext;
+use crate::ingest::loss::LossMarker;
+use crate::ingest::{Batch, RingContext};
 use crate::views::{Latency, LossPoint, ServiceView, StatsSnapshot};
 use hdrhistogram::Histogram;
 use loss_series::LossSeries;
@@ -325,9 +325,20 @@ impl Window {
         self.services.advance(now_ns);
     }
 
-    /// Records a batch of `ctx`'s ring: its events, each at its wall-clock
-    /// time, and the LOSS markers found with it.
-    pub fn record(
+    /// Records a batch of `ctx`'s ring and the LOSS markers found with it.
+    pub fn record(&mut self, ctx: &mut RingContext, batch: &Batch<'_>, markers: &[LossMarker]) {
+        self.record_events(
+            ctx,
+            batch.names(),
+            batch.events(),
+            |e| batch.wall_ns(e),
+            markers,
+        );
+    }
+
+    /// Records `events` of `ctx`'s ring, each at its wall-clock time
+    /// `wall_ns`, and the LOSS markers found with them.
+    pub fn record_events(
         &mut self,
         ctx: &mut RingContext,
         names: &Names,

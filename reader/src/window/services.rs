@@ -26,7 +26,7 @@ use super::{
     histogram, latency, Bounded, Counts, Hist, IdCache, Minutes, Periods, Table, MAX_TRACKED_NS,
     OTHER,
 };
-use crate::ring_context::RingContext;
+use crate::ingest::RingContext;
 use crate::views::{MergedLatency, ServiceView, WorkerLatency, WorkerView};
 use profilis::layout::NO_WRITER;
 use profilis::{Event, Names};
@@ -499,7 +499,7 @@ mod tests {
         let mut window = Window::new(StatsConfig::default(), 32, T0);
         window.advance(T0);
         let batch = consumer.read(1 << 16);
-        window.record(&mut ctx, batch.names, batch.events, |_| T0 + 1, &[]);
+        window.record_events(&mut ctx, batch.names, batch.events, |_| T0 + 1, &[]);
         let snapshot = window.snapshot(T0 + 2, &|_| "w.ring".into());
         let (views, global) = (snapshot.services, snapshot.stats);
         assert_eq!(views.len(), 1);

@@ -24,7 +24,7 @@ use super::{
     histogram, latency, ratio, Bounded, Counts, Hist, IdCache, Minutes, Periods, Table, BUCKET_NS,
     OTHER, STEP_NS,
 };
-use crate::ring_context::RingContext;
+use crate::ingest::RingContext;
 use crate::support::json;
 use crate::views::{
     CustomMetric, ErrorRecord, HistogramBin, Latency, SeriesPoint, StatsSnapshot, Totals,

@@ -21,10 +21,11 @@ pub mod spans;
 pub mod transport;
 
 use super::{Exported, Exporter};
-use crate::ring_context::RingContext;
+use crate::ingest::Batch;
+use crate::ingest::RingContext;
 use crate::views::{ExporterStatus, OtlpStatus, SnapshotHandle};
 use profilis::record::FLAG_SAMPLED;
-use profilis::{Batch, Kind, Method, StrId};
+use profilis::{Kind, Method, StrId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -330,7 +331,7 @@ impl Shipped {
         if known {
             return;
         }
-        let text = ctx.name_text(batch.names, id);
+        let text = ctx.name_text(batch.names(), id);
         if &*text != NOT_READY {
             if index < MAX_DENSE_ID {
                 if index >= self.names.len() {
@@ -412,10 +413,10 @@ impl Exporter for OtlpExporter {
 
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
         let mut spans = self.shared.lock().free.pop().unwrap_or_default();
-        spans.reserve(batch.events.len());
+        spans.reserve(batch.events().len());
         let mut defs = Vec::new();
         let shipped = self.shipped.entry(ctx.slot).or_default();
-        for e in batch.events {
+        for e in batch.events() {
             if e.kind == Kind::Custom {
                 continue;
             }
@@ -432,7 +433,7 @@ impl Exporter for OtlpExporter {
                 dur_ns: e.dur_ns,
                 value: e.value,
                 value2: e.value2,
-                message: ctx.message(batch.names, e.message),
+                message: ctx.message(batch.names(), e.message),
                 name: e.name,
                 exception_type: e.exception_type,
                 pid: e.pid,

@@ -30,7 +30,7 @@ use super::metrics;
 use super::spans::{host_name, Grouped, SpanConverter};
 use super::transport::{Accepted, Client, Config, Failure, Signal};
 use super::{Chunk, OtlpOptions, Shared};
-use crate::exporters::ErrorReporter;
+use crate::support::report::ErrorReporter;
 use anyhow::Context;
 use bytes::Bytes;
 use prost::Message;

@@ -1,7 +1,8 @@
 //! Wiring: command line to drain loop, exporters, dashboard and signals.
 
+pub mod drain;
+
 use crate::cli::{Cli, Command, OtlpArgs, ReaderArgs};
-use crate::drain::{Drain, DrainOptions, DrainReport, ProducerOptions};
 use crate::exporters::console::ConsoleExporter;
 use crate::exporters::jsonl::{JsonlExporter, JsonlOptions};
 use crate::exporters::otlp::{OtlpExporter, OtlpHeader, OtlpOptions};
@@ -9,6 +10,7 @@ use crate::exporters::Exporter;
 use crate::web::{self, UiConfig};
 use crate::window::stats::StatsConfig;
 use anyhow::{anyhow, Context};
+use drain::{Drain, DrainOptions, DrainReport, ProducerOptions};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;

@@ -16,7 +16,7 @@
 //! post-mortem (a process that exited before the reader started, and whose
 //! events an earlier run drained, has nothing to show).
 
-use crate::ring_context::RingContext;
+use crate::ingest::RingContext;
 use crate::support::json;
 use crate::views::{LossTotals, PostMortem, PostMortemEvent};
 use profilis::layout::NO_WRITER;

@@ -34,7 +34,7 @@
 //! the last cumulative counts the JSONL exporter recorded (see
 //! [`crate::exporters::jsonl`]), so nothing is marked twice or left out.
 
-use crate::ring_context::RingContext;
+use crate::ingest::RingContext;
 use crate::views::{LossTotals, ProducerLoss};
 use profilis::layout::NO_WRITER;
 use profilis::{Counters, Event, Loss, LossCause, WriterInfo};
@@ -192,18 +192,11 @@ impl LossTracker {
         ctx: &RingContext,
         table: &mut dyn FnMut() -> Vec<WriterInfo>,
     ) -> Vec<LossMarker> {
-        let c = &obs.counters;
-        let mut pending = LossTotals::default();
-        for l in obs.pending {
-            count(&mut pending, l.cause);
-        }
-        let expected = LossTotals {
-            dropped: c.dropped + pending.overwritten,
-            overwritten: c.overwritten + pending.overwritten,
-            abandoned: c.abandoned + pending.abandoned,
-            torn: c.torn + pending.torn,
-        };
-        let new_full = c.dropped_full.saturating_sub(self.marked.ring_full());
+        let expected = expected_totals(obs);
+        let new_full = obs
+            .counters
+            .dropped_full
+            .saturating_sub(self.marked.ring_full());
         if obs.skipped.is_empty()
             && obs.pending.is_empty()
             && obs.untold == 0
@@ -216,9 +209,41 @@ impl LossTracker {
             }
             return Vec::new();
         }
+        let (lost, mut extra) = self.new_positions(obs, &expected);
+        let overwrites = lost.iter().any(|l| l.cause == LossCause::Overwritten);
+        let table_due = obs.force
+            || self
+                .table_read_at
+                .is_none_or(|t| obs.now.duration_since(t) >= TABLE_READ_EVERY);
+        if (new_full > 0 || overwrites) && table_due {
+            self.read_table(obs.now, table);
+        }
+        let mut markers = Vec::new();
+        let held =
+            new_full > 0 && !self.refused(new_full, table_due, obs, &mut extra, &mut markers);
+        if !extra.is_empty() {
+            markers.push(self.interval_marker(None, None, None, extra, obs.now_ns));
+        }
+        self.gap_markers(&lost, obs, ctx, &mut markers);
+        self.account(&mut markers);
+        if !held {
+            self.last_observed_ns = self.last_observed_ns.max(obs.now_ns);
+        }
+        if let Some(e) = obs.events.last() {
+            self.last_event_ns = Some((obs.wall_ns)(e));
+        }
+        markers
+    }
 
-        // Positions lost, oldest first. Those an earlier run already marked
-        // (a batch delivered again after a restart) are the oldest ones.
+    /// The lost positions not marked yet, oldest first, and the losses the
+    /// counters show beyond them (positions unknown). Those an earlier run
+    /// already marked (a batch delivered again after a restart) are the
+    /// oldest ones.
+    fn new_positions(
+        &self,
+        obs: &Observation<'_>,
+        expected: &LossTotals,
+    ) -> (Vec<Loss>, LossTotals) {
         let mut lost: Vec<Loss> = obs.skipped.iter().chain(obs.pending).copied().collect();
         lost.sort_by_key(|l| l.position);
         let mut extra = LossTotals::default();
@@ -227,7 +252,7 @@ impl LossTracker {
             LossCause::Torn,
             LossCause::Overwritten,
         ] {
-            let new = get(&expected, cause).saturating_sub(get(&self.marked, cause));
+            let new = get(expected, cause).saturating_sub(get(&self.marked, cause));
             let have = lost.iter().filter(|l| l.cause == cause).count() as u64;
             if have > new {
                 let mut skip = have - new;
@@ -245,72 +270,88 @@ impl LossTracker {
                 }
             }
         }
+        (lost, extra)
+    }
 
-        let overwrites = lost.iter().any(|l| l.cause == LossCause::Overwritten);
-        let table_due = self
-            .table_read_at
-            .is_none_or(|t| obs.now.duration_since(t) >= TABLE_READ_EVERY);
-        if (new_full > 0 || overwrites) && (table_due || obs.force) {
-            self.table = table();
-            self.table_read_at = Some(obs.now);
-            for w in &self.table {
-                let i = w.index as usize;
-                if self.writers.len() <= i {
-                    self.writers.resize(i + 1, WriterMark::default());
-                }
-                let mark = &mut self.writers[i];
-                if mark.pid != w.pid || mark.start_time != w.start_time {
-                    *mark = WriterMark {
-                        index: w.index,
-                        pid: w.pid,
-                        start_time: w.start_time,
-                        dropped: 0,
-                        overwritten: 0,
-                    };
-                }
+    /// Reads the writer table; a table entry taken by another process
+    /// starts its marks from zero.
+    fn read_table(&mut self, now: Instant, table: &mut dyn FnMut() -> Vec<WriterInfo>) {
+        self.table = table();
+        self.table_read_at = Some(now);
+        for w in &self.table {
+            let i = w.index as usize;
+            if self.writers.len() <= i {
+                self.writers.resize(i + 1, WriterMark::default());
+            }
+            let mark = &mut self.writers[i];
+            if mark.pid != w.pid || mark.start_time != w.start_time {
+                *mark = WriterMark {
+                    index: w.index,
+                    pid: w.pid,
+                    start_time: w.start_time,
+                    dropped: 0,
+                    overwritten: 0,
+                };
             }
         }
+    }
 
-        let mut markers = Vec::new();
-        let mut held = false;
-        // Refused events, per writer, from the table's counters.
-        if new_full > 0 && (table_due || obs.force) {
-            let mut remaining = new_full;
-            for w in &self.table {
-                let mark = &mut self.writers[w.index as usize];
-                let take = w.dropped.saturating_sub(mark.dropped).min(remaining);
-                if take == 0 {
-                    continue;
-                }
-                mark.dropped += take;
-                remaining -= take;
-                markers.push(self.interval_marker(
-                    Some(w.index),
-                    Some(w.pid),
-                    w.service.clone(),
-                    LossTotals {
-                        dropped: take,
-                        ..LossTotals::default()
-                    },
-                    obs.now_ns,
-                ));
-            }
-            if remaining > 0 && !self.held_back && !obs.force {
-                // The writer may not have counted it in its entry yet.
-                self.held_back = true;
-                held = true;
-            } else {
-                self.held_back = false;
-                extra.dropped += remaining;
-            }
-        } else if new_full > 0 {
-            held = true;
+    /// Interval markers for `new_full` events refused by the full ring,
+    /// per writer from the table's counters (when it was read: `table_due`).
+    /// Returns whether they are all reported; drops no entry explains yet
+    /// are held back one observation (the writer may not have counted them
+    /// in its entry yet), then go into `extra`.
+    fn refused(
+        &mut self,
+        new_full: u64,
+        table_due: bool,
+        obs: &Observation<'_>,
+        extra: &mut LossTotals,
+        markers: &mut Vec<LossMarker>,
+    ) -> bool {
+        if !table_due {
+            return false;
         }
-        if !extra.is_empty() {
-            markers.push(self.interval_marker(None, None, None, extra, obs.now_ns));
+        let mut remaining = new_full;
+        for w in &self.table {
+            let mark = &mut self.writers[w.index as usize];
+            let take = w.dropped.saturating_sub(mark.dropped).min(remaining);
+            if take == 0 {
+                continue;
+            }
+            mark.dropped += take;
+            remaining -= take;
+            markers.push(self.interval_marker(
+                Some(w.index),
+                Some(w.pid),
+                w.service.clone(),
+                LossTotals {
+                    dropped: take,
+                    ..LossTotals::default()
+                },
+                obs.now_ns,
+            ));
         }
+        if remaining > 0 && !self.held_back && !obs.force {
+            self.held_back = true;
+            return false;
+        }
+        self.held_back = false;
+        extra.dropped += remaining;
+        true
+    }
 
-        // Gap markers, between the delivered events around each run.
+    /// Gap markers: one per producer of each run of `lost` positions, between
+    /// the delivered events around the run.
+    fn gap_markers(
+        &mut self,
+        lost: &[Loss],
+        obs: &Observation<'_>,
+        ctx: &RingContext,
+        markers: &mut Vec<LossMarker>,
+    ) {
+        // Overwritten events charged to the writers whose `overwritten`
+        // counters are ahead of their marks, in table order.
         let mut pool: Vec<(u16, u64)> = self
             .table
             .iter()
@@ -333,27 +374,7 @@ impl LossTracker {
             while i < lost.len() && lost[i].position < end {
                 let l = lost[i];
                 let (key, service) = if l.cause == LossCause::Overwritten {
-                    match pool.iter_mut().find(|(_, left)| *left > 0) {
-                        Some((index, left)) => {
-                            *left -= 1;
-                            let mark = &mut self.writers[*index as usize];
-                            mark.overwritten += 1;
-                            (
-                                ProducerKey {
-                                    writer: Some(*index),
-                                    pid: Some(mark.pid),
-                                },
-                                ctx.service(*index).cloned(),
-                            )
-                        }
-                        None => (
-                            ProducerKey {
-                                writer: None,
-                                pid: None,
-                            },
-                            None,
-                        ),
-                    }
+                    self.overwriter(&mut pool, ctx)
                 } else {
                     producer_of(&l, ctx)
                 };
@@ -388,9 +409,43 @@ impl LossTracker {
                 });
             }
         }
+    }
 
+    /// The producer of the next overwritten event: the first writer of
+    /// `pool` with overwrites left, or nobody known.
+    fn overwriter(
+        &mut self,
+        pool: &mut [(u16, u64)],
+        ctx: &RingContext,
+    ) -> (ProducerKey, Option<Arc<str>>) {
+        match pool.iter_mut().find(|(_, left)| *left > 0) {
+            Some((index, left)) => {
+                *left -= 1;
+                let mark = &mut self.writers[*index as usize];
+                mark.overwritten += 1;
+                (
+                    ProducerKey {
+                        writer: Some(*index),
+                        pid: Some(mark.pid),
+                    },
+                    ctx.service(*index).cloned(),
+                )
+            }
+            None => (
+                ProducerKey {
+                    writer: None,
+                    pid: None,
+                },
+                None,
+            ),
+        }
+    }
+
+    /// Gives each marker the cumulative counts up to it, adds them to the
+    /// per-producer tallies, and moves the cursor past them.
+    fn account(&mut self, markers: &mut [LossMarker]) {
         let mut running = self.marked;
-        for m in &mut markers {
+        for m in markers.iter_mut() {
             running.add(&m.counts);
             m.cumulative = running;
             let tally = self
@@ -407,12 +462,6 @@ impl LossTracker {
             }
         }
         self.marked = running;
-        if !held {
-            self.last_observed_ns = self.last_observed_ns.max(obs.now_ns);
-        }
-        if let Some(e) = obs.events.last() {
-            self.last_event_ns = Some((obs.wall_ns)(e));
-        }
         if !markers.is_empty() {
             self.cursor = LossCursor {
                 cumulative: self.marked,
@@ -425,7 +474,6 @@ impl LossTracker {
                     .collect(),
             };
         }
-        markers
     }
 
     fn interval_marker(
@@ -498,6 +546,21 @@ impl LossTracker {
     }
 }
 
+/// What the ring's counters will say once the read is committed.
+fn expected_totals(obs: &Observation<'_>) -> LossTotals {
+    let c = &obs.counters;
+    let mut pending = LossTotals::default();
+    for l in obs.pending {
+        count(&mut pending, l.cause);
+    }
+    LossTotals {
+        dropped: c.dropped + pending.overwritten,
+        overwritten: c.overwritten + pending.overwritten,
+        abandoned: c.abandoned + pending.abandoned,
+        torn: c.torn + pending.torn,
+    }
+}
+
 /// The ring's loss counters.
 pub fn totals_of(c: &Counters) -> LossTotals {
     LossTotals {
@@ -537,260 +600,4 @@ fn producer_of(l: &Loss, ctx: &RingContext) -> (ProducerKey, Option<Arc<str>>) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use profilis::{Consumer, Ring, RingOptions};
-
-    fn observe(
-        tracker: &mut LossTracker,
-        consumer: &mut Consumer,
-        ctx: &mut RingContext,
-        now_ns: u64,
-        force: bool,
-    ) -> Vec<LossMarker> {
-        consumer.read(4096);
-        let (skipped, untold) = consumer.take_losses();
-        ctx.refresh_writers(&consumer.writers(), None, Instant::now());
-        let batch = consumer.batch();
-        let obs = Observation {
-            counters: consumer.counters(),
-            skipped: &skipped,
-            untold,
-            pending: consumer.pending_losses(),
-            events: batch.events,
-            wall_ns: &|e| batch.wall_ns(e),
-            now_ns,
-            now: Instant::now(),
-            force,
-        };
-        let markers = tracker.observe(&obs, ctx, &mut || consumer.writers());
-        consumer.commit();
-        consumer.take_losses();
-        markers
-    }
-
-    fn sum(markers: &[LossMarker]) -> LossTotals {
-        let mut t = LossTotals::default();
-        for m in markers {
-            t.add(&m.counts);
-        }
-        t
-    }
-
-    #[test]
-    fn drops_and_abandoned_claims_are_attributed_and_add_up() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l.ring");
-        let ring =
-            Ring::create_or_open(&path, RingOptions::default().capacity(8).service("svc")).unwrap();
-        let mut consumer = Consumer::attach_with(
-            &path,
-            profilis::ConsumerOptions {
-                stall_timeout: Duration::from_millis(1),
-            },
-        )
-        .unwrap();
-        let info = *consumer.info();
-        let mut ctx = RingContext::new(0, &path, info.ring_id, 4096);
-        let mut tracker = LossTracker::new(info.created_wall_ns, None);
-        ring.emit_fn("a", 1, false);
-        // Claimed and never committed, as a writer killed mid-event leaves it.
-        let _claim = ring.claim().unwrap();
-        for _ in 0..10 {
-            ring.emit_fn("b", 2, false);
-        }
-        let mut all = observe(&mut tracker, &mut consumer, &mut ctx, 10, true);
-        let end = Instant::now() + Duration::from_secs(5);
-        while consumer.counters().in_flight > 0 && Instant::now() < end {
-            all.extend(observe(&mut tracker, &mut consumer, &mut ctx, 20, true));
-        }
-        all.extend(observe(&mut tracker, &mut consumer, &mut ctx, 30, true));
-        let c = consumer.counters();
-        assert_eq!((c.dropped, c.abandoned), (4, 1), "{c:?}");
-        assert_eq!(sum(&all), totals_of(&c));
-        assert_eq!(tracker.marked(), totals_of(&c));
-        assert_eq!(all.last().unwrap().cumulative, totals_of(&c));
-        let me = std::process::id();
-        let abandoned = all.iter().find(|m| m.counts.abandoned == 1).unwrap();
-        assert_eq!(
-            abandoned.pid,
-            Some(me),
-            "the claim's stamp names its writer"
-        );
-        assert_eq!(abandoned.service.as_deref(), Some("svc"));
-        let dropped: u64 = all
-            .iter()
-            .filter(|m| m.pid == Some(me))
-            .map(|m| m.counts.dropped)
-            .sum();
-        assert_eq!(dropped, 4, "refused events charged to this process");
-        let producers = tracker.producers("l.ring", "x", &consumer.writers());
-        assert_eq!(producers.len(), 1);
-        assert_eq!(
-            (
-                producers[0].ring_full,
-                producers[0].abandoned,
-                producers[0].total
-            ),
-            (4, 1, 5)
-        );
-    }
-
-    #[test]
-    fn a_cursor_from_an_earlier_run_is_not_marked_again() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.ring");
-        let ring = Ring::create_or_open(&path, RingOptions::default().capacity(4)).unwrap();
-        for _ in 0..6 {
-            ring.emit_fn("x", 1, false);
-        }
-        let mut consumer = Consumer::attach(&path).unwrap();
-        let info = *consumer.info();
-        let mut ctx = RingContext::new(0, &path, info.ring_id, 4096);
-        // An earlier run marked one of the two drops.
-        let cursor = LossCursor {
-            cumulative: LossTotals {
-                dropped: 1,
-                ..LossTotals::default()
-            },
-            to_ts_ns: 5,
-            writers: Vec::new(),
-        };
-        let mut tracker = LossTracker::new(1, Some(cursor));
-        let markers = observe(&mut tracker, &mut consumer, &mut ctx, 50, true);
-        assert_eq!(sum(&markers).dropped, 1, "{markers:?}");
-        assert_eq!(markers[0].from_ts_ns, 5, "from where the last marker ended");
-        assert_eq!(markers.last().unwrap().cumulative.dropped, 2);
-        assert!(observe(&mut tracker, &mut consumer, &mut ctx, 60, true).is_empty());
-    }
-
-    #[test]
-    fn gap_markers_sit_between_the_events_around_the_loss() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("g.ring");
-        let ring = Ring::create_or_open(&path, RingOptions::default().capacity(16)).unwrap();
-        let consumer = Consumer::attach(&path).unwrap();
-        let info = *consumer.info();
-        let ctx = RingContext::new(0, &path, info.ring_id, 4096);
-        let mut tracker = LossTracker::new(info.created_wall_ns, None);
-        let events: Vec<Event> = [(0u64, 100u64), (1, 110), (3, 130), (4, 140)]
-            .iter()
-            .map(|&(position, ts_mono_ns)| Event {
-                position,
-                ts_mono_ns,
-                ..event_template()
-            })
-            .collect();
-        let torn = [Loss {
-            position: 2,
-            cause: LossCause::Torn,
-            pid: 0,
-            writer: NO_WRITER,
-        }];
-        drop(ring);
-        let obs = Observation {
-            counters: Counters {
-                claimed: 5,
-                received: 4,
-                tail: 5,
-                ..Counters::default()
-            },
-            skipped: &[],
-            untold: 0,
-            pending: &torn,
-            events: &events,
-            wall_ns: &|e| e.ts_mono_ns,
-            now_ns: 200,
-            now: Instant::now(),
-            force: false,
-        };
-        let markers = tracker.observe(&obs, &ctx, &mut || consumer.writers());
-        assert_eq!(markers.len(), 1);
-        let m = &markers[0];
-        assert_eq!((m.before_event, m.from_ts_ns, m.to_ts_ns), (2, 110, 130));
-        assert_eq!((m.pid, m.counts.torn, m.cumulative.torn), (None, 1, 1));
-        assert_eq!(tracker.cursor().cumulative.torn, 1);
-    }
-
-    #[test]
-    fn a_batch_delivered_again_after_a_restart_marks_only_its_new_losses() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("r.ring");
-        let ring = Ring::create_or_open(&path, RingOptions::default().capacity(16)).unwrap();
-        let consumer = Consumer::attach(&path).unwrap();
-        let info = *consumer.info();
-        let ctx = RingContext::new(0, &path, info.ring_id, 4096);
-        drop(ring);
-        // The killed run wrote the batch with a marker for the torn record
-        // at position 1; the batch comes again, now with a second one at 3.
-        let cursor = LossCursor {
-            cumulative: LossTotals {
-                torn: 1,
-                ..LossTotals::default()
-            },
-            to_ts_ns: 120,
-            writers: Vec::new(),
-        };
-        let mut tracker = LossTracker::new(info.created_wall_ns, Some(cursor));
-        let events: Vec<Event> = [(0u64, 100u64), (2, 130), (4, 150)]
-            .iter()
-            .map(|&(position, ts_mono_ns)| Event {
-                position,
-                ts_mono_ns,
-                ..event_template()
-            })
-            .collect();
-        let torn = |position| Loss {
-            position,
-            cause: LossCause::Torn,
-            pid: 0,
-            writer: NO_WRITER,
-        };
-        let pending = [torn(1), torn(3)];
-        let obs = Observation {
-            counters: Counters {
-                claimed: 5,
-                tail: 5,
-                ..Counters::default()
-            },
-            skipped: &[],
-            untold: 0,
-            pending: &pending,
-            events: &events,
-            wall_ns: &|e| e.ts_mono_ns,
-            now_ns: 200,
-            now: Instant::now(),
-            force: false,
-        };
-        let markers = tracker.observe(&obs, &ctx, &mut || consumer.writers());
-        assert_eq!(markers.len(), 1, "{markers:?}");
-        assert_eq!(
-            markers[0].before_event, 2,
-            "the second one, between 2 and 4"
-        );
-        assert_eq!((markers[0].counts.torn, markers[0].cumulative.torn), (1, 2));
-    }
-
-    fn event_template() -> Event {
-        Event {
-            position: 0,
-            kind: profilis::Kind::Fn,
-            flags: 0,
-            method: profilis::Method::None,
-            status: 0,
-            name: profilis::StrId(1),
-            exception_type: profilis::StrId::NONE,
-            message: profilis::MsgRef(0),
-            pid: 1,
-            tid: 1,
-            ts_mono_ns: 0,
-            dur_ns: 0,
-            trace_id: 0,
-            span_id: 0,
-            parent_span_id: 0,
-            value: 0,
-            value2: 0,
-            writer: NO_WRITER,
-        }
-    }
-}
+mod tests;
