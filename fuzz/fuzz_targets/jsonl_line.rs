@@ -1,4 +1,4 @@
-//! The reader's JSONL line (`profilis_reader::exporters::line::render`) for
+//! The reader's JSONL line (`profilis_reader::outputs::jsonl::line::render`) for
 //! events with arbitrary fields and arbitrary text in their names,
 //! exception types and messages, resolved through a real ring as the
 //! reader does.
@@ -22,7 +22,7 @@ mod common;
 use common::Bytes;
 use libfuzzer_sys::fuzz_target;
 use profilis::{Consumer, Event, Kind, Method, MsgRef, Ring, RingOptions, StrId};
-use profilis_reader::exporters::line;
+use profilis_reader::outputs::jsonl::line;
 use profilis_reader::ingest::RingContext;
 use serde_json::Value;
 use std::cell::RefCell;

@@ -36,10 +36,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use profilis::{Fields, Kind, Method, Ring, RingOptions};
 use profilis_reader::app::drain::{Drain, DrainOptions};
-use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
-use profilis_reader::exporters::otlp::{OtlpExporter, OtlpOptions, OtlpProtocol};
-use profilis_reader::exporters::{Exported, Exporter};
 use profilis_reader::ingest::{Batch, RingContext};
+use profilis_reader::outputs::jsonl::{JsonlExporter, JsonlOptions};
+use profilis_reader::outputs::otlp::{OtlpExporter, OtlpOptions, OtlpProtocol};
+use profilis_reader::outputs::{Exported, Exporter};
 use profilis_reader::views::ExporterStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

@@ -1,9 +1,10 @@
 //! Command line: `profilis-reader [OPTIONS] <RING>...`, `profilis-reader
 //! demo`, and the hidden `workload` subcommand the demo runs.
 
-use crate::exporters::console::ConsoleStyle;
-use crate::exporters::jsonl::{Compression, DEFAULT_TEMPLATE};
-use crate::exporters::otlp::{OtlpHeader, OtlpProtocol};
+use crate::outputs::console::ConsoleStyle;
+use crate::outputs::jsonl::{Compression, DEFAULT_TEMPLATE};
+use crate::outputs::otlp::{OtlpHeader, OtlpProtocol};
+use crate::outputs::web::Theme;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -248,26 +249,6 @@ pub struct UiArgs {
     /// TLS private key (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(long, requires = "tls_cert", value_name = "FILE")]
     pub tls_key: Option<PathBuf>,
-}
-
-/// Colour theme of the dashboard.
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Theme {
-    /// Light text on a dark background.
-    #[default]
-    Dark,
-    /// Dark text on a light background.
-    Light,
-}
-
-impl Theme {
-    /// `dark` or `light`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Theme::Dark => "dark",
-            Theme::Light => "light",
-        }
-    }
 }
 
 /// Statistics options.

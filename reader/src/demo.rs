@@ -8,11 +8,11 @@
 use crate::app;
 use crate::app::drain::{Drain, DrainOptions};
 use crate::cli::{DemoArgs, DEFAULT_UI_ADDR};
-use crate::exporters::console::{human_duration, ConsoleExporter};
-use crate::exporters::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
-use crate::exporters::Exporter;
+use crate::outputs::console::{human_duration, ConsoleExporter};
+use crate::outputs::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
+use crate::outputs::web::{self, Listen, UiConfig};
+use crate::outputs::Exporter;
 use crate::views::SnapshotHandle;
-use crate::web::{self, Listen, UiConfig};
 use anyhow::Context;
 use profilis::{Ring, RingOptions};
 use std::os::unix::process::CommandExt;

@@ -20,11 +20,9 @@
 pub mod app;
 pub mod cli;
 pub mod demo;
-pub mod exporters;
 pub mod ingest;
-pub mod prometheus;
+pub mod outputs;
 pub mod support;
 pub mod views;
-pub mod web;
 pub mod window;
 pub mod workload;

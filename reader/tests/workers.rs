@@ -257,7 +257,7 @@ fn four_workers() {
         assert_eq!((global.count, global.p99_ns), (m.count, m.p99_ns));
     }
     // The same in metrics.json, with the breakdown one key away.
-    let v = serde_json::to_value(profilis_reader::web::metrics_json::render(&s)).unwrap();
+    let v = serde_json::to_value(profilis_reader::outputs::web::metrics_json::render(&s)).unwrap();
     let route = &v["services"][0]["routes"][0];
     assert_eq!(route["workers"].as_array().unwrap().len(), 4);
     let sum: u64 = route["workers"]

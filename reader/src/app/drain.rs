@@ -5,7 +5,7 @@
 //! with one write), commits the ring, and lets the exporters do their
 //! housekeeping (rotation happens only here, after the commit). A reader
 //! killed at any point has either written a batch or not committed it; see
-//! [`crate::exporters::jsonl`] for how duplicates are avoided. Every flush
+//! [`crate::outputs::jsonl`] for how duplicates are avoided. Every flush
 //! interval the writer tables are checked for dead processes and a
 //! [`Snapshot`] is published.
 //!
@@ -14,9 +14,9 @@
 //! 50 µs up to 10 ms, and goes back to draining batch after batch as soon as
 //! positions move. An idle reader wakes at most ~100 times a second.
 
-use crate::exporters::{Exported, Exporter, LossBatch};
 use crate::ingest::loss::LossCursor;
 use crate::ingest::{IngestOptions, RingBatch, Rings, DEFAULT_MAX_RINGS};
+use crate::outputs::{Exported, Exporter, LossBatch};
 use crate::support::cpu::{clock_ticks_per_sec, cpu_ticks};
 use crate::support::recent::Recent;
 use crate::support::{json, timefmt};

@@ -1,13 +1,14 @@
 //! Wiring: command line to drain loop, exporters, dashboard and signals.
 
 pub mod drain;
+pub mod ui;
 
 use crate::cli::{Cli, Command, OtlpArgs, ReaderArgs};
-use crate::exporters::console::ConsoleExporter;
-use crate::exporters::jsonl::{JsonlExporter, JsonlOptions};
-use crate::exporters::otlp::{OtlpExporter, OtlpHeader, OtlpOptions};
-use crate::exporters::Exporter;
-use crate::web::{self, UiConfig};
+use crate::outputs::console::ConsoleExporter;
+use crate::outputs::jsonl::{JsonlExporter, JsonlOptions};
+use crate::outputs::otlp::{OtlpExporter, OtlpHeader, OtlpOptions};
+use crate::outputs::web;
+use crate::outputs::Exporter;
 use crate::window::stats::StatsConfig;
 use anyhow::{anyhow, Context};
 use drain::{Drain, DrainOptions, DrainReport, ProducerOptions};
@@ -190,7 +191,7 @@ fn run_reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
     let ui = if args.ui.no_ui || args.once {
         None
     } else {
-        Some(UiConfig::from_args(&args.ui, take_token_env())?)
+        Some(ui::ui_config(&args.ui, take_token_env())?)
     };
     let exporters = exporters(&args)?;
     let drain = Drain::new(drain_options(&args), exporters, shutdown)?;

@@ -32,7 +32,7 @@
 //! all markers of a ring equal its `dropped`, `abandoned` and `torn`
 //! counters once everything is drained. A restarting reader continues from
 //! the last cumulative counts the JSONL exporter recorded (see
-//! [`crate::exporters::jsonl`]), so nothing is marked twice or left out.
+//! [`crate::outputs::jsonl`]), so nothing is marked twice or left out.
 
 use crate::ingest::RingContext;
 use crate::views::{LossTotals, ProducerLoss};

@@ -19,7 +19,6 @@
 
 use super::spans::{kv_str, resource, scope, DEFAULT_SERVICE};
 use crate::views::{DurationHistogram, Snapshot};
-use crate::window::durations::BUCKET_BOUNDS_NS;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{
@@ -37,7 +36,11 @@ pub fn request(snapshot: &Snapshot, host: &str) -> Option<ExportMetricsServiceRe
     let start = snapshot.reader.started_ns;
     let now = snapshot.generated_ns;
     let durations = &snapshot.stats.request_durations;
-    let bounds: Vec<f64> = BUCKET_BOUNDS_NS.iter().map(|&ns| ns as f64 / 1e9).collect();
+    let bounds: Vec<f64> = durations
+        .bounds_ns
+        .iter()
+        .map(|&ns| ns as f64 / 1e9)
+        .collect();
     let point_attributes = |h: &DurationHistogram| vec![kv_str("http.route", h.name.as_str())];
 
     let histogram_points = durations
@@ -49,7 +52,7 @@ pub fn request(snapshot: &Snapshot, host: &str) -> Option<ExportMetricsServiceRe
             time_unix_nano: now,
             count: h.count,
             sum: Some(h.sum_secs),
-            bucket_counts: bucket_counts(h),
+            bucket_counts: bucket_counts(h, bounds.len()),
             explicit_bounds: bounds.clone(),
             ..HistogramDataPoint::default()
         })
@@ -119,12 +122,12 @@ pub fn request(snapshot: &Snapshot, host: &str) -> Option<ExportMetricsServiceRe
     })
 }
 
-/// Per-bucket (not cumulative) counts with the `+Inf` bucket last, as OTLP
-/// wants them.
-fn bucket_counts(h: &DurationHistogram) -> Vec<u64> {
-    let mut out = Vec::with_capacity(BUCKET_BOUNDS_NS.len() + 1);
+/// Per-bucket (not cumulative) counts of a histogram of `bounds` buckets,
+/// with the `+Inf` bucket last, as OTLP wants them.
+fn bucket_counts(h: &DurationHistogram, bounds: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(bounds + 1);
     let mut previous = 0;
-    for i in 0..BUCKET_BOUNDS_NS.len() {
+    for i in 0..bounds {
         let cumulative = h.cumulative.get(i).copied().unwrap_or(h.count);
         out.push(cumulative.saturating_sub(previous));
         previous = cumulative;
@@ -185,6 +188,7 @@ pub fn int_value(point: &NumberDataPoint) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::views::{ReaderMetrics, RequestDurations, RingStatus, StatsSnapshot, WriterStatus};
+    use crate::window::durations::BUCKET_BOUNDS_NS;
 
     #[test]
     fn histogram_points_are_per_bucket_and_cumulative_in_time() {

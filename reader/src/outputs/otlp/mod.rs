@@ -15,6 +15,7 @@
 //! Every `metrics_interval` the same thread sends the latest published
 //! [`Snapshot`](crate::views::Snapshot) as OTLP metrics ([`metrics`]).
 
+pub mod convert;
 pub mod metrics;
 pub mod sender;
 pub mod spans;

@@ -4,9 +4,9 @@
 
 pub mod console;
 pub mod jsonl;
-pub mod line;
-pub mod loss_line;
 pub mod otlp;
+pub mod prometheus;
+pub mod web;
 
 use crate::ingest::loss::{LossCursor, LossMarker};
 use crate::ingest::Batch;

@@ -22,9 +22,8 @@ pub mod postmortem;
 pub mod prometheus;
 pub mod server;
 
-use crate::cli::{Theme, UiArgs};
 use crate::views::{Snapshot, SnapshotHandle};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method};
@@ -37,6 +36,26 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+
+/// Colour theme of the dashboard.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Theme {
+    /// Light text on a dark background.
+    #[default]
+    Dark,
+    /// Dark text on a light background.
+    Light,
+}
+
+impl Theme {
+    /// `dark` or `light`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Theme::Dark => "dark",
+            Theme::Light => "light",
+        }
+    }
+}
 
 /// Settings of the web UI (from the command line or built by tests).
 #[derive(Clone, Debug)]
@@ -87,115 +106,6 @@ pub struct Listen {
     pub addr: SocketAddr,
     /// Certificate chain and key (PEM) for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
-}
-
-impl UiConfig {
-    /// Builds the settings from the command line, reading the token (from
-    /// `--ui-token-file`, else `token_env`, the value of
-    /// `PROFILIS_UI_TOKEN`) and the extra stylesheet.
-    pub fn from_args(
-        args: &UiArgs,
-        token_env: Option<String>,
-    ) -> anyhow::Result<(UiConfig, Listen)> {
-        let prefix = normalize_prefix(&args.ui_prefix)?;
-        let token = match (&args.ui_token_file, token_env) {
-            (Some(_), Some(_)) => {
-                bail!("both --ui-token-file and PROFILIS_UI_TOKEN are set: use one of them")
-            }
-            (Some(path), None) => Some(read_token_file(path)?),
-            (None, Some(value)) => {
-                Some(check_token(value.trim().to_string(), "PROFILIS_UI_TOKEN")?)
-            }
-            (None, None) => None,
-        };
-        let custom_css = match &args.ui_css {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("reading --ui-css {}", path.display()))?,
-            ),
-            None => None,
-        };
-        let cors_origins = args
-            .ui_cors_origins
-            .iter()
-            .map(|o| parse_origin(o))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        let tls = match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
-            _ => None,
-        };
-        if args.ui_https_only && tls.is_none() {
-            bail!(
-                "--ui-https-only needs --tls-cert and --tls-key: the reader serves HTTPS itself \
-                 and refuses plain HTTP. Behind a TLS-terminating proxy, leave --ui-https-only \
-                 off and keep --ui-addr on 127.0.0.1"
-            );
-        }
-        let config = UiConfig {
-            prefix,
-            title: args.ui_title.clone(),
-            theme: args.ui_theme,
-            refresh_ms: args.ui_refresh_ms,
-            custom_css,
-            cors_origins,
-            token,
-            health_public: args.ui_health_public,
-            tls: tls.is_some(),
-            https_only: args.ui_https_only,
-        };
-        Ok((
-            config,
-            Listen {
-                addr: args.ui_addr,
-                tls,
-            },
-        ))
-    }
-}
-
-fn read_token_file(path: &std::path::Path) -> anyhow::Result<String> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading --ui-token-file {}", path.display()))?;
-    let token = text.lines().next().unwrap_or("").trim().to_string();
-    let what = format!("--ui-token-file {}", path.display());
-    let token = check_token(token, &what)?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        use std::os::unix::fs::PermissionsExt;
-        if meta.permissions().mode() & 0o077 != 0 {
-            eprintln!("profilis-reader: warning: {what} is readable by other users (chmod 600 it)");
-        }
-    }
-    Ok(token)
-}
-
-fn check_token(token: String, what: &str) -> anyhow::Result<String> {
-    if token.is_empty() {
-        bail!("{what} is empty: the token must have at least one character");
-    }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        bail!("{what}: the token must be printable ASCII without spaces");
-    }
-    if token.len() < 16 {
-        eprintln!(
-            "profilis-reader: warning: the UI token from {what} is short ({} characters); use 16 or more random characters",
-            token.len()
-        );
-    }
-    Ok(token)
-}
-
-fn parse_origin(origin: &str) -> anyhow::Result<HeaderValue> {
-    let o = origin.trim_end_matches('/');
-    let host = o
-        .strip_prefix("https://")
-        .or_else(|| o.strip_prefix("http://"));
-    let ok = host.is_some_and(|h| {
-        !h.is_empty() && !h.contains('/') && h.bytes().all(|b| b.is_ascii_graphic())
-    });
-    if !ok {
-        bail!("--ui-cors-origin {origin:?}: expected an origin like https://grafana.example.com[:port]");
-    }
-    HeaderValue::from_str(o).with_context(|| format!("--ui-cors-origin {origin:?}"))
 }
 
 /// `--ui-prefix` as used in routes: `/` and `` become empty, a trailing
@@ -409,14 +319,5 @@ mod tests {
         assert!(exposure_warning(any, true).is_none());
         assert!(exposure_warning(lo, false).is_none());
         assert!(exposure_warning(lo6, false).is_none());
-    }
-
-    #[test]
-    fn origins() {
-        assert!(parse_origin("https://grafana.example.com").is_ok());
-        assert!(parse_origin("http://localhost:3000/").is_ok());
-        for bad in ["grafana.example.com", "https://a.example/path", "*"] {
-            assert!(parse_origin(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -26,8 +26,9 @@
 //! deadline (`timeout` from the call), the spans still queued or in flight
 //! then count as failed, and a last metrics push follows.
 
+use super::convert::{Grouped, SpanConverter};
 use super::metrics;
-use super::spans::{host_name, Grouped, SpanConverter};
+use super::spans::host_name;
 use super::transport::{Accepted, Client, Config, Failure, Signal};
 use super::{Chunk, OtlpOptions, Shared};
 use crate::support::report::ErrorReporter;

@@ -1,5 +1,5 @@
 //! `GET {prefix}/metrics`: Prometheus text exposition, rendered by
-//! [`crate::prometheus::render`] once per snapshot.
+//! [`crate::outputs::prometheus::render`] once per snapshot.
 
 use super::WebState;
 use axum::extract::State;
@@ -10,13 +10,16 @@ use std::sync::Arc;
 /// `GET {prefix}/metrics`.
 pub async fn handler(State(state): State<Arc<WebState>>) -> Response {
     let snapshot = state.snapshots.load();
-    let body = state
-        .prometheus_cache
-        .get(&snapshot, |s| crate::prometheus::render(s).into_bytes());
+    let body = state.prometheus_cache.get(&snapshot, |s| {
+        crate::outputs::prometheus::render(s).into_bytes()
+    });
     (
         StatusCode::OK,
         [
-            (header::CONTENT_TYPE, crate::prometheus::CONTENT_TYPE),
+            (
+                header::CONTENT_TYPE,
+                crate::outputs::prometheus::CONTENT_TYPE,
+            ),
             (header::CACHE_CONTROL, "no-store"),
         ],
         body,
