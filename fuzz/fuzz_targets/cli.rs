@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use profilis_reader::cli::{parse_duration, parse_size, Cli};
+use profilis_reader::app::cli::{parse_duration, parse_size, Cli};
 use profilis_reader::outputs::jsonl::Template;
 use profilis_reader::outputs::web::normalize_prefix;
 use std::ffi::OsStr;

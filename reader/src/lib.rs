@@ -18,11 +18,8 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod app;
-pub mod cli;
-pub mod demo;
 pub mod ingest;
 pub mod outputs;
 pub mod support;
 pub mod views;
 pub mod window;
-pub mod workload;

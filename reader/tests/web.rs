@@ -1140,7 +1140,7 @@ fn https_only_needs_a_certificate_and_bad_files_are_clear_errors() {
     let parse = |args: &[&str]| {
         let mut all = vec!["profilis-reader", "a.ring"];
         all.extend_from_slice(args);
-        profilis_reader::cli::Cli::try_parse_from(all)
+        profilis_reader::app::cli::Cli::try_parse_from(all)
             .unwrap()
             .reader
             .ui

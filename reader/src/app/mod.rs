@@ -1,9 +1,15 @@
-//! Wiring: command line to drain loop, exporters, dashboard and signals.
+//! The application: the command line, and the wiring of the pipeline
+//! (ingest -> window -> outputs, run by the [`drain`] loop) with the
+//! dashboard and the signals. `profilis-reader` and `profilis-reader demo`
+//! both run a [`reader::Reader`].
 
+pub mod cli;
+pub mod demo;
 pub mod drain;
+pub mod reader;
 pub mod ui;
+pub mod workload;
 
-use crate::cli::{Cli, Command, OtlpArgs, ReaderArgs};
 use crate::outputs::console::ConsoleExporter;
 use crate::outputs::jsonl::{JsonlExporter, JsonlOptions};
 use crate::outputs::otlp::{OtlpExporter, OtlpHeader, OtlpOptions};
@@ -11,7 +17,9 @@ use crate::outputs::web;
 use crate::outputs::Exporter;
 use crate::window::stats::StatsConfig;
 use anyhow::{anyhow, Context};
-use drain::{Drain, DrainOptions, DrainReport, ProducerOptions};
+use cli::{Cli, Command, OtlpArgs, ReaderArgs};
+use drain::{DrainOptions, DrainReport, ProducerOptions};
+use reader::{install_signal_handlers, Reader};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -21,8 +29,8 @@ use std::time::Duration;
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging();
     match cli.command {
-        Some(Command::Demo(args)) => crate::demo::run(args),
-        Some(Command::Workload(args)) => crate::workload::run(args),
+        Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Workload(args)) => workload::run(args),
         None => run_reader(cli.reader),
     }
 }
@@ -54,18 +62,6 @@ pub fn take_token_env() -> Option<String> {
         std::env::remove_var("PROFILIS_UI_TOKEN");
     }
     value
-}
-
-/// Installs SIGINT/SIGTERM handlers that set `flag`: the drain loop then
-/// does a final drain, flushes and exits. A second signal exits at once.
-pub fn install_signal_handlers(flag: &Arc<AtomicBool>) -> anyhow::Result<()> {
-    use signal_hook::consts::{SIGINT, SIGTERM};
-    for (signal, code) in [(SIGINT, 130), (SIGTERM, 143)] {
-        signal_hook::flag::register_conditional_shutdown(signal, code, flag.clone())
-            .context("installing signal handler")?;
-        signal_hook::flag::register(signal, flag.clone()).context("installing signal handler")?;
-    }
-    Ok(())
 }
 
 /// Drain options from the command line.
@@ -143,17 +139,6 @@ pub fn otlp_options(args: &OtlpArgs) -> anyhow::Result<Option<OtlpOptions>> {
     Ok(Some(options))
 }
 
-/// Runs a drain loop on its own thread until it stops; returns its report.
-pub fn run_drain(drain: Drain) -> anyhow::Result<DrainReport> {
-    let thread = std::thread::Builder::new()
-        .name("profilis-drain".into())
-        .spawn(move || drain.run())
-        .context("starting the drain thread")?;
-    thread
-        .join()
-        .map_err(|_| anyhow!("the drain thread panicked"))
-}
-
 /// Prints the `--accounting` lines.
 pub fn print_accounting(report: &DrainReport) -> anyhow::Result<()> {
     use std::io::Write;
@@ -194,23 +179,16 @@ fn run_reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
         Some(ui::ui_config(&args.ui, take_token_env())?)
     };
     let exporters = exporters(&args)?;
-    let drain = Drain::new(drain_options(&args), exporters, shutdown)?;
-    let server = match ui {
-        Some((config, listen)) => {
-            let warning = web::exposure_warning(listen.addr, config.token.is_some());
-            let server = web::server::start(config, listen, drain.snapshots())?;
-            if let Some(warning) = warning {
-                eprintln!("profilis-reader: {warning}");
-            }
-            eprintln!("profilis-reader: dashboard at {}", server.url());
-            Some(server)
+    let mut reader = Reader::new(drain_options(&args), exporters, shutdown)?;
+    if let Some((config, listen)) = ui {
+        let warning = web::exposure_warning(listen.addr, config.token.is_some());
+        let url = reader.serve(config, listen)?;
+        if let Some(warning) = warning {
+            eprintln!("profilis-reader: {warning}");
         }
-        None => None,
-    };
-    let report = run_drain(drain)?;
-    if let Some(server) = server {
-        server.shutdown();
+        eprintln!("profilis-reader: dashboard at {url}");
     }
+    let report = reader.start()?.wait()?;
     if args.accounting {
         print_accounting(&report)?;
     }

@@ -2,7 +2,7 @@
 //! `--ui-token-file` or `PROFILIS_UI_TOKEN`, checked; never from the
 //! command line), the extra stylesheet, CORS origins and TLS files.
 
-use crate::cli::UiArgs;
+use super::cli::UiArgs;
 use crate::outputs::web::{normalize_prefix, Listen, UiConfig};
 use anyhow::{bail, Context};
 use axum::http::HeaderValue;

@@ -10,7 +10,7 @@
 //! Request and query latencies are drawn from per-route distributions with
 //! a long tail, so the dashboard has something to show.
 
-use crate::cli::WorkloadArgs;
+use super::cli::WorkloadArgs;
 use anyhow::Context;
 use profilis::context::{self, SpanContext};
 use profilis::record::FLAG_ERROR;

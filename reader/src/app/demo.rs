@@ -5,9 +5,9 @@
 //! seconds, and on Ctrl-C (or `--duration`) stops the workload, reaps it,
 //! drains what is left and exits.
 
-use crate::app;
-use crate::app::drain::{Drain, DrainOptions};
-use crate::cli::{DemoArgs, DEFAULT_UI_ADDR};
+use super::cli::{DemoArgs, DEFAULT_UI_ADDR};
+use super::drain::DrainOptions;
+use super::reader::{install_signal_handlers, Reader};
 use crate::outputs::console::{human_duration, ConsoleExporter};
 use crate::outputs::jsonl::{JsonlExporter, JsonlOptions, CURRENT_FILE};
 use crate::outputs::web::{self, Listen, UiConfig};
@@ -155,14 +155,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("creating ring {}", ring_path.display()))?,
     );
     let shutdown = Arc::new(AtomicBool::new(false));
-    app::install_signal_handlers(&shutdown)?;
+    install_signal_handlers(&shutdown)?;
     let mut exporters: Vec<Box<dyn Exporter>> =
         vec![Box::new(JsonlExporter::new(JsonlOptions::new(&jsonl_dir))?)];
     if let Some(style) = args.console {
         exporters.push(Box::new(ConsoleExporter::stdout(style)));
     }
     let drain_stop = Arc::new(AtomicBool::new(false));
-    let drain = Drain::new(
+    let reader = Reader::new(
         DrainOptions {
             rings: vec![ring_path.clone()],
             flush_interval: Duration::from_millis(500),
@@ -171,11 +171,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         exporters,
         drain_stop.clone(),
     )?;
-    let snapshots = drain.snapshots();
-    let drain_thread = std::thread::Builder::new()
-        .name("profilis-drain".into())
-        .spawn(move || drain.run())
-        .context("starting the drain thread")?;
+    let snapshots = reader.snapshots();
+    let running = reader.start()?;
     let mut child = spawn_workload(&args, &ring_path)?;
     let dashboard = start_dashboard(&snapshots, &args)?;
     eprintln!("Profilis demo");
@@ -221,9 +218,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     eprintln!("stopping the workload...");
     stop_child(&mut child).context("stopping the workload")?;
     drain_stop.store(true, Relaxed);
-    let report = drain_thread
-        .join()
-        .map_err(|_| anyhow::anyhow!("the drain thread panicked"))?;
+    let report = running.wait()?;
     eprintln!("{}", summary_line(&snapshots));
     for ring in &report.rings {
         eprintln!(
