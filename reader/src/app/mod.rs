@@ -35,8 +35,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Sets up `tracing` output on stderr: `RUST_LOG` if set, else debug
-/// logging of the reader with `PROFILIS_DEBUG=1`, else warnings only.
+/// Sets up the log on stderr (see [`crate::support::log`]): `RUST_LOG`
+/// if set, else the reader's messages and debug logging with
+/// `PROFILIS_DEBUG=1`, else the reader's messages and other crates'
+/// warnings.
 pub fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let debug = std::env::var("PROFILIS_DEBUG")
@@ -44,13 +46,14 @@ pub fn init_logging() {
     let filter = match EnvFilter::try_from_default_env() {
         Ok(filter) => filter,
         Err(_) if debug => EnvFilter::new("info,profilis_reader=debug"),
-        Err(_) => EnvFilter::new("warn"),
+        Err(_) => EnvFilter::new("warn,profilis_reader=info"),
     };
     use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
+        .event_format(crate::support::log::Lines::default())
         .try_init();
 }
 

@@ -168,7 +168,7 @@ impl Rings {
                     .attach(&path, false, cursor)
                     .with_context(|| format!("attaching {}", path.display()))?;
             } else if rings.options.wait {
-                eprintln!("profilis-reader: waiting for ring file {}", path.display());
+                tracing::info!("waiting for ring file {}", path.display());
                 rings.pending.push(path);
             } else {
                 bail!(
@@ -180,7 +180,7 @@ impl Rings {
         if let Some(dir) = &rings.options.watch {
             if !dir.is_dir() {
                 if rings.options.wait {
-                    eprintln!("profilis-reader: waiting for directory {}", dir.display());
+                    tracing::info!("waiting for directory {}", dir.display());
                 } else {
                     bail!(
                         "--watch {}: not a directory (pass --wait to wait for it)",
@@ -227,8 +227,8 @@ impl Rings {
     fn refuse(&mut self, path: &Path) {
         if self.refused.insert(path.to_owned()) {
             self.rings_refused += 1;
-            eprintln!(
-                "profilis-reader: error: not attaching {}: {} rings are attached, the --max-rings limit (it is attached when another ring is detached)",
+            tracing::error!(
+                "error: not attaching {}: {} rings are attached, the --max-rings limit (it is attached when another ring is detached)",
                 path.display(),
                 self.options.max_rings
             );
@@ -292,7 +292,7 @@ impl Rings {
                 self.pending.push(path);
             } else if path.exists() {
                 match self.attach(&path, false, cursor) {
-                    Ok(()) => eprintln!("profilis-reader: attached {}", path.display()),
+                    Ok(()) => tracing::info!("attached {}", path.display()),
                     Err(e) => {
                         self.attach_errors.report(&format!("{e} (retrying)"));
                         self.pending.push(path);
@@ -347,10 +347,7 @@ impl Rings {
         if !gone {
             self.retry_at.insert(path, now + RETRY_AFTER);
         } else if self.reported.remove(&path) {
-            eprintln!(
-                "profilis-reader: detached {} (file removed)",
-                path.display()
-            );
+            tracing::info!("detached {} (file removed)", path.display());
         }
         self.detached.insert(
             s.ctx.ring_id,
@@ -404,14 +401,14 @@ impl Rings {
                 Ok(()) => {
                     self.retry_at.remove(&path);
                     if self.reported.insert(path.clone()) {
-                        eprintln!("profilis-reader: attached {}", path.display());
+                        tracing::info!("attached {}", path.display());
                     }
                 }
                 Err(e) => {
                     self.retry_at.insert(path.clone(), now + RETRY_AFTER);
                     if self.reported.insert(path.clone()) {
-                        eprintln!(
-                            "profilis-reader: not attaching {}: {e} (retrying every 5 s)",
+                        tracing::warn!(
+                            "not attaching {}: {e} (retrying every 5 s)",
                             path.display()
                         );
                     }

@@ -189,8 +189,8 @@ impl Source {
         self.consumer.commit();
         if self.consumer.truncated() && !self.truncation_reported {
             self.truncation_reported = true;
-            eprintln!(
-                "profilis-reader: error: ring file {} was truncated while attached; nothing more can be read from it ({} events still in it are lost); the other rings go on",
+            tracing::error!(
+                "error: ring file {} was truncated while attached; nothing more can be read from it ({} events still in it are lost); the other rings go on",
                 self.ctx.path.display(),
                 self.consumer.lag()
             );

@@ -25,7 +25,8 @@ impl ErrorReporter {
         }
     }
 
-    /// Reports `message` (to stderr) unless one was reported recently.
+    /// Reports `message` (through the log, see [`super::log`]) unless one was
+    /// reported recently.
     pub fn report(&mut self, message: &str) {
         let now = Instant::now();
         if self
@@ -36,12 +37,13 @@ impl ErrorReporter {
             return;
         }
         if self.suppressed > 0 {
-            eprintln!(
-                "profilis-reader: {} error: {message} ({} similar errors since the last message)",
-                self.what, self.suppressed
+            tracing::error!(
+                "{} error: {message} ({} similar errors since the last message)",
+                self.what,
+                self.suppressed
             );
         } else {
-            eprintln!("profilis-reader: {} error: {message}", self.what);
+            tracing::error!("{} error: {message}", self.what);
         }
         self.last = Some(now);
         self.suppressed = 0;
@@ -51,7 +53,7 @@ impl ErrorReporter {
     /// recovery).
     pub fn recovered(&mut self) {
         if self.last.take().is_some() {
-            eprintln!("profilis-reader: {} recovered", self.what);
+            tracing::info!("{} recovered", self.what);
         }
         self.suppressed = 0;
     }

@@ -487,7 +487,7 @@ impl Exporter for OtlpExporter {
         self.shared.lock().closing = Some(Instant::now() + self.options.timeout);
         self.shared.wake.notify_one();
         if thread.join().is_err() {
-            eprintln!("profilis-reader: the OTLP sender thread panicked");
+            tracing::error!("the OTLP sender thread panicked");
         }
     }
 

@@ -90,7 +90,7 @@ pub fn start(
                             };
                             network.run(rx).await;
                         }
-                        Err(e) => eprintln!("profilis-reader: OTLP exporter: {e:#}"),
+                        Err(e) => tracing::error!("OTLP exporter: {e:#}"),
                     }
                 })
             })
@@ -110,7 +110,7 @@ pub fn start(
             }
             .run(tx);
             if network.join().is_err() {
-                eprintln!("profilis-reader: the OTLP network thread panicked");
+                tracing::error!("the OTLP network thread panicked");
             }
         })
         .context("starting the OTLP encoder thread")

@@ -144,14 +144,14 @@ pub fn start(
                 }
             });
             if let Err(e) = served {
-                eprintln!("profilis-reader: the dashboard server stopped: {e}");
+                tracing::error!("the dashboard server stopped: {e}");
             }
             // Connections still open after the grace period are dropped
             // with the runtime, without waiting for them.
             runtime.shutdown_timeout(Duration::from_millis(100));
         })
         .context("starting the dashboard thread")?;
-    tracing::info!(%addr, url, "dashboard listening");
+    tracing::debug!(%addr, url, "dashboard listening");
     Ok(UiServer {
         addr,
         url,
