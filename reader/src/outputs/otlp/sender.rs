@@ -22,9 +22,10 @@
 //! Retry: exponential backoff from 100 ms doubling up to 5 s, each wait
 //! drawn uniformly from its upper half (jitter), or the receiver's
 //! `Retry-After`; after `retry_max_elapsed` the spans count as `failed`.
-//! Shutdown ([`super::OtlpExporter::finish`]): the queue is sent until the
-//! deadline (`timeout` from the call), the spans still queued or in flight
-//! then count as failed, and a last metrics push follows.
+//! Shutdown ([`finish`](crate::outputs::Exporter::finish) of
+//! [`super::OtlpExporter`]): the queue is sent until the deadline
+//! (`timeout` from the call), the spans still queued or in flight then
+//! count as failed, and a last metrics push follows.
 
 use super::convert::{Grouped, SpanConverter};
 use super::metrics;

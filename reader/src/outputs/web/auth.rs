@@ -8,7 +8,7 @@
 //! token, so it is void once the reader restarts. Every comparison is
 //! constant-time (`subtle`). The token is never logged or put in a page.
 
-use super::dashboard::{render_page, View};
+use super::page::{render_page, View, CSP};
 use super::WebState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -177,7 +177,7 @@ pub fn login_page(state: &WebState, error: Option<&str>) -> Response {
         .into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(super::dashboard::CSP),
+        HeaderValue::from_static(CSP),
     );
     response
 }

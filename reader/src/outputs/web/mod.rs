@@ -7,7 +7,7 @@
 //! snapshot, so many clients cost one render per flush interval.
 //!
 //! Endpoints, all under the prefix (default `/_profilis`), one module each:
-//! [`dashboard`] (`/`, the page; the bare prefix redirects there),
+//! [`dashboard`] (`/`, the [`page`]; the bare prefix redirects there),
 //! [`metrics_json`] (`/metrics.json`), [`health`] (`/health`),
 //! [`prometheus`] (`/metrics`), [`postmortem`] (`/postmortem/{ring_id}/{pid}.json`
 //! and `.jsonl`), [`assets`] (`/assets/...`), and [`auth`]
@@ -18,6 +18,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod health;
 pub mod metrics_json;
+pub mod page;
 pub mod postmortem;
 pub mod prometheus;
 pub mod server;
@@ -189,7 +190,7 @@ pub struct WebState {
 impl WebState {
     /// State over `snapshots` with `config`.
     pub fn new(snapshots: SnapshotHandle, config: UiConfig) -> Arc<WebState> {
-        let page = dashboard::render_page(&config, dashboard::View::Dashboard);
+        let page = page::render_page(&config, page::View::Dashboard);
         Arc::new(WebState {
             snapshots,
             auth: auth::Auth::new(config.token.clone()),
