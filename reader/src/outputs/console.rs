@@ -14,7 +14,7 @@ use crate::ingest::RingContext;
 use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
 use crate::views::ExporterStatus;
-use profilis::{Kind, Method, StrId};
+use profilis::{Event, Kind, Method, StrId};
 use std::io::{IsTerminal, Write};
 
 /// Console layout.
@@ -142,6 +142,93 @@ impl<W: Write + Send> ConsoleExporter<W> {
             self.status.bytes += self.buf.len() as u64;
         }
     }
+
+    /// What an event measured, as text: method, name, status and duration,
+    /// rows, or value.
+    fn detail(ctx: &mut RingContext, batch: &Batch<'_>, e: &Event) -> String {
+        let name = ctx.name_text(batch.names(), e.name);
+        let name = printable(&name).into_owned();
+        match e.kind {
+            Kind::Req => {
+                let method = if e.method == Method::None {
+                    ""
+                } else {
+                    e.method.as_str()
+                };
+                format!("{method} {name} {} {}", e.status, human_duration(e.dur_ns))
+                    .trim_start()
+                    .to_string()
+            }
+            Kind::Fn => format!("{name} {}", human_duration(e.dur_ns)),
+            Kind::Db => format!("{name} {} rows={}", human_duration(e.dur_ns), e.value),
+            Kind::Custom => format!("{name} = {}", f64::from_bits(e.value)),
+        }
+    }
+
+    /// `compact`: one short line.
+    fn compact_line(&mut self, ctx: &mut RingContext, batch: &Batch<'_>, e: &Event) {
+        let detail = Self::detail(ctx, batch, e);
+        self.buf
+            .extend_from_slice(timefmt::rfc3339_millis(batch.wall_ns(e)).as_bytes());
+        self.buf.push(b' ');
+        self.paint(kind_color(e.kind), e.kind.as_str());
+        self.buf.push(b' ');
+        if e.is_error() {
+            self.paint("31", &detail);
+        } else {
+            self.buf.extend_from_slice(detail.as_bytes());
+        }
+        self.buf.push(b'\n');
+    }
+
+    /// `pretty`: aligned columns, ids and service, and the exception on a
+    /// line of its own.
+    fn pretty_lines(&mut self, ctx: &mut RingContext, batch: &Batch<'_>, e: &Event) {
+        let detail = Self::detail(ctx, batch, e);
+        self.buf
+            .extend_from_slice(timefmt::time_of_day_millis(batch.wall_ns(e)).as_bytes());
+        self.buf.push(b' ');
+        self.paint(kind_color(e.kind), &format!("{:<6}", e.kind.as_str()));
+        self.buf.push(b' ');
+        if e.is_error() {
+            self.paint("1;31", &detail);
+        } else {
+            self.buf.extend_from_slice(detail.as_bytes());
+        }
+        let _ = write!(self.buf, "  pid={} tid={}", e.pid, e.tid);
+        if e.trace_id != 0 {
+            let _ = write!(
+                self.buf,
+                " trace={:032x} span={:016x}",
+                e.trace_id, e.span_id
+            );
+            if e.parent_span_id != 0 {
+                let _ = write!(self.buf, " parent={:016x}", e.parent_span_id);
+            }
+        }
+        if let Some(service) = ctx.service(e.writer) {
+            let service = printable(service).into_owned();
+            let _ = write!(self.buf, " service={service}");
+        }
+        self.buf.push(b'\n');
+        let exception = (e.exception_type != StrId::NONE)
+            .then(|| ctx.name_text(batch.names(), e.exception_type));
+        let message = ctx.message(batch.names(), e.message);
+        if exception.is_some() || message.is_some() {
+            let text = format!(
+                "    ! {}{}{}",
+                exception.as_deref().map(printable).unwrap_or_default(),
+                if exception.is_some() && message.is_some() {
+                    ": "
+                } else {
+                    ""
+                },
+                message.as_deref().map(printable).unwrap_or_default(),
+            );
+            self.paint("31", &text);
+            self.buf.push(b'\n');
+        }
+    }
 }
 
 impl<W: Write + Send> Exporter for ConsoleExporter<W> {
@@ -167,85 +254,9 @@ impl<W: Write + Send> Exporter for ConsoleExporter<W> {
     fn export(&mut self, ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
         self.buf.clear();
         for e in batch.events() {
-            let wall = batch.wall_ns(e);
-            let name = ctx.name_text(batch.names(), e.name);
-            let name = printable(&name).into_owned();
-            let error = e.is_error();
-            let kind = e.kind.as_str();
-            let detail = match e.kind {
-                Kind::Req => {
-                    let method = if e.method == Method::None {
-                        ""
-                    } else {
-                        e.method.as_str()
-                    };
-                    format!("{method} {name} {} {}", e.status, human_duration(e.dur_ns))
-                        .trim_start()
-                        .to_string()
-                }
-                Kind::Fn => format!("{name} {}", human_duration(e.dur_ns)),
-                Kind::Db => format!("{name} {} rows={}", human_duration(e.dur_ns), e.value),
-                Kind::Custom => format!("{name} = {}", f64::from_bits(e.value)),
-            };
             match self.style {
-                ConsoleStyle::Compact => {
-                    self.buf
-                        .extend_from_slice(timefmt::rfc3339_millis(wall).as_bytes());
-                    self.buf.push(b' ');
-                    self.paint(kind_color(e.kind), kind);
-                    self.buf.push(b' ');
-                    if error {
-                        self.paint("31", &detail);
-                    } else {
-                        self.buf.extend_from_slice(detail.as_bytes());
-                    }
-                    self.buf.push(b'\n');
-                }
-                ConsoleStyle::Pretty => {
-                    self.buf
-                        .extend_from_slice(timefmt::time_of_day_millis(wall).as_bytes());
-                    self.buf.push(b' ');
-                    self.paint(kind_color(e.kind), &format!("{kind:<6}"));
-                    self.buf.push(b' ');
-                    if error {
-                        self.paint("1;31", &detail);
-                    } else {
-                        self.buf.extend_from_slice(detail.as_bytes());
-                    }
-                    let _ = write!(self.buf, "  pid={} tid={}", e.pid, e.tid);
-                    if e.trace_id != 0 {
-                        let _ = write!(
-                            self.buf,
-                            " trace={:032x} span={:016x}",
-                            e.trace_id, e.span_id
-                        );
-                        if e.parent_span_id != 0 {
-                            let _ = write!(self.buf, " parent={:016x}", e.parent_span_id);
-                        }
-                    }
-                    if let Some(service) = ctx.service(e.writer) {
-                        let service = printable(service).into_owned();
-                        let _ = write!(self.buf, " service={service}");
-                    }
-                    self.buf.push(b'\n');
-                    let exception = (e.exception_type != StrId::NONE)
-                        .then(|| ctx.name_text(batch.names(), e.exception_type));
-                    let message = ctx.message(batch.names(), e.message);
-                    if exception.is_some() || message.is_some() {
-                        let text = format!(
-                            "    ! {}{}{}",
-                            exception.as_deref().map(printable).unwrap_or_default(),
-                            if exception.is_some() && message.is_some() {
-                                ": "
-                            } else {
-                                ""
-                            },
-                            message.as_deref().map(printable).unwrap_or_default(),
-                        );
-                        self.paint("31", &text);
-                        self.buf.push(b'\n');
-                    }
-                }
+                ConsoleStyle::Compact => self.compact_line(ctx, batch, e),
+                ConsoleStyle::Pretty => self.pretty_lines(ctx, batch, e),
             }
         }
         let n = batch.events().len() as u64;
