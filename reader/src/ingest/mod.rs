@@ -21,6 +21,7 @@ pub use source::RingBatch;
 
 use crate::support::recent::Recent;
 use crate::support::report::ErrorReporter;
+use crate::support::timefmt;
 use crate::views::{PostMortem, ProducerLoss, RingAccount, RingLimit, RingStatus, StringLimit};
 use anyhow::{bail, Context};
 use loss::LossCursor;
@@ -339,7 +340,7 @@ impl Rings {
     pub fn detach(&mut self, i: usize, writers: Vec<WriterInfo>, gone: bool, now: Instant) {
         let s = &mut self.sources[i];
         s.table = writers;
-        s.check_writers(crate::support::timefmt::now_ns(), &mut self.postmortems);
+        s.check_writers(timefmt::now_ns(), &mut self.postmortems);
         let status = s.status(self.primary, 0);
         let account = s.account(&self.exporters, self.primary);
         let s = self.sources.swap_remove(i);
