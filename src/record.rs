@@ -210,9 +210,13 @@ pub struct Event {
 }
 
 impl Event {
-    /// True when [`FLAG_ERROR`] is set.
+    /// Whether the event counts as an error: the writer set [`FLAG_ERROR`]
+    /// (the work failed), or it is a request answered with a 5xx status
+    /// (with or without the flag). The reader's statistics and every output
+    /// use this one rule.
+    #[inline]
     pub fn is_error(&self) -> bool {
-        self.flags & FLAG_ERROR != 0
+        self.flags & FLAG_ERROR != 0 || (self.kind == Kind::Req && self.status >= 500)
     }
 
     /// The custom metric value of a [`Kind::Custom`] event.
@@ -375,6 +379,30 @@ mod tests {
             value2: 200,
             writer: 5,
         }
+    }
+
+    #[test]
+    fn errors_are_flagged_failures_and_5xx_requests() {
+        let plain = Event {
+            flags: 0,
+            status: 200,
+            ..sample()
+        };
+        let with = |kind: Kind, flags: u8, status: u16| Event {
+            kind,
+            flags,
+            status,
+            ..plain
+        };
+        assert!(!plain.is_error());
+        assert!(with(Kind::Req, 0, 500).is_error(), "a 5xx request");
+        assert!(!with(Kind::Req, 0, 499).is_error());
+        assert!(with(Kind::Req, FLAG_ERROR, 200).is_error(), "flagged");
+        assert!(
+            !with(Kind::Fn, 0, 500).is_error(),
+            "only a request has an HTTP status"
+        );
+        assert!(with(Kind::Fn, FLAG_ERROR, 0).is_error());
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod guard;
 
 pub use bridge::{format_traceparent, parse_traceparent, redact_sql, TRACEPARENT_LEN};
 
-use guard::{copy_out, guard, optional, reference, text, write_out, Failure};
+use guard::{checked, Call, Failure, Promise};
 use profilis::context::SpanContext;
 use profilis::record::{FLAG_ERROR, FLAG_SAMPLED};
 use profilis::{
@@ -203,34 +203,12 @@ pub struct FfiCounters {
     pub repairs: u64,
 }
 
-const HANDLE_MAGIC: u64 = u64::from_le_bytes(*b"PFLSRING");
+pub(crate) const HANDLE_MAGIC: u64 = u64::from_le_bytes(*b"PFLSRING");
 
 /// `profilis_ring`: an open ring, opaque to C.
 pub struct RingHandle {
     magic: u64,
     ring: Ring,
-}
-
-/// The ring behind a handle.
-///
-/// # Safety
-/// `ptr` is NULL or was returned by [`profilis_open`] and not yet closed.
-unsafe fn ring<'a>(ptr: *const RingHandle) -> Result<&'a Ring, Failure> {
-    // SAFETY: forwarded from the caller.
-    let handle = unsafe { reference(ptr, "ring") }?;
-    if handle.magic != HANDLE_MAGIC {
-        return Err(Failure::invalid("ring is not an open profilis_ring handle"));
-    }
-    Ok(&handle.ring)
-}
-
-/// The context an emit records: the caller's, or none.
-///
-/// # Safety
-/// `ptr` is NULL or points to a valid `profilis_span_context`.
-unsafe fn span_arg(ptr: *const FfiSpanContext) -> Result<SpanContext, Failure> {
-    // SAFETY: forwarded from the caller.
-    Ok(unsafe { optional(ptr, "ctx") }?.map_or(SpanContext::NONE, SpanContext::from))
 }
 
 fn method_arg(method: u32) -> Result<Method, Failure> {
@@ -241,6 +219,45 @@ fn method_arg(method: u32) -> Result<Method, Failure> {
         )));
     }
     Ok(m)
+}
+
+/// The body of `profilis_intern` and `profilis_message`: stores `text` in
+/// the ring with `store` and writes the id or reference it gives to `out`.
+fn store_text(
+    call: Call<'_>,
+    ring: *const RingHandle,
+    text: *const c_char,
+    len: usize,
+    (out, what): (*mut u32, &str),
+    store: impl FnOnce(&Ring, &str) -> u32,
+) -> Result<Status, Failure> {
+    let ring = call.ring(ring)?;
+    let text = call.text(text, len, "text")?;
+    if out.is_null() {
+        return Err(Failure::null(what));
+    }
+    call.write(out, store(ring, text), what)?;
+    Ok(Status::Ok)
+}
+
+/// The body of the `profilis_emit_*` functions: checks the ring and the
+/// trace context, then the event's own arguments (`fields`), and records
+/// it in that context.
+fn emit(
+    call: Call<'_>,
+    ring: *const RingHandle,
+    ctx: *const FfiSpanContext,
+    kind: Kind,
+    name: u32,
+    fields: impl FnOnce() -> Result<Fields, Failure>,
+) -> Result<Status, Failure> {
+    let ring = call.ring(ring)?;
+    let span = call.span(ctx)?;
+    let fields = Fields {
+        span: Some(span),
+        ..fields()?
+    };
+    Ok(Status::from_emit(ring.record(kind, StrId(name), &fields)))
 }
 
 fn status_arg(status: u32) -> Result<u16, Failure> {
@@ -327,7 +344,8 @@ pub unsafe extern "C" fn profilis_open(
         service: std::ptr::null(),
         service_len: 0,
     };
-    // SAFETY: forwarded from the caller; `options` is a valid local.
+    // SAFETY: `profilis_open_with` asks what this function does, and
+    // `options` is a valid local.
     unsafe { profilis_open_with(path, path_len, &options, out) }
 }
 
@@ -344,14 +362,13 @@ pub unsafe extern "C" fn profilis_open_with(
     options: *const FfiOpenOptions,
     out: *mut *mut RingHandle,
 ) -> Status {
-    guard(|| {
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
         if out.is_null() {
             return Err(Failure::null("out"));
         }
-        // SAFETY: forwarded from the caller.
-        let path = unsafe { text(path, path_len, "path") }?;
-        // SAFETY: forwarded from the caller.
-        let options = unsafe { optional(options, "options") }?;
+        let path = call.text(path, path_len, "path")?;
+        let options = call.optional(options, "options")?;
         let mut ring_options =
             RingOptions::from_env().map_err(|e| Failure::invalid(e.to_string()))?;
         if let Some(o) = options {
@@ -370,8 +387,7 @@ pub unsafe extern "C" fn profilis_open_with(
             if o.reserved != 0 {
                 return Err(Failure::invalid("options.reserved must be 0"));
             }
-            // SAFETY: forwarded from the caller.
-            let service = unsafe { text(o.service, o.service_len, "options.service") }?;
+            let service = call.text(o.service, o.service_len, "options.service")?;
             if !service.is_empty() {
                 ring_options.service = Some(service.to_owned());
             }
@@ -389,8 +405,7 @@ pub unsafe extern "C" fn profilis_open_with(
             magic: HANDLE_MAGIC,
             ring,
         }));
-        // SAFETY: `out` is non-NULL; the caller guarantees it is writable.
-        unsafe { write_out(out, handle, "out") }.inspect_err(|_| {
+        call.write(out, handle, "out").inspect_err(|_| {
             // SAFETY: `handle` came from `Box::into_raw` just above and was
             // not handed out.
             drop(unsafe { Box::from_raw(handle) });
@@ -408,14 +423,15 @@ pub unsafe extern "C" fn profilis_open_with(
 /// `ring` is NULL or an open handle not used by any other thread.
 #[no_mangle]
 pub unsafe extern "C" fn profilis_close(ring: *mut RingHandle) -> Status {
-    guard(|| {
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
         if ring.is_null() {
             return Ok(Status::Ok);
         }
-        // SAFETY: forwarded from the caller (checks magic and alignment).
-        unsafe { self::ring(ring) }?;
-        // SAFETY: an open handle was made by `Box::into_raw` in
-        // `profilis_open_with`; the caller gives up its last use.
+        call.ring(ring)?;
+        // SAFETY: an open handle (magic and alignment checked) was made by
+        // `Box::into_raw` in `profilis_open_with`; the caller gives up its
+        // last use.
         let mut handle = unsafe { Box::from_raw(ring) };
         handle.magic = 0;
         drop(handle);
@@ -438,18 +454,11 @@ pub unsafe extern "C" fn profilis_intern(
     len: usize,
     out_id: *mut u32,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let text = unsafe { guard::text(text, len, "text") }?;
-        if out_id.is_null() {
-            return Err(Failure::null("out_id"));
-        }
-        let id = ring.intern(text);
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(out_id, id.0, "out_id") }?;
-        Ok(Status::Ok)
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        store_text(call, ring, text, len, (out_id, "out_id"), |ring, text| {
+            ring.intern(text).0
+        })
     })
 }
 
@@ -468,18 +477,11 @@ pub unsafe extern "C" fn profilis_message(
     len: usize,
     out_ref: *mut u32,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let text = unsafe { guard::text(text, len, "text") }?;
-        if out_ref.is_null() {
-            return Err(Failure::null("out_ref"));
-        }
-        let msg = ring.message(text);
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(out_ref, msg.0, "out_ref") }?;
-        Ok(Status::Ok)
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        store_text(call, ring, text, len, (out_ref, "out_ref"), |ring, text| {
+            ring.message(text).0
+        })
     })
 }
 
@@ -495,13 +497,11 @@ pub unsafe extern "C" fn profilis_record(
     event: *const FfiEvent,
     ctx: *const FfiSpanContext,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let e = unsafe { reference(event, "event") }?;
-        // SAFETY: forwarded from the caller.
-        let span = unsafe { span_arg(ctx) }?;
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let ring = call.ring(ring)?;
+        let e = call.reference(event, "event")?;
+        let span = call.span(ctx)?;
         let kind = u8::try_from(e.kind)
             .ok()
             .and_then(Kind::from_u8)
@@ -550,27 +550,20 @@ pub unsafe extern "C" fn profilis_emit_req(
     bytes_out: u64,
     ctx: *const FfiSpanContext,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let span = unsafe { span_arg(ctx) }?;
-        let status = status_arg(status)?;
-        let fields = Fields {
-            flags: if status >= 500 { FLAG_ERROR } else { 0 },
-            method: method_arg(method)?,
-            status,
-            dur_ns,
-            value: bytes_in,
-            value2: bytes_out,
-            span: Some(span),
-            ..Fields::default()
-        };
-        Ok(Status::from_emit(ring.record(
-            Kind::Req,
-            StrId(route),
-            &fields,
-        )))
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        emit(call, ring, ctx, Kind::Req, route, || {
+            let status = status_arg(status)?;
+            Ok(Fields {
+                flags: if status >= 500 { FLAG_ERROR } else { 0 },
+                method: method_arg(method)?,
+                status,
+                dur_ns,
+                value: bytes_in,
+                value2: bytes_out,
+                ..Fields::default()
+            })
+        })
     })
 }
 
@@ -586,22 +579,15 @@ pub unsafe extern "C" fn profilis_emit_fn(
     error: c_int,
     ctx: *const FfiSpanContext,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let span = unsafe { span_arg(ctx) }?;
-        let fields = Fields {
-            flags: if error != 0 { FLAG_ERROR } else { 0 },
-            dur_ns,
-            span: Some(span),
-            ..Fields::default()
-        };
-        Ok(Status::from_emit(ring.record(
-            Kind::Fn,
-            StrId(name),
-            &fields,
-        )))
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        emit(call, ring, ctx, Kind::Fn, name, || {
+            Ok(Fields {
+                flags: if error != 0 { FLAG_ERROR } else { 0 },
+                dur_ns,
+                ..Fields::default()
+            })
+        })
     })
 }
 
@@ -618,22 +604,15 @@ pub unsafe extern "C" fn profilis_emit_db(
     rows: u64,
     ctx: *const FfiSpanContext,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let span = unsafe { span_arg(ctx) }?;
-        let fields = Fields {
-            dur_ns,
-            value: rows,
-            span: Some(span),
-            ..Fields::default()
-        };
-        Ok(Status::from_emit(ring.record(
-            Kind::Db,
-            StrId(query),
-            &fields,
-        )))
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        emit(call, ring, ctx, Kind::Db, query, || {
+            Ok(Fields {
+                dur_ns,
+                value: rows,
+                ..Fields::default()
+            })
+        })
     })
 }
 
@@ -648,21 +627,14 @@ pub unsafe extern "C" fn profilis_emit_custom(
     value: f64,
     ctx: *const FfiSpanContext,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let span = unsafe { span_arg(ctx) }?;
-        let fields = Fields {
-            value: value.to_bits(),
-            span: Some(span),
-            ..Fields::default()
-        };
-        Ok(Status::from_emit(ring.record(
-            Kind::Custom,
-            StrId(name),
-            &fields,
-        )))
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        emit(call, ring, ctx, Kind::Custom, name, || {
+            Ok(Fields {
+                value: value.to_bits(),
+                ..Fields::default()
+            })
+        })
     })
 }
 
@@ -679,17 +651,16 @@ pub unsafe extern "C" fn profilis_span_begin(
     parent: *const FfiSpanContext,
     out: *mut FfiSpan,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let parent = unsafe { span_arg(parent) }?;
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let parent = call.span(parent)?;
         let span = FfiSpan {
             context: parent.child().into(),
             start_ns: profilis::clock::mono_ns(),
             name,
             reserved: 0,
         };
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(out, span, "out") }?;
+        call.write(out, span, "out")?;
         Ok(Status::Ok)
     })
 }
@@ -706,11 +677,10 @@ pub unsafe extern "C" fn profilis_span_end(
     span: *const FfiSpan,
     error: c_int,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
-        let span = unsafe { reference(span, "span") }?;
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let ring = call.ring(ring)?;
+        let span = call.reference(span, "span")?;
         let end = profilis::clock::mono_ns();
         let fields = Fields {
             flags: if error != 0 { FLAG_ERROR } else { 0 },
@@ -742,14 +712,12 @@ pub unsafe extern "C" fn profilis_read_counters(
     ring: *const RingHandle,
     out: *mut FfiCounters,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ring = unsafe { self::ring(ring) }?;
-        // SAFETY: forwarded from the caller.
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let ring = call.ring(ring)?;
         let c = counters(ring)
             .ok_or_else(|| Failure::invalid("the consumer state kept changing; try again"))?;
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(out, c, "out") }?;
+        call.write(out, c, "out")?;
         Ok(Status::Ok)
     })
 }
@@ -805,12 +773,10 @@ pub unsafe extern "C" fn profilis_redact_sql(
     out_cap: usize,
     out_len: *mut usize,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let sql = unsafe { text(sql, sql_len, "sql") }?;
-        let redacted = redact_sql(sql);
-        // SAFETY: forwarded from the caller.
-        unsafe { copy_out(redacted.as_bytes(), out, out_cap, out_len) }
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let sql = call.text(sql, sql_len, "sql")?;
+        call.copy_out(redact_sql(sql).as_bytes(), out, out_cap, out_len)
     })
 }
 
@@ -826,13 +792,12 @@ pub unsafe extern "C" fn profilis_traceparent_parse(
     len: usize,
     out: *mut FfiSpanContext,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let bytes = unsafe { guard::bytes(text, len, "text") }?;
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let bytes = call.bytes(text, len, "text")?;
         let ctx = bridge::parse_traceparent(bytes)
             .map_err(|e| Failure::new(Status::ErrTraceparent, e))?;
-        // SAFETY: forwarded from the caller.
-        unsafe { write_out(out, FfiSpanContext::from(ctx), "out") }?;
+        call.write(out, FfiSpanContext::from(ctx), "out")?;
         Ok(Status::Ok)
     })
 }
@@ -850,16 +815,15 @@ pub unsafe extern "C" fn profilis_traceparent_format(
     out_cap: usize,
     out_len: *mut usize,
 ) -> Status {
-    guard(|| {
-        // SAFETY: forwarded from the caller.
-        let ctx = SpanContext::from(unsafe { reference(ctx, "ctx") }?);
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let ctx = SpanContext::from(call.reference(ctx, "ctx")?);
         if ctx.trace_id == 0 || ctx.span_id == 0 {
             return Err(Failure::invalid(
                 "ctx has no trace id or span id; a traceparent needs both",
             ));
         }
         let header = bridge::format_traceparent(&ctx);
-        // SAFETY: forwarded from the caller.
-        unsafe { copy_out(header.as_bytes(), out, out_cap, out_len) }
+        call.copy_out(header.as_bytes(), out, out_cap, out_len)
     })
 }

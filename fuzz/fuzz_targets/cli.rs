@@ -13,9 +13,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use profilis_reader::cli::{parse_duration, parse_size, Cli};
-use profilis_reader::exporters::jsonl::Template;
-use profilis_reader::web::normalize_prefix;
+use profilis_reader::app::cli::{parse_duration, parse_size, Cli};
+use profilis_reader::outputs::jsonl::Template;
+use profilis_reader::outputs::web::normalize_prefix;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 

@@ -1,4 +1,4 @@
-//! The reader's JSONL line (`profilis_reader::exporters::line::render`) for
+//! The reader's JSONL line (`profilis_reader::outputs::jsonl::line::render`) for
 //! events with arbitrary fields and arbitrary text in their names,
 //! exception types and messages, resolved through a real ring as the
 //! reader does.
@@ -22,8 +22,8 @@ mod common;
 use common::Bytes;
 use libfuzzer_sys::fuzz_target;
 use profilis::{Consumer, Event, Kind, Method, MsgRef, Ring, RingOptions, StrId};
-use profilis_reader::exporters::line;
-use profilis_reader::ring_context::RingContext;
+use profilis_reader::ingest::RingContext;
+use profilis_reader::outputs::jsonl::line;
 use serde_json::Value;
 use std::cell::RefCell;
 use std::time::Instant;
@@ -149,7 +149,7 @@ fn run(rig: &Rig, data: &[u8]) {
     }
     assert_eq!(o["pid"].as_u64(), Some(u64::from(e.pid)));
     assert_eq!(o["tid"].as_u64(), Some(u64::from(e.tid)));
-    assert_eq!(o["error"].as_bool(), Some(line::is_error(e)));
+    assert_eq!(o["error"].as_bool(), Some(e.is_error()));
     match e.kind {
         Kind::Req => {
             assert_eq!(o["status"].as_u64(), Some(u64::from(e.status)));

@@ -11,9 +11,9 @@
 //! Prints one line per configuration with events/s (best of the rounds).
 
 use profilis::{Fields, Kind, Method, Ring, RingOptions};
-use profilis_reader::drain::{Drain, DrainOptions};
-use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
-use profilis_reader::exporters::Exporter;
+use profilis_reader::app::drain::{Drain, DrainOptions};
+use profilis_reader::outputs::jsonl::{JsonlExporter, JsonlOptions};
+use profilis_reader::outputs::Exporter;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -34,13 +34,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use profilis::{Batch, Fields, Kind, Method, Ring, RingOptions};
-use profilis_reader::drain::{Drain, DrainOptions};
-use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
-use profilis_reader::exporters::otlp::{OtlpExporter, OtlpOptions, OtlpProtocol};
-use profilis_reader::exporters::{Exported, Exporter};
-use profilis_reader::ring_context::RingContext;
-use profilis_reader::snapshot::ExporterStatus;
+use profilis::{Fields, Kind, Method, Ring, RingOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions};
+use profilis_reader::ingest::{Batch, RingContext};
+use profilis_reader::outputs::jsonl::{JsonlExporter, JsonlOptions};
+use profilis_reader::outputs::otlp::{OtlpExporter, OtlpOptions, OtlpProtocol};
+use profilis_reader::outputs::{Exported, Exporter};
+use profilis_reader::views::ExporterStatus;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -217,7 +217,7 @@ impl Exporter for Probe {
     }
 
     fn export(&mut self, _ctx: &mut RingContext, batch: &Batch<'_>) -> Exported {
-        self.events += batch.events.len() as u64;
+        self.events += batch.events().len() as u64;
         if self.events >= self.target {
             *self.done.lock().unwrap() = Some(Instant::now());
         }
@@ -242,7 +242,7 @@ struct Outcome {
 /// that have exited, less the others) and by the receiver's runtime
 /// (`tokio-rt-worker`).
 fn thread_cpu_ns() -> [u64; 3] {
-    let tick_ns = 1e9 / profilis_reader::drain::clock_ticks_per_sec();
+    let tick_ns = 1e9 / profilis_reader::support::cpu::clock_ticks_per_sec();
     let me = std::fs::read_link("/proc/thread-self")
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));

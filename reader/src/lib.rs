@@ -2,35 +2,26 @@
 //! and exports the events.
 //!
 //! The binary is a thin shell over this library ([`app::run`]), so the
-//! integration tests and the web UI use the same modules:
-//! - [`cli`]: the command line (clap derive).
-//! - [`drain`]: the drain loop that owns the ring consumers, feeds the
-//!   statistics and exporters, and publishes [`snapshot::Snapshot`]s.
-//! - [`stats`]: the rolling-window StatsStore.
-//! - [`exporters`]: JSONL and console, behind one trait.
-//! - [`loss`], [`postmortem`], [`services`]: per-producer losses (LOSS
-//!   markers), post-mortems of dead writers, merged worker views.
-//! - [`web`]: the dashboard and HTTP API (axum), and [`prometheus`], the
-//!   text exposition it serves.
-//! - [`demo`] and [`workload`]: `profilis-reader demo`.
+//! integration tests use the same modules. They stand in layers, each
+//! importing only from itself and the layers below (ARCHITECTURE.md;
+//! `tests/architecture.rs` checks it):
+//! - [`app`]: the command line, the wiring and the drain loop, which runs
+//!   ingest → window → outputs for every batch and publishes the snapshot.
+//! - [`outputs`]: JSONL, console, OTLP (the exporters), Prometheus text and
+//!   the web dashboard and API.
+//! - [`window`]: the rolling-window engine and the statistics, worker views
+//!   and histograms built on it.
+//! - [`ingest`]: the rings: attaching, watching, reading batches and their
+//!   losses, post-mortems of dead writers.
+//! - [`views`]: the published snapshot, plain data.
+//! - [`support`]: JSON, time formats, the log format and other helpers.
 
 #![warn(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod app;
-pub mod cli;
-pub mod demo;
-pub mod drain;
-pub mod durations;
-pub mod exporters;
-pub mod json;
-pub mod loss;
-pub mod postmortem;
-pub mod prometheus;
-pub mod ring_context;
-pub mod services;
-pub mod snapshot;
-pub mod stats;
-pub mod timefmt;
-pub mod web;
-pub mod workload;
+pub mod ingest;
+pub mod outputs;
+pub mod support;
+pub mod views;
+pub mod window;

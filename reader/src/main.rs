@@ -4,7 +4,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = profilis_reader::cli::Cli::parse();
+    let cli = profilis_reader::app::cli::Cli::parse();
     match profilis_reader::app::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -301,7 +301,7 @@ fn a_ring_truncated_while_drained_is_reported_and_the_other_ring_goes_on() {
 fn once_stops_for_a_ring_truncated_under_it() {
     // A ring cut short between attach and drain: `--once` must not wait
     // for positions it can never read.
-    use profilis_reader::drain::{Drain, DrainOptions};
+    use profilis_reader::app::drain::{Drain, DrainOptions};
     use std::sync::atomic::AtomicBool;
     use std::sync::Arc;
     let tmp = tempfile::tempdir().unwrap();

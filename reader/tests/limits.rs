@@ -7,11 +7,11 @@ mod common;
 
 use common::*;
 use profilis::{Fields, Kind, Ring, RingOptions, StrId};
-use profilis_reader::drain::{Drain, DrainOptions};
-use profilis_reader::exporters::jsonl::{JsonlExporter, JsonlOptions};
-use profilis_reader::exporters::Exporter;
-use profilis_reader::snapshot::Snapshot;
-use profilis_reader::stats::StatsConfig;
+use profilis_reader::app::drain::{Drain, DrainOptions};
+use profilis_reader::outputs::jsonl::{JsonlExporter, JsonlOptions};
+use profilis_reader::outputs::Exporter;
+use profilis_reader::views::Snapshot;
+use profilis_reader::window::stats::StatsConfig;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -109,7 +109,7 @@ fn routes_errors_and_string_table_limits_report_use_and_hits() {
     assert!(t.arena_used > 0 && t.arena_used <= t.arena_bytes);
     assert_eq!(t.overflow_last_minute, 26);
     // Health: the route and string limits degrade, the error list does not.
-    let reasons = profilis_reader::web::health::assess(&s);
+    let reasons = profilis_reader::views::health::assess(&s);
     assert_eq!(reasons.len(), 2, "{reasons:#?}");
     assert!(reasons[0].contains("(other)") && reasons[0].contains("--max-routes 5"));
     assert!(reasons[1].contains("string table is full") && reasons[1].contains("16 of 16"));
@@ -156,7 +156,7 @@ fn retain_bytes_keeps_the_jsonl_files_under_the_limit() {
     let newest = lines.iter().map(|v| v["seq"].as_u64().unwrap()).max();
     assert_eq!(newest, Some(written - 1), "the newest events are kept");
     assert!(
-        profilis_reader::web::health::assess(&s).is_empty(),
+        profilis_reader::views::health::assess(&s).is_empty(),
         "retention doing its job is not a problem"
     );
 }

@@ -14,7 +14,7 @@ use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, 
 use otlp_receiver::{hex, int_attr, string_attr, Protocol, Receiver};
 use profilis::record::FLAG_ERROR;
 use profilis::{Fields, Kind, Method, Ring, SpanContext};
-use profilis_reader::durations::BUCKET_BOUNDS_NS;
+use profilis_reader::window::durations::BUCKET_BOUNDS_NS;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::Stdio;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use profilis_reader::drain::{Drain, DrainOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 

@@ -9,9 +9,9 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
-use profilis_reader::drain::{Drain, DrainOptions};
-use profilis_reader::snapshot::{Snapshot, SnapshotHandle};
-use profilis_reader::web::{self, Listen, UiConfig, WebState};
+use profilis_reader::app::drain::{Drain, DrainOptions};
+use profilis_reader::outputs::web::{self, Listen, UiConfig, WebState};
+use profilis_reader::views::{Snapshot, SnapshotHandle};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::sync::atomic::AtomicBool;
@@ -1020,7 +1020,7 @@ fn served_over_a_real_socket_and_stopped() {
     assert!(
         nice_of_ui_threads
             .iter()
-            .all(|&n| n == i64::from(web::server::SERVER_NICE)),
+            .all(|&n| n == i64::from(profilis_reader::support::priority::BACKGROUND_NICE)),
         "{nice_of_ui_threads:?}"
     );
     server.shutdown();
@@ -1140,34 +1140,45 @@ fn https_only_needs_a_certificate_and_bad_files_are_clear_errors() {
     let parse = |args: &[&str]| {
         let mut all = vec!["profilis-reader", "a.ring"];
         all.extend_from_slice(args);
-        profilis_reader::cli::Cli::try_parse_from(all)
+        profilis_reader::app::cli::Cli::try_parse_from(all)
             .unwrap()
             .reader
             .ui
     };
-    let err = UiConfig::from_args(&parse(&["--ui-https-only"]), None).unwrap_err();
+    let err = profilis_reader::app::ui::ui_config(&parse(&["--ui-https-only"]), None).unwrap_err();
     assert!(format!("{err:#}").contains("--tls-cert"), "{err:#}");
 
     let tmp = tempfile::tempdir().unwrap();
     let token_file = tmp.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
     let tf = token_file.to_str().unwrap();
-    let (config, _) = UiConfig::from_args(&parse(&["--ui-token-file", tf]), None).unwrap();
+    let (config, _) =
+        profilis_reader::app::ui::ui_config(&parse(&["--ui-token-file", tf]), None).unwrap();
     assert_eq!(
         config.token.as_deref(),
         Some(TOKEN),
         "trailing newline ignored"
     );
-    let (config, _) = UiConfig::from_args(&parse(&[]), Some(format!(" {TOKEN} "))).unwrap();
+    let (config, _) =
+        profilis_reader::app::ui::ui_config(&parse(&[]), Some(format!(" {TOKEN} "))).unwrap();
     assert_eq!(config.token.as_deref(), Some(TOKEN));
-    assert!(UiConfig::from_args(&parse(&["--ui-token-file", tf]), Some(TOKEN.into())).is_err());
+    assert!(profilis_reader::app::ui::ui_config(
+        &parse(&["--ui-token-file", tf]),
+        Some(TOKEN.into())
+    )
+    .is_err());
     std::fs::write(&token_file, "\n").unwrap();
-    let err = UiConfig::from_args(&parse(&["--ui-token-file", tf]), None).unwrap_err();
+    let err =
+        profilis_reader::app::ui::ui_config(&parse(&["--ui-token-file", tf]), None).unwrap_err();
     assert!(format!("{err:#}").contains("empty"));
-    let err = UiConfig::from_args(&parse(&["--ui-css", "/nonexistent/x.css"]), None).unwrap_err();
+    let err =
+        profilis_reader::app::ui::ui_config(&parse(&["--ui-css", "/nonexistent/x.css"]), None)
+            .unwrap_err();
     assert!(format!("{err:#}").contains("--ui-css"));
-    assert!(UiConfig::from_args(&parse(&["--ui-cors-origin", "*"]), None).is_err());
-    assert!(UiConfig::from_args(&parse(&["--ui-prefix", "no-slash"]), None).is_err());
+    assert!(profilis_reader::app::ui::ui_config(&parse(&["--ui-cors-origin", "*"]), None).is_err());
+    assert!(
+        profilis_reader::app::ui::ui_config(&parse(&["--ui-prefix", "no-slash"]), None).is_err()
+    );
 
     // A certificate that is not one.
     std::fs::write(tmp.path().join("bad.pem"), "not a certificate").unwrap();
@@ -1192,8 +1203,8 @@ fn https_only_needs_a_certificate_and_bad_files_are_clear_errors() {
 /// download, behind the token like every data endpoint.
 #[tokio::test]
 async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
-    use profilis_reader::loss::LossTotals;
-    use profilis_reader::postmortem::{PostMortem, PostMortemEvent};
+    use profilis_reader::views::LossTotals;
+    use profilis_reader::views::{PostMortem, PostMortemEvent};
     let ring_id = "00000000000000ab";
     let event = |seq: u64| PostMortemEvent {
         ts_ns: 1_800_000_000_000_000_000 + seq,

@@ -11,7 +11,7 @@ mod common;
 
 use common::*;
 use profilis::{Emit, Fields, Kind, Method, Ring, RingOptions};
-use profilis_reader::drain::{Drain, DrainOptions, ProducerOptions};
+use profilis_reader::app::drain::{Drain, DrainOptions, ProducerOptions};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -257,7 +257,7 @@ fn four_workers() {
         assert_eq!((global.count, global.p99_ns), (m.count, m.p99_ns));
     }
     // The same in metrics.json, with the breakdown one key away.
-    let v = serde_json::to_value(profilis_reader::web::metrics_json::render(&s)).unwrap();
+    let v = serde_json::to_value(profilis_reader::outputs::web::metrics_json::render(&s)).unwrap();
     let route = &v["services"][0]["routes"][0];
     assert_eq!(route["workers"].as_array().unwrap().len(), 4);
     let sum: u64 = route["workers"]
@@ -321,7 +321,7 @@ fn killed_worker() {
     let ring_path = tmp.path().join("c.ring");
     let ready = tmp.path().join("ready");
     let out_dir = tmp.path().join("out");
-    let started_ns = profilis_reader::timefmt::now_ns();
+    let started_ns = profilis_reader::support::timefmt::now_ns();
     let mut victim = spawn(
         "victim",
         &ring_path,
@@ -374,7 +374,7 @@ fn killed_worker() {
     assert!(filler_dropped > 0, "the ring held up by the claim filled");
     victim.kill().unwrap(); // SIGKILL, mid-claim
     victim.wait().unwrap();
-    let killed_ns = profilis_reader::timefmt::now_ns();
+    let killed_ns = profilis_reader::support::timefmt::now_ns();
 
     // Dead in health, with the time it was last seen; its events behind the
     // claim are not drained yet.

@@ -307,12 +307,14 @@ impl ConsumerCore {
             }
         }
         let lanes = ring.lanes.len();
+        let before_event = self.events.len() as u32;
         for i in 0..keep as u64 {
             self.batch_losses.push(Loss {
                 position: ring_position(l, pos + i, lanes),
                 cause,
                 pid,
                 writer,
+                before_event,
             });
         }
     }

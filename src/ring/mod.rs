@@ -134,6 +134,10 @@ pub struct Loss {
     pub pid: u32,
     /// Writer-table index, `NO_WRITER` if unknown.
     pub writer: u16,
+    /// Events of its batch read before it: the loss happened between event
+    /// `before_event - 1` and event `before_event` of the batch (events and
+    /// losses of one lane are in position order).
+    pub before_event: u32,
 }
 
 /// Losses kept for the caller per batch; beyond this they are only counted

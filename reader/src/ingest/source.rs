@@ -1,0 +1,396 @@
+//! One attached ring: its consumer, the state the pipeline keeps for it,
+//! and the read of one batch with the losses found in it.
+
+use super::context::RingContext;
+use super::loss::{LossCursor, LossMarker, LossTracker, Observation};
+use super::postmortem::{PostMortems, RingProgress, WriterWatch};
+use super::Batch;
+use crate::support::json;
+use crate::support::recent::Recent;
+use crate::views::{
+    ExporterCounts, ProducerLoss, RingAccount, RingCounters, RingStatus, StringLimit, WriterStatus,
+};
+use profilis::{Consumer, ConsumerOptions, OpenError, WriterInfo};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What the reader keeps of a ring it detached: its last figures, and what
+/// a new attachment of the same ring continues from.
+pub(super) struct Detached {
+    pub status: RingStatus,
+    pub account: RingAccount,
+    pub exported: Vec<ExporterCounts>,
+    pub loss: LossTracker,
+    pub table: Vec<WriterInfo>,
+}
+
+/// An attached ring.
+pub(super) struct Source {
+    consumer: Consumer,
+    pub ctx: RingContext,
+    /// From `--watch`: detached when its writers are gone and it is drained.
+    pub watched: bool,
+    /// `--once` / shutdown: drain up to these lane positions.
+    target: Option<Vec<u64>>,
+    /// Per exporter, what became of this ring's events.
+    pub exported: Vec<ExporterCounts>,
+    /// Losses (dropped + abandoned + torn) over the last minute.
+    losses: Recent,
+    /// String-table overflows over the last minute.
+    overflows: Recent,
+    /// Whether the truncation of its file was reported.
+    truncation_reported: bool,
+    /// LOSS markers and per-producer loss totals.
+    pub loss: LossTracker,
+    /// Recent events per writer, for post-mortems.
+    watch: WriterWatch,
+    /// The writer table (with liveness) as of the last publish.
+    pub table: Vec<WriterInfo>,
+}
+
+/// One batch of one ring as the pipeline takes it: the events, the LOSS
+/// markers found with them, and where the ring's markers stand after them.
+/// Read once; its losses taken once.
+pub struct RingBatch<'a> {
+    /// The ring's context (names, services, messages of the batch).
+    pub ctx: &'a mut RingContext,
+    /// The events.
+    pub batch: Batch<'a>,
+    /// LOSS markers, in output order (see [`super::loss`]).
+    pub markers: Vec<LossMarker>,
+    /// The ring's cumulative loss counts and per-writer marks after them.
+    pub cursor: &'a LossCursor,
+    /// Per exporter, what became of this ring's events so far.
+    pub exported: &'a mut [ExporterCounts],
+    /// Positions passed: events and losses (a reader catching up over
+    /// overwritten or torn records is not idle).
+    pub progress: usize,
+}
+
+impl Source {
+    /// Attaches the ring at `path` as attachment `slot`.
+    pub fn attach(
+        path: &Path,
+        slot: u32,
+        watched: bool,
+        options: &super::IngestOptions,
+        exporters: usize,
+    ) -> Result<Source, OpenError> {
+        let mut consumer = Consumer::attach_with(
+            path,
+            ConsumerOptions {
+                liveness_interval: options.liveness_interval,
+            },
+        )?;
+        let info = *consumer.info();
+        let mut ctx = RingContext::new(slot, path, info.ring_id, info.params.string_entries);
+        ctx.lanes = info.params.lanes;
+        let now = Instant::now();
+        ctx.refresh_writers(&consumer.writers(), None, now);
+        let target = options.once.then(|| {
+            // The events of writers already gone count too: publish what
+            // they were in the middle of before taking the marks.
+            consumer.reclaim_dead();
+            consumer.tails()
+        });
+        // Overflows from before the reader attached are old news.
+        let overflows = Recent::starting(now, consumer.strings_overflow());
+        Ok(Source {
+            consumer,
+            ctx,
+            watched,
+            target,
+            exported: vec![ExporterCounts::default(); exporters],
+            losses: Recent::default(),
+            overflows,
+            truncation_reported: false,
+            loss: LossTracker::new(info.created_wall_ns, None),
+            watch: WriterWatch::new(options.postmortem_events),
+            table: Vec::new(),
+        })
+    }
+
+    /// Continues where a detached attachment of the same ring stopped, or
+    /// where the file exporter's LOSS lines stand (`cursor`).
+    pub fn resume(&mut self, old: Option<Detached>, cursor: Option<LossCursor>) {
+        match old {
+            Some(old) => {
+                self.exported = old.exported;
+                self.loss = old.loss;
+                self.table = old.table;
+            }
+            None => {
+                let created = self.consumer.info().created_wall_ns;
+                self.loss = LossTracker::new(created, cursor);
+            }
+        }
+    }
+
+    /// Reads up to `limit` positions and takes the losses the read found:
+    /// the batch is read once and its losses taken once. `force`: attribute
+    /// and report every loss now (final round).
+    pub fn read(&mut self, limit: usize, force: bool, now: Instant, now_ns: u64) -> RingBatch<'_> {
+        let Source {
+            consumer,
+            ctx,
+            loss,
+            watch,
+            exported,
+            ..
+        } = self;
+        consumer.read(limit);
+        // The losses of earlier batches came with them; only this batch's
+        // are news.
+        let _ = consumer.take_losses();
+        for a in consumer.take_anomalies() {
+            tracing::error!(
+                "error: ring file {}: lane {} held position {} with the reader at {}, which no writer produces (a damaged or tampered file); the lane was reset, counted in repairs",
+                ctx.path.display(),
+                a.lane,
+                a.tail,
+                a.head
+            );
+        }
+        let batch = consumer.batch();
+        let unknown_writer = batch
+            .events
+            .iter()
+            .find(|e| ctx.needs_writer_refresh(e, now))
+            .map(|e| e.writer);
+        if unknown_writer.is_some() {
+            // A writer registered since the table was last read: learn its
+            // service before the batch is rendered.
+            ctx.refresh_writers(&consumer.writers(), unknown_writer, now);
+        }
+        let wall_ns = |e: &profilis::Event| batch.wall_ns(e);
+        let observation = Observation {
+            counters: consumer.counters(),
+            lost: batch.losses,
+            untold: batch.losses_untold,
+            events: batch.events,
+            wall_ns: &wall_ns,
+            now_ns,
+            now,
+            force,
+        };
+        let markers = loss.observe(&observation, ctx, &mut || consumer.writers());
+        let progress = batch.events.len() + batch.losses.len() + batch.losses_untold as usize;
+        if !batch.events.is_empty() {
+            ctx.begin_batch();
+            for e in batch.events {
+                watch.record(ctx, batch.names, batch.wall_ns(e), e);
+            }
+        }
+        RingBatch {
+            ctx,
+            batch: Batch::from(batch),
+            markers,
+            cursor: loss.cursor(),
+            exported,
+            progress,
+        }
+    }
+
+    /// Releases the batch just read; reports (once) a file truncated while
+    /// attached.
+    pub fn commit(&mut self) {
+        // Also after an empty read: it may have passed torn or abandoned
+        // positions, which the commit counts and releases.
+        self.consumer.commit();
+        if self.consumer.truncated() && !self.truncation_reported {
+            self.truncation_reported = true;
+            tracing::error!(
+                "error: ring file {} was truncated while attached; nothing more can be read from it ({} events still in it are lost); the other rings go on",
+                self.ctx.path.display(),
+                self.consumer.lag()
+            );
+        }
+    }
+
+    /// Sets the drain target to what the writers have written as of now.
+    pub fn target_tail(&mut self) {
+        self.consumer.reclaim_dead();
+        self.target = Some(self.consumer.tails());
+    }
+
+    /// Whether the ring is drained to its target (a truncated ring yields
+    /// nothing more, so it counts as done).
+    pub fn reached_target(&self) -> bool {
+        self.consumer.truncated()
+            || self
+                .target
+                .as_ref()
+                .is_none_or(|t| self.consumer.caught_up(t))
+    }
+
+    /// The writer table now, when this watched ring is finished: drained
+    /// (or truncated) and its writers all gone, or its file removed.
+    pub fn finished(&self) -> Option<(Vec<WriterInfo>, bool)> {
+        if !self.watched {
+            return None;
+        }
+        // A truncated ring yields nothing more: as drained as it gets.
+        let drained = self.consumer.lag() == 0 || self.consumer.truncated();
+        let gone = !self.ctx.path.exists();
+        let writers = self.consumer.writers();
+        let finished =
+            drained && (gone || (!writers.is_empty() && writers.iter().all(|w| !w.alive)));
+        finished.then_some((writers, gone))
+    }
+
+    /// Reads the writer table (with liveness) again.
+    pub fn refresh_table(&mut self) {
+        self.table = self.consumer.writers();
+    }
+
+    /// Notes writers found dead in the last table read and freezes the
+    /// post-mortems of those whose events are all drained.
+    pub fn check_writers(&mut self, now_ns: u64, postmortems: &mut PostMortems) {
+        let path = self.ctx.path.display().to_string();
+        let consumer = &self.consumer;
+        let loss = &self.loss;
+        let progress = RingProgress {
+            marks_after: &|pid| {
+                (!consumer.lanes().iter().any(|l| l.pid == pid)).then(|| consumer.tails())
+            },
+            drained: &|marks| consumer.caught_up(marks),
+        };
+        let found = self.watch.check(
+            &self.table,
+            &progress,
+            now_ns,
+            &|w| last_seen_ns(consumer, w),
+            &|index| loss.losses_of(index),
+            &mut self.ctx,
+            consumer.names(),
+            &path,
+        );
+        for pm in found {
+            postmortems.add(pm);
+        }
+    }
+
+    /// Losses per producer since the reader started.
+    pub fn producer_losses(&self) -> Vec<ProducerLoss> {
+        self.loss.producers(
+            &self.ctx.path.display().to_string(),
+            &json::hex64(self.ctx.ring_id),
+            &self.table,
+        )
+    }
+
+    /// Events lost in about the last minute, as of `now`.
+    pub fn lost_last_minute(&mut self, now: Instant) -> u64 {
+        let c = self.consumer.counters();
+        self.losses.update(now, c.dropped + c.abandoned + c.torn)
+    }
+
+    /// The ring as the snapshot shows it; `primary` is the exporter whose
+    /// counts it reports.
+    pub fn status(&self, primary: Option<usize>, lost_last_minute: u64) -> RingStatus {
+        let c = self.consumer.counters();
+        let info = self.consumer.info();
+        let counts = primary.map(|p| self.exported[p]).unwrap_or_default();
+        let lanes = self.consumer.lanes();
+        let fullest_lane = lanes
+            .iter()
+            .map(|l| l.tail.saturating_sub(l.head))
+            .max()
+            .unwrap_or(0);
+        let lane_slots = info.params.lane_slots().max(1);
+        RingStatus {
+            path: self.ctx.path.display().to_string(),
+            ring_id: json::hex64(info.ring_id),
+            capacity: info.params.capacity,
+            lanes: info.params.lanes,
+            lanes_held: lanes.iter().filter(|l| l.pid != 0).count() as u64,
+            policy: info.policy.as_str(),
+            attached: true,
+            truncated: self.consumer.truncated(),
+            lost_last_minute,
+            lag: c.in_flight,
+            fullest_lane,
+            depth_ratio: (fullest_lane as f64 / lane_slots as f64).min(1.0),
+            counters: RingCounters::from(c),
+            exported: counts.exported,
+            export_lost: counts.lost,
+            duplicates_skipped: counts.duplicates_skipped,
+            unresolved: c.names_unresolved,
+            strings_overflow: self.consumer.strings_overflow(),
+            messages_lost: c.messages_lost,
+            messages_unread: c.messages_unread,
+            repairs: c.repairs,
+            writers: self
+                .table
+                .iter()
+                .map(|w| WriterStatus {
+                    pid: w.pid,
+                    service: w.service.as_deref().map(str::to_string),
+                    alive: w.alive,
+                    dropped: w.dropped,
+                    registered_ns: w.registered_wall_ns,
+                    last_seen_ns: last_seen_ns(&self.consumer, w)
+                        .max(self.watch.last_event_ns(w.index)),
+                })
+                .collect(),
+        }
+    }
+
+    /// The string table's use, and its overflows in about the last minute.
+    pub fn string_limit(&mut self, now: Instant) -> StringLimit {
+        let table = self.consumer.string_table();
+        StringLimit {
+            ring: self.ctx.path.display().to_string(),
+            entries: table.entries,
+            entries_used: table.entries_used,
+            arena_bytes: table.arena_bytes,
+            arena_used: table.arena_used,
+            overflow: table.overflow,
+            overflow_last_minute: self.overflows.update(now, table.overflow),
+        }
+    }
+
+    /// The `--accounting` line; `exporters` names them, `primary` is the
+    /// one whose counts are `exported` and `export_lost`.
+    pub fn account(&self, exporters: &[&'static str], primary: Option<usize>) -> RingAccount {
+        let c = self.consumer.counters();
+        let counts = primary.map(|p| self.exported[p]).unwrap_or_default();
+        RingAccount {
+            ring: self.ctx.path.display().to_string(),
+            ring_id: json::hex64(self.ctx.ring_id),
+            received: c.received,
+            dropped: c.dropped,
+            abandoned: c.abandoned,
+            torn: c.torn,
+            claimed: c.claimed,
+            lag: c.in_flight,
+            messages_lost: c.messages_lost,
+            messages_unread: c.messages_unread,
+            names_unresolved: c.names_unresolved,
+            repairs: c.repairs,
+            exported: counts.exported,
+            export_lost: counts.lost,
+            duplicates_skipped: counts.duplicates_skipped,
+            exporters: exporters
+                .iter()
+                .zip(&self.exported)
+                .map(|(name, c)| (*name, *c))
+                .collect(),
+        }
+    }
+
+    /// The ring's file.
+    pub fn path(&self) -> &PathBuf {
+        &self.ctx.path
+    }
+}
+
+/// When a writer was last seen alive: its heartbeat, as wall-clock ns (0
+/// when it has none).
+fn last_seen_ns(consumer: &Consumer, w: &WriterInfo) -> u64 {
+    if w.heartbeat_mono_ns == 0 {
+        0
+    } else {
+        consumer.wall_ns(w.heartbeat_mono_ns)
+    }
+}
