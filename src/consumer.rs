@@ -204,6 +204,9 @@ pub struct Consumer {
     last_size_check_ns: u64,
     liveness_interval_ns: u64,
     last_liveness_ns: u64,
+    /// Counters as of the last read of an intact file: what a truncated
+    /// ring reports (its lanes then read as zeros).
+    last_intact: Counters,
     /// Unresolved lookups already handed to the core.
     unresolved_noted: (u64, u64),
     // Declared last: unmapped after every view above is gone.
@@ -248,6 +251,7 @@ impl Consumer {
             path: path.to_owned(),
             what: s.what,
         })?;
+        let last_intact = core.counters(view);
         view.header
             .consumer_pid
             .store(process::pid() as u64, Relaxed);
@@ -265,6 +269,7 @@ impl Consumer {
             last_size_check_ns: 0,
             liveness_interval_ns,
             last_liveness_ns: 0,
+            last_intact,
             unresolved_noted: (0, 0),
             mapping,
         })
@@ -284,6 +289,7 @@ impl Consumer {
         if self.truncated {
             self.core.discard();
         } else {
+            self.last_intact = self.core.counters(self.view);
             self.view.header.consumer_heartbeat_ns.store(now, Relaxed);
             if now.saturating_sub(self.last_liveness_ns) >= self.liveness_interval_ns {
                 self.last_liveness_ns = now;
@@ -402,8 +408,12 @@ impl Consumer {
         self.core.caught_up(self.view, marks)
     }
 
-    /// Counters of the ring.
+    /// Counters of the ring (for a ring whose file was truncated, as of the
+    /// last read before that was found).
     pub fn counters(&self) -> Counters {
+        if self.truncated {
+            return self.last_intact;
+        }
         self.core.counters(self.view)
     }
 

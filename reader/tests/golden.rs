@@ -5,8 +5,8 @@
 //! fixed timestamps, contents and trace ids: REQ with and without the
 //! error flag and 5xx statuses, FN, DB and CUSTOM events, names that need
 //! escaping, more names than `--max-routes`, a writer process that dies
-//! with a claim it never committed (an abandoned position, a post-mortem)
-//! and events refused by the full ring. `profilis-reader` drains it with
+//! in the middle of an event (an abandoned position, a post-mortem) and
+//! events refused by a full lane. `profilis-reader` drains it with
 //! JSONL output and the dashboard; the test compares
 //! - `events.jsonl`: the JSONL files, events and LOSS lines, byte for byte;
 //! - `metrics.json`: `GET /metrics.json` (key order kept, pretty-printed);
@@ -46,13 +46,16 @@ use std::time::Duration;
 
 const ROLE: &str = "PROFILIS_GOLDEN_ROLE";
 const SERVICE: &str = "golden";
+/// Two lanes of 128 slots: this process writes into the first (its own),
+/// the victim into the second (the shared one).
 const CAPACITY: u64 = 256;
-/// Positions 0.. written by this process first.
+const LANES: u64 = 2;
+const LANE_SLOTS: u64 = CAPACITY / LANES;
+/// Events 0.. written by this process first.
 const FIRST: u64 = 100;
-/// Then the victim: events, one claim it never commits, events.
-const VICTIM_BEFORE: u64 = 40;
-const VICTIM_AFTER: u64 = 20;
-/// Refused by the full ring at the end.
+/// Then the victim: its events, then one it dies in the middle of.
+const VICTIM: u64 = 60;
+/// Then this process fills its lane, and this many more are refused.
 const DROPPED: u64 = 7;
 const MS: u64 = 1_000_000;
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -163,13 +166,16 @@ fn write(ring: &Ring, seq: u64, base_mono_ns: u64) -> Emit {
 fn open(path: &Path) -> Ring {
     Ring::create_or_open(
         path,
-        RingOptions::default().capacity(CAPACITY).service(SERVICE),
+        RingOptions::default()
+            .capacity(CAPACITY)
+            .lanes(LANES)
+            .service(SERVICE),
     )
     .expect("opening the golden ring")
 }
 
-/// The writer that dies: its events, a claim it never commits, more
-/// events, then it exits with the claim open.
+/// The writer that dies: its events, then it begins one more and exits in
+/// the middle of it (the lane it was writing through stays locked by it).
 fn victim() {
     let path = PathBuf::from(std::env::var("PROFILIS_RING").unwrap());
     let base: u64 = std::env::var("PROFILIS_GOLDEN_BASE")
@@ -177,14 +183,12 @@ fn victim() {
         .parse()
         .unwrap();
     let ring = open(&path);
-    for seq in FIRST..FIRST + VICTIM_BEFORE {
+    for seq in FIRST..FIRST + VICTIM {
         assert_eq!(write(&ring, seq, base), Emit::Written);
     }
     let claim = ring.claim().unwrap();
-    assert_eq!(claim.position(), FIRST + VICTIM_BEFORE);
-    for seq in FIRST + VICTIM_BEFORE + 1..FIRST + VICTIM_BEFORE + 1 + VICTIM_AFTER {
-        assert_eq!(write(&ring, seq, base), Emit::Written);
-    }
+    // Position VICTIM of lane 1.
+    assert_eq!(claim.position(), VICTIM * LANES + 1);
     std::process::exit(0);
 }
 
@@ -490,20 +494,21 @@ fn golden() {
         .unwrap();
     let victim_pid = victim.id();
     assert!(victim.wait().unwrap().success());
-    for seq in FIRST + VICTIM_BEFORE + 1 + VICTIM_AFTER..CAPACITY {
+    let last = FIRST + VICTIM + (LANE_SLOTS - FIRST);
+    for seq in FIRST + VICTIM..last {
         assert_eq!(write(&ring, seq, base), Emit::Written);
     }
-    for seq in CAPACITY..CAPACITY + DROPPED {
+    for seq in last..last + DROPPED {
         assert_eq!(write(&ring, seq, base), Emit::Dropped);
     }
-    let received = CAPACITY - 1;
+    let received = LANE_SLOTS + VICTIM;
 
     let mut child = reader()
         .arg(&ring_path)
         .arg("--jsonl-dir")
         .arg(&out_dir)
         .args([
-            "--stall-timeout",
+            "--liveness-interval",
             "10ms",
             "--max-routes",
             "3",

@@ -39,10 +39,18 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         valid(p);
         poke(p, 0, u64::from_le_bytes(*b"NOTARING"));
     });
-    add("future-version", "version 2 is not supported", &|p| {
+    add("future-version", "version 3 is not supported", &|p| {
         valid(p);
-        poke(p, 8, 2);
+        poke(p, 8, 3);
     });
+    add(
+        "format-1",
+        "ring format version 1 is not supported (this library reads version 2)",
+        &|p| {
+            valid(p);
+            poke(p, 8, 1);
+        },
+    );
     add("capacity-not-pow2", "invalid ring parameters", &|p| {
         valid(p);
         poke(p, 24, 100);
@@ -90,9 +98,11 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         "consumer state is inconsistent",
         &|p| {
             valid(p);
-            // Consumer state copy 0: read position beyond the claim position.
-            poke(p, 392, 1_000);
-            poke(p, 400, 1_000);
+            // Consumer state copy 0: a lane's read position with no outcome
+            // counted for it.
+            let params = profilis::Ring::open(p).unwrap().info().params;
+            let head = params.state_offset() + 8 * profilis::layout::STATE_FIXED_WORDS as u64;
+            poke(p, head, 1_000);
         },
     );
     // SAFETY: geteuid has no preconditions.

@@ -142,7 +142,7 @@ fn storm() {
             "512",
             "--flush-interval",
             "200ms",
-            "--stall-timeout",
+            "--liveness-interval",
             "20ms",
             "--no-ui",
         ]
@@ -193,8 +193,8 @@ fn storm() {
     kill(&mut reader);
     reader_kills += 1;
 
-    // The final drain: what is left in the rings, claims of dead writers
-    // skipped after the stall timeout, files closed.
+    // The final drain: what is left in the rings, the lanes of dead
+    // writers taken back (the events they died in counted), files closed.
     let args: Vec<&str> = reader_args
         .iter()
         .map(String::as_str)

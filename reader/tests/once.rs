@@ -267,12 +267,11 @@ fn wait_attaches_a_ring_that_appears_later() {
 }
 
 #[test]
-fn once_skips_a_claim_that_is_never_committed() {
+fn once_counts_an_event_begun_and_never_finished_as_abandoned() {
     let tmp = tempfile::tempdir().unwrap();
     let ring_path = tmp.path().join("stall.ring");
     let ring = ring(&ring_path, 4096);
-    // A writer that claims a slot and dies before committing it: the claim
-    // is dropped uncommitted.
+    // A two-phase event begun and dropped without being committed.
     let claimed = ring.claim().map(|c| c.position());
     assert_eq!(claimed.ok(), Some(0));
     write_events(&ring, 10);
@@ -281,7 +280,7 @@ fn once_skips_a_claim_that_is_never_committed() {
             ring_path.to_str().unwrap(),
             "--once",
             "--accounting",
-            "--stall-timeout",
+            "--liveness-interval",
             "100ms",
         ],
         DEADLINE,
