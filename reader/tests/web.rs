@@ -646,8 +646,13 @@ async fn health_reports_rings_and_degrades_on_losses_and_truncation() {
     assert!(h["reasons"][0].as_str().unwrap().contains("lost 7 events"));
     let h = degraded(|s| s.rings[0].truncated = true).await;
     assert!(h["reasons"][0].as_str().unwrap().contains("truncated"));
-    let h = degraded(|s| s.rings[0].lag = 4000).await;
-    assert!(h["reasons"][0].as_str().unwrap().contains("98% full"));
+    let h = degraded(|s| s.rings[0].depth_ratio = 0.98).await;
+    assert!(h["reasons"][0]
+        .as_str()
+        .unwrap()
+        .contains("a lane 98% full"));
+    let h = degraded(|s| s.rings[0].repairs = 2).await;
+    assert!(h["reasons"][0].as_str().unwrap().contains("2 lanes reset"));
     let h = degraded(|s| s.reader.export_lost_last_minute = 3).await;
     assert!(h["reasons"][0].as_str().unwrap().contains("exporters"));
     // Limits: each reported with its bound, use and hits.

@@ -1,7 +1,7 @@
 //! Worker processes of one service: merged percentiles across processes and
-//! rings, and a worker SIGKILLed mid-claim (dead in health, its last events
-//! in the post-mortem, its losses in LOSS markers that add up to the ring
-//! counters).
+//! rings, and a worker SIGKILLed in the middle of an event (dead in health,
+//! its last events in the post-mortem, its losses in LOSS markers that add up
+//! to the ring counters).
 //!
 //! The binary re-executes itself as the worker processes
 //! (`PROFILIS_TEST_ROLE=worker|victim|filler`), so it runs without the test
@@ -23,9 +23,11 @@ const ROLE: &str = "PROFILIS_TEST_ROLE";
 const SERVICE: &str = "svc";
 const ROUTES: [&str; 3] = ["/api/a", "/api/b", "/api/c"];
 const EVENTS_PER_WORKER: u64 = 6000;
-/// Events the victim commits before and after its unfinished claim.
-const VICTIM_BEFORE: u64 = 100;
-const VICTIM_AFTER: u64 = 20;
+/// Events the victim writes before the one it dies in the middle of.
+const VICTIM_EVENTS: u64 = 120;
+/// The ring of the victim and the filler: two lanes of 256 slots, the
+/// victim's own and the shared one the filler writes through.
+const SMALL_RING: u64 = 512;
 const POSTMORTEM_EVENTS: u64 = 50;
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -42,7 +44,7 @@ fn main() {
             four_workers,
         ),
         (
-            "worker_killed_mid_claim_is_dead_with_its_last_events_and_exact_losses",
+            "worker_killed_mid_event_is_dead_with_its_last_events_and_exact_losses",
             killed_worker,
         ),
     ]);
@@ -59,7 +61,10 @@ fn open_ring(capacity: u64) -> Ring {
     let path = PathBuf::from(std::env::var("PROFILIS_RING").unwrap());
     Ring::create_or_open(
         &path,
-        RingOptions::default().capacity(capacity).service(SERVICE),
+        RingOptions::default()
+            .capacity(capacity)
+            .lanes(2)
+            .service(SERVICE),
     )
     .unwrap()
 }
@@ -99,34 +104,35 @@ fn checkout(ring: &Ring, seq: u64) -> Emit {
     ring.record(Kind::Req, ring.intern("/checkout"), &fields)
 }
 
-/// Victim: commits events, claims a slot it never commits, commits more
-/// behind it, says so in `PROFILIS_TEST_READY`, then waits to be killed.
+/// Victim: writes its events, begins one more and stays in the middle of
+/// it, says so in `PROFILIS_TEST_READY`, then waits to be killed.
 fn victim() {
-    let ring = open_ring(128);
-    for seq in 0..VICTIM_BEFORE {
+    let ring = open_ring(SMALL_RING);
+    for seq in 0..VICTIM_EVENTS {
         assert_eq!(checkout(&ring, seq), Emit::Written);
     }
     let _claim = ring.claim().unwrap();
-    for seq in VICTIM_BEFORE..VICTIM_BEFORE + VICTIM_AFTER {
-        assert_eq!(checkout(&ring, seq), Emit::Written);
-    }
     std::fs::write(std::env::var("PROFILIS_TEST_READY").unwrap(), b"ready").unwrap();
     loop {
         std::thread::sleep(Duration::from_secs(1));
     }
 }
 
-/// Filler: emits into the ring held up by the victim's claim until it is
-/// full; prints how many events were written and dropped.
+/// Filler: emits as fast as it can into its lane (the shared one: the
+/// victim holds the other) until the reader falls behind and events are
+/// refused, then 100 more; prints how many were written and dropped.
 fn filler() {
-    let ring = open_ring(128);
-    let (mut written, mut dropped) = (0, 0);
-    for i in 0..300 {
+    let ring = open_ring(SMALL_RING);
+    let (mut written, mut dropped) = (0u64, 0u64);
+    let mut i = 0;
+    while dropped < 100 {
+        assert!(i < 50_000_000, "the reader never fell behind");
         match ring.emit_fn("fill", 1000 + i, false) {
             Emit::Written => written += 1,
             Emit::Dropped => dropped += 1,
             other => panic!("{other:?}"),
         }
+        i += 1;
     }
     println!("{written} {dropped}");
 }
@@ -310,12 +316,12 @@ impl Ui {
     }
 }
 
-/// A worker SIGKILLed between claim and commit while its later events wait
-/// in the ring behind the claim, and another process filling the ring: the
-/// reader marks the worker dead with its last-seen time, still drains its
-/// committed events, keeps its last events for the post-mortem (endpoint and
-/// JSONL download), and the LOSS markers add up to the ring counters, each
-/// charged to the process that lost the events.
+/// A worker SIGKILLed in the middle of an event, and another process
+/// writing faster than the reader drains: the reader marks the worker dead
+/// with its last-seen time, has drained its events, keeps its last events
+/// for the post-mortem (endpoint and JSONL download), counts the event it
+/// died in as abandoned, and the LOSS markers add up to the ring counters,
+/// each charged to the process that lost the events.
 fn killed_worker() {
     let tmp = tempfile::tempdir().unwrap();
     let ring_path = tmp.path().join("c.ring");
@@ -341,8 +347,8 @@ fn killed_worker() {
             "--accounting",
             "--flush-interval",
             "100ms",
-            "--stall-timeout",
-            "3s",
+            "--liveness-interval",
+            "50ms",
             "--postmortem-events",
             &POSTMORTEM_EVENTS.to_string(),
         ])
@@ -358,9 +364,10 @@ fn killed_worker() {
         prefix: format!("/{}", prefix.trim_end_matches('/')),
     };
 
-    // The reader drains up to the claim and waits there (stall timeout).
-    ui.poll("/metrics.json", "the victim's first events", |v| {
-        (v["rings"][0]["counters"]["received"].as_u64() == Some(VICTIM_BEFORE)).then_some(())
+    // The reader drains every event the victim finished; the one it is in
+    // the middle of holds up nobody.
+    ui.poll("/metrics.json", "the victim's events", |v| {
+        (v["rings"][0]["counters"]["received"].as_u64() == Some(VICTIM_EVENTS)).then_some(())
     });
     let filler = spawn("filler", &ring_path, &[]);
     let filler_pid = filler.id();
@@ -371,8 +378,8 @@ fn killed_worker() {
         let mut it = text.split_whitespace().map(|n| n.parse().unwrap());
         (it.next().unwrap(), it.next().unwrap())
     };
-    assert!(filler_dropped > 0, "the ring held up by the claim filled");
-    victim.kill().unwrap(); // SIGKILL, mid-claim
+    assert!(filler_dropped > 0, "the filler's lane filled");
+    victim.kill().unwrap(); // SIGKILL, mid-event
     victim.wait().unwrap();
     let killed_ns = profilis_reader::support::timefmt::now_ns();
 
@@ -403,13 +410,8 @@ fn killed_worker() {
         (w["alive"].as_bool(), w["last_seen_ns"].as_u64()),
         (Some(false), Some(last_seen))
     );
-    assert!(
-        m["rings"][0]["counters"]["received"].as_u64().unwrap() < VICTIM_BEFORE + VICTIM_AFTER,
-        "the events behind the claim are drained after the kill: {}",
-        m["rings"][0]["counters"]
-    );
 
-    // Once the claim is skipped and the rest drained: the post-mortem.
+    // Once its lane is taken back and everything drained: the post-mortem.
     let ring_id = m["rings"][0]["ring_id"].as_str().unwrap().to_string();
     let summary = ui.poll("/metrics.json", "the victim's post-mortem", |v| {
         v["postmortems"]
@@ -419,14 +421,14 @@ fn killed_worker() {
             .cloned()
     });
     assert_eq!(summary["events_kept"], POSTMORTEM_EVENTS);
-    assert_eq!(summary["events_drained"], VICTIM_BEFORE + VICTIM_AFTER);
+    assert_eq!(summary["events_drained"], VICTIM_EVENTS);
     assert_eq!(summary["losses"]["abandoned"], 1, "its claim, by its stamp");
     // Last seen now: its latest event, committed before the kill.
     let final_seen = summary["last_seen_ns"].as_u64().unwrap();
     assert!(last_seen <= final_seen && final_seen <= killed_ns);
     let pm = ui.json(&format!("/postmortem/{ring_id}/{victim_pid}.json"));
     let events = pm["events"].as_array().unwrap();
-    let total = VICTIM_BEFORE + VICTIM_AFTER;
+    let total = VICTIM_EVENTS;
     let want: Vec<u64> = (total - POSTMORTEM_EVENTS..total).collect();
     let got: Vec<u64> = events
         .iter()
@@ -510,8 +512,8 @@ fn killed_worker() {
             assert_eq!(l["pid"], filler_pid, "drops charged to the filler: {l}");
         }
     }
-    // The abandoned claim sits between the victim's event before it and the
-    // one after it.
+    // The event the victim died in the middle of comes after its last
+    // finished one (the last of its lane).
     let at = lines
         .iter()
         .position(|v| v["kind"] == "LOSS" && v["abandoned"] == 1)
@@ -523,11 +525,13 @@ fn killed_worker() {
         .rev()
         .find(|v| v["kind"] != "LOSS")
         .unwrap();
-    let after = lines[at..].iter().find(|v| v["kind"] != "LOSS").unwrap();
-    assert_eq!(before["bytes_in"], VICTIM_BEFORE - 1);
-    assert_eq!(after["bytes_in"], VICTIM_BEFORE);
-    assert_eq!(lines[at]["from_ts_ns"], before["ts_ns"]);
-    assert_eq!(lines[at]["to_ts_ns"], after["ts_ns"]);
+    assert!(
+        lines[..at].iter().any(|v| v["kind"] != "LOSS"
+            && v["bytes_in"] == VICTIM_EVENTS - 1
+            && v["pid"] == victim_pid),
+        "after the victim's last event"
+    );
+    assert!(before["ts_ns"].as_u64() <= lines[at]["to_ts_ns"].as_u64());
     // The post-mortem download matches what the JSONL exporter wrote.
     for e in &download {
         let same = lines

@@ -479,7 +479,10 @@ mod tests {
         let path = dir.path().join("w.ring");
         let ring = Ring::create_or_open(
             &path,
-            RingOptions::default().capacity(1 << 16).lanes(1).service("svc"),
+            RingOptions::default()
+                .capacity(1 << 16)
+                .lanes(1)
+                .service("svc"),
         )
         .unwrap();
         let mut rng = 0x1234_5678_9abc_def1u64;

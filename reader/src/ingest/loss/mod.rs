@@ -197,11 +197,7 @@ impl LossTracker {
             .counters
             .dropped_full
             .saturating_sub(self.marked.ring_full());
-        if obs.lost.is_empty()
-            && obs.untold == 0
-            && new_full == 0
-            && expected == self.marked
-        {
+        if obs.lost.is_empty() && obs.untold == 0 && new_full == 0 && expected == self.marked {
             self.last_observed_ns = self.last_observed_ns.max(obs.now_ns);
             if let Some(e) = obs.events.last() {
                 self.last_event_ns = Some((obs.wall_ns)(e));
