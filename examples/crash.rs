@@ -1,9 +1,9 @@
 //! A worker process that dies in the middle of an event: it emits requests
-//! into a ring, claims one more slot, and kills itself with SIGKILL before
-//! committing it, as a process does when it crashes between starting to
-//! write an event and finishing. With `--fill N` it first emits N more events
-//! behind the unfinished claim; those that do not fit (the reader cannot
-//! pass the claim until its stall timeout) are dropped.
+//! into a ring, begins one more, and kills itself with SIGKILL before
+//! finishing it, as a process does when it crashes between starting to
+//! write an event and finishing. With `--fill N` it first emits back to
+//! back, faster than a reader drains, until N events were refused because
+//! its lane was full.
 //!
 //! ```text
 //! cargo run --release --example crash -- --ring /dev/shm/crash.ring --events 300 --fill 400
@@ -13,24 +13,25 @@
 //! The reader then shows the process as dead with the time it was last
 //! seen, keeps its last events as a post-mortem (dashboard panel and
 //! `postmortem/{ring_id}/{pid}.jsonl`), and writes LOSS markers for the
-//! abandoned claim and the drops, charged to this process. Before dying the
-//! example prints one JSON line: `pid`, `emitted`, `dropped`, and the
-//! `claimed` position it never committed.
+//! event it died in (abandoned) and the drops, charged to this process.
+//! Before dying the example prints one JSON line: `pid`, `emitted`,
+//! `dropped`, and the `claimed` position it never finished.
 
 use clap::Parser;
 use profilis::{Emit, Fields, Kind, Method, Ring, RingOptions};
 use std::io::Write;
 
 #[derive(Parser, Debug)]
-#[command(about = "Emit events into a Profilis ring, then die by SIGKILL between claim and commit")]
+#[command(about = "Emit events into a Profilis ring, then die by SIGKILL in the middle of one")]
 struct Args {
     /// Ring file (created if missing).
     #[arg(long, env = "PROFILIS_RING")]
     ring: std::path::PathBuf,
-    /// Requests emitted before the unfinished claim.
+    /// Requests emitted first.
     #[arg(long, default_value_t = 200)]
     events: u64,
-    /// Events emitted after the claim (they wait behind it in the ring).
+    /// Then emit back to back until this many events were refused (the
+    /// lane full): losses to show next to the abandoned event.
     #[arg(long, default_value_t = 0)]
     fill: u64,
     /// Slots of the ring if it has to be created.
@@ -97,20 +98,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for i in 0..args.events {
         count(request(&ring, &routes, exception, i));
     }
-    let claim = ring
-        .claim()
-        .map_err(|e| format!("the ring is full, nothing to claim ({e:?})"))?;
-    let claimed = claim.position();
-    for i in 0..args.fill {
-        count(request(&ring, &routes, exception, args.events + i));
+    let mut fill_dropped = 0;
+    let mut i = args.events;
+    while fill_dropped < args.fill {
+        if i - args.events > 100_000_000 {
+            return Err("the reader drained faster than 100 million emits".into());
+        }
+        let outcome = request(&ring, &routes, exception, i);
+        fill_dropped += u64::from(outcome == Emit::Dropped);
+        count(outcome);
+        i += 1;
     }
+    // The claim waits (up to 30 s) for a reader to make room in the lane.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let claim = loop {
+        match ring.claim() {
+            Ok(claim) => break claim,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(1))
+            }
+            Err(e) => {
+                return Err(
+                    format!("the lane stayed full: is a reader draining the ring? ({e:?})").into(),
+                )
+            }
+        }
+    };
+    let claimed = claim.position();
     println!(
         "{{\"pid\":{},\"emitted\":{emitted},\"dropped\":{dropped},\"claimed\":{claimed}}}",
         std::process::id()
     );
     std::io::stdout().flush()?;
-    // SAFETY: kill(2) on our own pid; SIGKILL ends the process here, with the
-    // claim uncommitted.
+    // SAFETY: kill(2) on our own pid; SIGKILL ends the process here, in the
+    // middle of the claimed event.
     unsafe {
         libc::kill(libc::getpid(), libc::SIGKILL);
     }

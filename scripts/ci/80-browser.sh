@@ -86,12 +86,13 @@ if [ -z "$url" ]; then
 fi
 echo "dashboard at $url"
 
-# A worker of the same service that fills its ring behind an unfinished
-# claim, then dies by SIGKILL (exit status 137).
+# A worker of the same service that outruns the reader until its lane
+# refuses events, then dies by SIGKILL in the middle of one (exit status
+# 137).
 crash_status=0
 "$crash" --ring "$crash_ring" --events 200 --fill 400 --service shop > "$work/crash.out" || crash_status=$?
 if [ "$crash_status" != 137 ] || ! grep -q '"claimed"' "$work/crash.out"; then
-  echo "the crash example did not die mid-claim (status $crash_status):"; cat "$work/crash.out"; exit 1
+  echo "the crash example did not die mid-event (status $crash_status):"; cat "$work/crash.out"; exit 1
 fi
 echo "crash worker: $(cat "$work/crash.out")"
 
