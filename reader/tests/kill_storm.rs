@@ -37,11 +37,18 @@ fn main() {
     )]);
 }
 
-/// A writer process: about 4000 events a second until killed. Every 16th
-/// event is claimed, then the writer sleeps a millisecond before it
-/// commits, so a good share of the kills land between claim and commit.
+/// A writer process of two threads, each about 4000 events a second until
+/// killed. Every 16th event is begun as a claim, then the thread sleeps a
+/// millisecond before it finishes it, so a good share of the kills land in
+/// the middle of an event.
 fn writer(path: &Path) {
     let ring = Ring::open(path).unwrap();
+    let other = ring.clone();
+    std::thread::spawn(move || write_forever(&other));
+    write_forever(&ring);
+}
+
+fn write_forever(ring: &Ring) {
     let routes = [
         ring.intern("/api/orders/{id}"),
         ring.intern("/api/users"),
@@ -121,7 +128,11 @@ fn storm() {
         .iter()
         .map(|name| {
             let path = tmp.path().join(name);
-            Ring::create_or_open(&path, RingOptions::default().capacity(8192)).unwrap();
+            // Eight lanes of 2048 slots: a lane of its own for each writer
+            // thread, and for those of killed writers until the reader takes
+            // them back.
+            Ring::create_or_open(&path, RingOptions::default().capacity(16384).lanes(8))
+                .unwrap();
             path
         })
         .collect();

@@ -536,7 +536,11 @@ impl Ring {
     /// killed) holding it leaves exactly what a writer killed mid-event
     /// leaves, which the consumer counts as abandoned once it sees the
     /// process gone. A claim dropped without a commit is counted as
-    /// abandoned too. The claim is bound to the calling thread.
+    /// abandoned too. The claim is bound to the calling thread, and holds
+    /// its lane until it ends: the thread's own lane, or, for a thread
+    /// without one (and in a ring of one lane), a shared lane, whose other
+    /// users' events are refused meanwhile (counted) once their bounded wait
+    /// for a shared lane runs out. Keep claims short.
     pub fn claim(&self) -> Result<Claim<'_>, Emit> {
         let pid = process::pid();
         let writer = self.writer_index(pid);
