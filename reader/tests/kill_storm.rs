@@ -131,8 +131,7 @@ fn storm() {
             // Eight lanes of 2048 slots: a lane of its own for each writer
             // thread, and for those of killed writers until the reader takes
             // them back.
-            Ring::create_or_open(&path, RingOptions::default().capacity(16384).lanes(8))
-                .unwrap();
+            Ring::create_or_open(&path, RingOptions::default().capacity(16384).lanes(8)).unwrap();
             path
         })
         .collect();
