@@ -73,7 +73,8 @@ pub struct ReaderArgs {
     pub once: bool,
 
     /// At exit, print one JSON line per ring with its counters (received,
-    /// dropped, abandoned, torn, claimed, exported, export_lost).
+    /// dropped, abandoned, torn, claimed, lag, messages_lost,
+    /// messages_unread, names_unresolved, repairs, exported, export_lost).
     #[arg(long)]
     pub accounting: bool,
 
