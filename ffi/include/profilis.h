@@ -201,7 +201,8 @@ typedef struct profilis_counters {
 
 /** How to create a ring that does not exist yet. */
 typedef struct profilis_open_options {
-    /** Event slots, a power of two; 0 for the default (65536). */
+    /** Event slots, a power of two; 0 for the default (262144, or
+     *  PROFILIS_CAPACITY). */
     uint64_t capacity;
     /** PROFILIS_POLICY_DROP_NEWEST (default) or PROFILIS_POLICY_OVERWRITE_OLDEST. */
     uint32_t policy;

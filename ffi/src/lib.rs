@@ -310,7 +310,8 @@ pub extern "C" fn profilis_mono_ns() -> u64 {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct FfiOpenOptions {
-    /// Event slots, a power of two; 0 for the default (65536).
+    /// Event slots, a power of two; 0 for the default (262144, or
+    /// `PROFILIS_CAPACITY`).
     pub capacity: u64,
     /// `PROFILIS_POLICY_DROP_NEWEST` (0) or `PROFILIS_POLICY_OVERWRITE_OLDEST` (1).
     pub policy: u32,

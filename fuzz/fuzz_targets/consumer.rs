@@ -216,8 +216,8 @@ fn write(b: &mut Bytes, ring: RingRef<'_>, entries: usize) {
         let e = event(b, entries);
         match b.u8() % 4 {
             0 => {
-                if let Ok(w) = ring.begin(&mut cursor) {
-                    ring.abandon(&mut cursor, w.pos);
+                if let Ok(begun) = ring.begin(&mut cursor) {
+                    ring.abandon(&mut cursor, &begun);
                 }
             }
             _ => {

@@ -64,8 +64,12 @@ fn fill(ring: &Ring, events: u64) {
 fn round(dir: &std::path::Path, jsonl: bool) -> (u64, Duration) {
     let ring_path = dir.join("bench.ring");
     let _ = std::fs::remove_file(&ring_path);
-    let ring = Ring::create_or_open(&ring_path, RingOptions::default().capacity(CAPACITY))
-        .expect("creating the bench ring");
+    // One lane: this one thread fills the whole ring.
+    let ring = Ring::create_or_open(
+        &ring_path,
+        RingOptions::default().capacity(CAPACITY).lanes(1),
+    )
+    .expect("creating the bench ring");
     fill(&ring, CAPACITY);
     let out = dir.join("jsonl");
     let _ = std::fs::remove_dir_all(&out);

@@ -290,7 +290,10 @@ fn round(dir: &std::path::Path, events: u64, otlp: Otlp, receiver: &(Counting, S
     let _ = std::fs::remove_file(&ring_path);
     let ring = Ring::create_or_open(
         &ring_path,
-        RingOptions::default().capacity(events.next_power_of_two()),
+        // One lane: this one thread fills the whole ring.
+        RingOptions::default()
+            .capacity(events.next_power_of_two())
+            .lanes(1),
     )
     .expect("creating the bench ring");
     fill(&ring, events);

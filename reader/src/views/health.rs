@@ -3,8 +3,10 @@
 //! by `/metrics`.
 //!
 //! Degraded when, for any ring: its file was truncated while attached, it
-//! lost events (dropped, abandoned or torn) in about the last minute, or it
-//! is at least 90% full (about to drop); or when an exporter lost events in
+//! lost events (dropped, abandoned or torn) in about the last minute, one of
+//! its lanes is at least 90% full (its writer is about to drop), or it held
+//! lane positions no writer produces (a damaged file); or when an exporter
+//! lost events in
 //! about the last minute; or when a limit that loses data or detail is being
 //! hit: ring files refused by `--max-rings` and still waiting, events folded
 //! into `(other)` by `--max-routes` in about the last minute, names that
@@ -15,7 +17,8 @@
 
 use super::{Limits, Snapshot};
 
-/// Fill level (lag / capacity) from which a ring counts as degraded.
+/// Fill level of a ring's fullest lane from which the ring counts as
+/// degraded.
 pub const FULL_RATIO: f64 = 0.9;
 
 /// Why the reader is degraded; empty when it is not.

@@ -295,8 +295,9 @@ const Profilis = (() => {
       const state = r.truncated ? "truncated" : r.attached ? "attached" : "detached";
       title.appendChild(el("span", { class: "badge", "data-state": r.truncated ? "error" : r.attached ? "live" : "stale" }, state));
       div.appendChild(title);
-      const ratio = r.capacity ? r.lag / r.capacity : 0;
-      const meter = el("div", { class: "meter" + (ratio >= 0.9 ? " full" : ""), title: "queue depth" });
+      // The fullest lane: its writer loses events when it is full.
+      const ratio = r.depth_ratio || 0;
+      const meter = el("div", { class: "meter" + (ratio >= 0.9 ? " full" : ""), title: "fullest lane" });
       const fill = el("div");
       fill.style.width = Math.min(100, ratio * 100).toFixed(1) + "%";
       meter.appendChild(fill);
@@ -310,6 +311,7 @@ const Profilis = (() => {
       };
       item("depth", r.lag);
       item("capacity", r.capacity);
+      item("lanes held", r.lanes_held);
       item("claimed", c.claimed);
       item("received", c.received);
       item("dropped", c.dropped, c.dropped > 0);
