@@ -10,17 +10,13 @@
 //! checking NULL, alignment, length and UTF-8. The unsafe operations of the
 //! C ABI are the few primitives of `Call` below, each with its reason.
 
-use crate::{RingHandle, Status, HANDLE_MAGIC};
+use crate::status::{set_last_error, Status};
+use crate::types::{FfiSpanContext, RingHandle, HANDLE_MAGIC};
 use profilis::context::SpanContext;
 use profilis::Ring;
-use std::cell::RefCell;
 use std::ffi::c_char;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
-}
 
 /// A failed call: its status and a message for [`crate::profilis_last_error`].
 #[derive(Debug)]
@@ -44,23 +40,6 @@ impl Failure {
     pub fn invalid(message: impl Into<String>) -> Failure {
         Failure::new(Status::ErrInvalid, message)
     }
-}
-
-/// Records `message` as this thread's last error.
-pub(crate) fn set_last_error(message: &str) {
-    let _ = LAST_ERROR.try_with(|e| {
-        if let Ok(mut e) = e.try_borrow_mut() {
-            e.clear();
-            e.push_str(message);
-        }
-    });
-}
-
-/// A copy of this thread's last error message.
-pub(crate) fn last_error() -> String {
-    LAST_ERROR
-        .try_with(|e| e.try_borrow().map(|e| e.clone()).unwrap_or_default())
-        .unwrap_or_default()
 }
 
 /// Runs `body`, turning an error into its status (and the last-error
@@ -243,7 +222,7 @@ impl<'c> Call<'c> {
     }
 
     /// The trace context an emit records: the caller's, or none (NULL).
-    pub fn span(self, ptr: *const crate::FfiSpanContext) -> Result<SpanContext, Failure> {
+    pub fn span(self, ptr: *const FfiSpanContext) -> Result<SpanContext, Failure> {
         Ok(self
             .optional(ptr, "ctx")?
             .map_or(SpanContext::NONE, SpanContext::from))
@@ -253,6 +232,7 @@ impl<'c> Call<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::status::last_error;
 
     /// Runs `body` as an exported function would.
     fn call(body: impl for<'c> FnOnce(Call<'c>) -> Result<Status, Failure>) -> Status {
