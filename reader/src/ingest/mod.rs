@@ -23,7 +23,7 @@ use crate::support::recent::Recent;
 use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
 use crate::views::{PostMortem, ProducerLoss, RingAccount, RingLimit, RingStatus, StringLimit};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use loss::LossCursor;
 use postmortem::PostMortems;
 use profilis::{Event, Names, WriterInfo};
@@ -165,9 +165,8 @@ impl Rings {
                 continue;
             }
             if path.exists() {
-                rings
-                    .attach(&path, false, cursor)
-                    .with_context(|| format!("attaching {}", path.display()))?;
+                // The error names the file.
+                rings.attach(&path, false, cursor)?;
             } else if rings.options.wait {
                 tracing::info!("waiting for ring file {}", path.display());
                 rings.pending.push(path);
@@ -295,7 +294,8 @@ impl Rings {
                 match self.attach(&path, false, cursor) {
                     Ok(()) => tracing::info!("attached {}", path.display()),
                     Err(e) => {
-                        self.attach_errors.report(&format!("{e} (retrying)"));
+                        self.attach_errors
+                            .report(&format!("{} (retrying)", e.report()));
                         self.pending.push(path);
                     }
                 }
@@ -409,8 +409,9 @@ impl Rings {
                     self.retry_at.insert(path.clone(), now + RETRY_AFTER);
                     if self.reported.insert(path.clone()) {
                         tracing::warn!(
-                            "not attaching {}: {e} (retrying every 5 s)",
-                            path.display()
+                            "not attaching {}: {} (retrying every 5 s)",
+                            path.display(),
+                            e.report()
                         );
                     }
                 }
