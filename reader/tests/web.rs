@@ -1061,9 +1061,34 @@ fn a_port_in_use_is_a_clear_error() {
     .expect("the port is taken");
     let text = format!("{err:#}");
     assert!(
-        text.contains("--ui-addr") && text.contains("--no-ui"),
+        text.contains("another profilis-reader") && text.contains("--no-ui"),
         "{text}"
     );
+    assert_eq!(text.matches("in use").count(), 1, "the cause once: {text}");
+}
+
+#[test]
+fn the_hint_fits_the_cause_of_a_bind_error() {
+    let bind = |addr: &str| {
+        let err = web::server::start(
+            UiConfig::default(),
+            Listen {
+                addr: addr.parse().unwrap(),
+                tls: None,
+            },
+            SnapshotHandle::new(),
+        )
+        .err()
+        .expect("cannot bind");
+        format!("{err:#}")
+    };
+    // 192.0.2.1 (TEST-NET-1) is no address of this host.
+    let text = bind("192.0.2.1:9470");
+    assert!(
+        text.contains("not an address of this host") && !text.contains("profilis-reader running"),
+        "{text}"
+    );
+    assert!(text.contains("os error 99"), "{text}");
 }
 
 fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {

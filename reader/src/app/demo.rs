@@ -37,11 +37,12 @@ pub fn start_dashboard(
         ..UiConfig::default()
     };
     let listen = |addr| Listen { addr, tls: None };
-    let server = match web::server::start(config.clone(), listen(args.ui_addr), snapshots.clone()) {
+    let addr = args.ui_addr.resolve()?;
+    let server = match web::server::start(config.clone(), listen(addr), snapshots.clone()) {
         Ok(server) => server,
-        Err(e) if args.ui_addr.to_string() == DEFAULT_UI_ADDR => {
+        Err(e) if args.ui_addr.as_str() == DEFAULT_UI_ADDR && address_in_use(&e) => {
             eprintln!("profilis-reader: {e:#}; using a free port instead");
-            let mut any = args.ui_addr;
+            let mut any = addr;
             any.set_port(0);
             web::server::start(config, listen(any), snapshots.clone())?
         }
@@ -50,6 +51,11 @@ pub fn start_dashboard(
     let url = server.url().to_string();
     server.detach();
     Ok(Some(url))
+}
+
+fn address_in_use(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
 }
 
 fn demo_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {

@@ -58,7 +58,7 @@ pub fn ui_config(args: &UiArgs, token_env: Option<String>) -> anyhow::Result<(Ui
     Ok((
         config,
         Listen {
-            addr: args.ui_addr,
+            addr: args.ui_addr.resolve()?,
             tls,
         },
     ))
