@@ -125,7 +125,7 @@ impl Rings {
     /// exporters named `exporters` and reports those of `primary`; `cursor`
     /// tells where the LOSS markers of a ring stand from an earlier run.
     pub fn open(
-        options: IngestOptions,
+        mut options: IngestOptions,
         exporters: Vec<&'static str>,
         primary: Option<usize>,
         cursor: CursorOf<'_>,
@@ -133,11 +133,18 @@ impl Rings {
         if options.rings.is_empty() && options.watch.is_none() {
             bail!("no ring to drain: give ring files or --watch DIR");
         }
-        let distinct: HashSet<&PathBuf> = options.rings.iter().collect();
-        if distinct.len() > options.max_rings {
+        // `a.ring` and `./a.ring` are one ring.
+        let mut distinct = HashSet::new();
+        options.rings = options
+            .rings
+            .iter()
+            .map(|p| ring_path(p))
+            .filter(|p| distinct.insert(p.clone()))
+            .collect();
+        if options.rings.len() > options.max_rings {
             bail!(
                 "{} ring files given, more than --max-rings {}: raise --max-rings",
-                distinct.len(),
+                options.rings.len(),
                 options.max_rings
             );
         }
@@ -159,11 +166,7 @@ impl Rings {
             primary,
             options,
         };
-        let mut seen = HashSet::new();
         for path in rings.options.rings.clone() {
-            if !seen.insert(path.clone()) {
-                continue;
-            }
             if path.exists() {
                 // The error names the file.
                 rings.attach(&path, false, cursor)?;
@@ -372,6 +375,9 @@ impl Rings {
         let Some(dir) = self.options.watch.clone() else {
             return;
         };
+        // Paths as `ring_path` makes them, so that a ring also named on the
+        // command line is recognised.
+        let dir = dir.canonicalize().unwrap_or(dir);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
@@ -516,5 +522,54 @@ impl Rings {
         detached.sort_by(|a, b| a.ring.cmp(&b.ring));
         accounts.extend(detached);
         accounts
+    }
+}
+
+/// `path` made absolute with its directory resolved (symbolic links, `.`,
+/// `..`) and its file name kept as given: two spellings of one ring file
+/// become one path, and a symbolic link given as a ring is still refused
+/// when attached (ring files are never opened through one). A path whose
+/// directory does not exist yet is only made absolute.
+pub fn ring_path(path: &Path) -> PathBuf {
+    let Some(name) = path.file_name() else {
+        return std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match dir.canonicalize() {
+        Ok(dir) => dir.join(name),
+        Err(_) => std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ring_path;
+    use std::path::Path;
+
+    #[test]
+    fn spellings_of_one_ring_file_are_one_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("sub")).unwrap();
+        let want = base.join("a.ring");
+        for given in [
+            base.join("a.ring"),
+            base.join("./a.ring"),
+            base.join("sub/../a.ring"),
+            base.join("sub/.././a.ring"),
+        ] {
+            assert_eq!(ring_path(&given), want, "{}", given.display());
+        }
+        let link = base.join("link");
+        std::os::unix::fs::symlink(base.join("sub"), &link).unwrap();
+        assert_eq!(ring_path(&link.join("b.ring")), base.join("sub/b.ring"));
+        // The file name itself is never resolved: a symlink stays one.
+        std::os::unix::fs::symlink(&want, base.join("alias.ring")).unwrap();
+        assert_eq!(ring_path(&base.join("alias.ring")), base.join("alias.ring"));
+        // A directory that does not exist yet: made absolute only.
+        assert!(ring_path(Path::new("no-such-dir/x.ring")).is_absolute());
     }
 }
