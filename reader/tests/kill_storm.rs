@@ -131,8 +131,7 @@ fn storm() {
             // Eight lanes of 2048 slots: a lane of its own for each writer
             // thread, and for those of killed writers until the reader takes
             // them back.
-            Ring::create_or_open(&path, RingOptions::default().capacity(16384).lanes(8))
-                .unwrap();
+            Ring::create_or_open(&path, RingOptions::default().capacity(16384).lanes(8)).unwrap();
             path
         })
         .collect();
@@ -156,6 +155,11 @@ fn storm() {
             "--liveness-interval",
             "20ms",
             "--no-ui",
+            // The two rings outlive every writer: a new writer opens the
+            // same file, and the final drain accounts for each ring over
+            // the whole storm. A ring left with only dead writers would
+            // otherwise be removed once drained.
+            "--keep-rings",
         ]
         .map(String::from),
     );

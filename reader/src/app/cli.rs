@@ -46,6 +46,10 @@ pub enum Command {
     /// Run a sample instrumented workload and the reader together, writing
     /// JSONL into a temporary (or given) directory. Stop with Ctrl-C.
     Demo(DemoArgs),
+    /// List the ring files nobody needs any more: their writers exited,
+    /// everything in them drained, and no process (writer or reader) has
+    /// them open. Only lists them; --remove removes them.
+    Gc(GcArgs),
     /// The demo's built-in workload: emits REQ/FN/DB/CUSTOM events into a
     /// ring until killed.
     #[command(hide = true)]
@@ -63,6 +67,13 @@ pub struct ReaderArgs {
     /// writers have all exited once they are drained.
     #[arg(long, value_name = "DIR")]
     pub watch: Option<PathBuf>,
+
+    /// Keep the files of rings whose writers have all exited. By default
+    /// such a ring file is removed once it is drained, every event
+    /// exported and the post-mortems of its writers taken, unless another
+    /// process still has it open. Never removed with --once.
+    #[arg(long)]
+    pub keep_rings: bool,
 
     /// Wait for ring files (and the --watch directory) that do not exist yet
     /// instead of failing.
@@ -372,6 +383,20 @@ pub struct DemoArgs {
     /// Do not start the dashboard.
     #[arg(long)]
     pub no_ui: bool,
+}
+
+/// Options of `gc`.
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// Ring files, or directories whose `*.ring` files to look at
+    /// (default: the directory of the default ring: PROFILIS_DIR, else
+    /// /dev/shm).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Remove the stale ring files (without it, nothing is removed).
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// Options of the built-in workload.

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod demo;
 pub mod drain;
+pub mod gc;
 pub mod reader;
 pub mod ui;
 pub mod workload;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging();
     match cli.command {
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Gc(args)) => gc::run(args),
         Some(Command::Workload(args)) => workload::run(args),
         None => run_reader(cli.reader),
     }
@@ -88,6 +90,7 @@ pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
             postmortem_events: args.producers.postmortem_events as usize,
             max_workers: args.producers.max_workers as usize,
         },
+        keep_rings: args.keep_rings,
     }
 }
 
