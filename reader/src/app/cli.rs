@@ -254,6 +254,17 @@ pub struct UiArgs {
     #[arg(long, value_name = "FILE")]
     pub ui_token_file: Option<PathBuf>,
 
+    /// How long a browser session opened with the token lasts (logging
+    /// out ends it at once).
+    #[arg(long, default_value = "12h", value_parser = parse_duration, value_name = "DURATION")]
+    pub ui_session_lifetime: Duration,
+
+    /// Print a login link with the token in it (`...?token=...`) next to
+    /// the dashboard URL. Off by default: the token would then be in the
+    /// terminal's or the log's history.
+    #[arg(long)]
+    pub ui_login_link: bool,
+
     /// Serve /health without the token (for load balancers and probes).
     #[arg(long)]
     pub ui_health_public: bool,

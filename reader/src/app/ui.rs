@@ -54,6 +54,9 @@ pub fn ui_config(args: &UiArgs, token_env: Option<String>) -> anyhow::Result<(Ui
         health_public: args.ui_health_public,
         tls: tls.is_some(),
         https_only: args.ui_https_only,
+        session_lifetime: args
+            .ui_session_lifetime
+            .max(std::time::Duration::from_secs(1)),
     };
     Ok((
         config,
