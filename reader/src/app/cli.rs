@@ -365,9 +365,20 @@ pub struct JsonlArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Directory for the ring and the JSONL files (default: a new temporary
-    /// directory, kept after exit).
+    /// directory, removed at exit unless --keep). A directory given here is
+    /// never removed.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Keep the temporary directory (the ring and the JSONL files) at exit.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Keep the demo's JSONL files under this much disk (K, M, G suffixes):
+    /// the oldest files are deleted as new ones are written (the built-in
+    /// workload writes a few MB a second). 0: no bound.
+    #[arg(long, default_value = "64M", value_parser = parse_size, value_name = "BYTES")]
+    pub retain_bytes: u64,
 
     /// Program to run as the workload instead of the built-in one; it gets
     /// the ring path in PROFILIS_RING.
