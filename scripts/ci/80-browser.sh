@@ -6,7 +6,8 @@
 # Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
 # compares what the page shows with metrics.json (merged workers, losses by
 # producer, the dead worker's post-mortem and its JSONL download), in both
-# themes, saving screenshots under target/screenshots/. Then promtool (Debian's prometheus
+# themes and at widths from a phone's to a desktop's, saving screenshots
+# under target/screenshots/. Then promtool (Debian's prometheus
 # package) checks the live /metrics and a rendered sample with hostile label
 # values; lint warnings fail the stage like parse errors. Installs chromium,
 # promtool and playwright-core when missing; works as root.
