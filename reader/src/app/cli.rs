@@ -244,7 +244,7 @@ pub struct UiArgs {
     pub ui_css: Option<PathBuf>,
 
     /// Allow cross-origin requests from ORIGIN (e.g.
-    /// https://grafana.example.com); repeatable. None by default.
+    /// `https://grafana.example.com`); repeatable. None by default.
     #[arg(long = "ui-cors-origin", value_name = "ORIGIN")]
     pub ui_cors_origins: Vec<String>,
 
