@@ -58,11 +58,16 @@ pub enum HeaderError {
 }
 
 /// Why a ring file could not be created, opened or attached.
+///
+/// The message of a variant with a cause ([`OpenError::Io`],
+/// [`OpenError::Header`]) does not repeat it: the cause is its
+/// [`source`](std::error::Error::source), so a report that prints the chain
+/// (`anyhow`'s `{:#}`, [`OpenError::report`]) shows each part once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum OpenError {
     /// An I/O operation failed.
-    #[error("{action} {path}: {source}")]
+    #[error("{action} {path}")]
     Io {
         /// What was being done ("opening ring file", ...).
         action: &'static str,
@@ -100,7 +105,7 @@ pub enum OpenError {
         mode: u32,
     },
     /// The header is invalid.
-    #[error("ring file {path}: {source}")]
+    #[error("ring file {path}")]
     Header {
         /// The path.
         path: PathBuf,
@@ -122,4 +127,51 @@ pub enum OpenError {
     /// Options out of range.
     #[error("invalid ring options: {0}")]
     InvalidOptions(String),
+}
+
+impl OpenError {
+    /// The message with its causes, `: `-separated (`opening ring file
+    /// /dev/shm/x.ring: Is a directory (os error 21)`), for callers that
+    /// print one line rather than walking [`source`](std::error::Error::source).
+    pub fn report(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(e) = cause {
+            text.push_str(": ");
+            text.push_str(&e.to_string());
+            cause = e.source();
+        }
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_told_once() {
+        let e = OpenError::Io {
+            action: "opening ring file",
+            path: "/dev/shm/x.ring".into(),
+            source: io::Error::from_raw_os_error(libc::EISDIR),
+        };
+        assert_eq!(e.to_string(), "opening ring file /dev/shm/x.ring");
+        assert_eq!(
+            e.report(),
+            "opening ring file /dev/shm/x.ring: Is a directory (os error 21)"
+        );
+        let e = OpenError::Header {
+            path: "x.ring".into(),
+            source: HeaderError::Truncated {
+                size: 3000,
+                need: 4096,
+            },
+        };
+        assert_eq!(
+            e.report(),
+            "ring file x.ring: file is truncated: 3000 bytes, at least 4096 needed"
+        );
+        assert_eq!(e.report().matches("truncated").count(), 1);
+    }
 }

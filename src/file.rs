@@ -83,8 +83,15 @@ fn word(bytes: &[u8], offset: usize) -> u64 {
 pub fn parse_header(bytes: &[u8], file_size: u64) -> Result<HeaderInfo, HeaderError> {
     let need = core::mem::size_of::<Header>();
     if bytes.len() < need || file_size < HEADER_BYTES {
+        // The file's size, unless it is long enough and the read came back
+        // short (the file shrank in between): then what could be read.
+        let size = if file_size < HEADER_BYTES {
+            file_size
+        } else {
+            bytes.len() as u64
+        };
         return Err(HeaderError::Truncated {
-            size: file_size.min(bytes.len() as u64),
+            size,
             need: HEADER_BYTES,
         });
     }
@@ -535,8 +542,17 @@ mod tests {
         ));
         assert!(matches!(
             parse_header(&good[..100], size),
-            Err(HeaderError::Truncated { .. })
+            Err(HeaderError::Truncated { size: 100, .. })
         ));
+        // A 3000-byte file holds a whole header struct but not the header
+        // page: its own size is reported, not the bytes read.
+        assert_eq!(
+            parse_header(&good, 3000),
+            Err(HeaderError::Truncated {
+                size: 3000,
+                need: HEADER_BYTES
+            })
+        );
         // Capacity larger than the file: the stated size no longer matches.
         assert!(matches!(
             parse_header(&set(24, 1 << 20), size),

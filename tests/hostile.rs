@@ -350,12 +350,14 @@ fn a_ring_of_another_format_version_is_refused_naming_both() {
     poke(&path, 8, 1);
     let err = Consumer::attach(&path).err().expect("refused");
     assert_eq!(
-        err.to_string(),
+        err.report(),
         format!(
             "ring file {}: ring format version 1 is not supported (this library reads version 2)",
             path.display()
         )
     );
+    // The cause is the error's source, not repeated in its own message.
+    assert_eq!(err.to_string(), format!("ring file {}", path.display()));
     assert!(Ring::open(&path).is_err());
 }
 

@@ -273,7 +273,7 @@ fn files_that_are_not_usable_rings_give_typed_errors() {
         Ring::create_or_open(&bad, RingOptions::default().capacity(1000)),
         Err(OpenError::InvalidOptions(_))
     ));
-    let message = Consumer::attach(&garbage).err().unwrap().to_string();
+    let message = Consumer::attach(&garbage).err().unwrap().report();
     assert!(message.contains("not a Profilis ring file"), "{message}");
 }
 

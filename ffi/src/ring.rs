@@ -85,7 +85,7 @@ pub unsafe extern "C" fn profilis_open_with(
         };
         let ring = Ring::create_or_open(&path, ring_options).map_err(|e| match e {
             OpenError::InvalidOptions(_) => Failure::invalid(e.to_string()),
-            e => Failure::new(Status::ErrOpen, e.to_string()),
+            e => Failure::new(Status::ErrOpen, e.report()),
         })?;
         let handle = Box::into_raw(Box::new(RingHandle {
             magic: HANDLE_MAGIC,

@@ -1,18 +1,28 @@
 //! The `#[profilis::profile]` attribute. Use it through the `profilis` crate,
 //! which re-exports it; the generated code names `::profilis` paths only.
 //!
-//! ```text
+//! ```
 //! #[profilis::profile]
-//! fn load_user(id: u64) -> Result<User, Error> { .. }
+//! fn load_user(id: u64) -> Result<String, std::num::ParseIntError> {
+//!     Ok(id.to_string())
+//! }
 //!
 //! #[profilis::profile(name = "checkout")]
-//! async fn checkout(cart: Cart) -> Result<Receipt, Error> { .. }
+//! async fn checkout(total: u32) -> u32 {
+//!     total
+//! }
+//! # assert_eq!(load_user(7).unwrap(), "7");
 //! ```
 //!
 //! Each call is timed and recorded as an FN event named
 //! `module_path!()::fn_name` (or the `name` given), with the error flag set
 //! when the function returns `Err` or panics. The call runs inside a new
 //! span, so events recorded in it carry the span as their parent.
+
+// The README's example runs as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDocs;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;

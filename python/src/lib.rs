@@ -320,7 +320,7 @@ fn init(path: Option<PathBuf>, capacity: Option<u64>, service: Option<String>) -
     }
     let opened = Ring::create_or_open(&path, options).map_err(|e| match e {
         profilis::OpenError::InvalidOptions(_) => PyValueError::new_err(e.to_string()),
-        e => PyRuntimeError::new_err(e.to_string()),
+        e => PyRuntimeError::new_err(e.report()),
     })?;
     let ring = RING.get_or_init(|| opened);
     Ok(ring.path().display().to_string())

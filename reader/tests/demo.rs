@@ -82,3 +82,59 @@ fn demo_runs_the_workload_and_stops_cleanly_on_ctrl_c() {
         "5xx requests with exceptions"
     );
 }
+
+/// Without `--dir` the demo works in a new temporary directory and removes
+/// it at exit, unless `--keep`; its JSONL stays under `--retain-bytes`
+/// (64 MiB by default), and the banner says both.
+#[test]
+fn demo_bounds_its_jsonl_and_cleans_up_unless_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let demos = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("profilis-demo-"))
+            .collect()
+    };
+    let run = |extra: &[&str]| {
+        let out = reader()
+            .env("TMPDIR", tmp.path())
+            .args(["demo", "--no-ui", "--duration", "3s", "--rate", "20000"])
+            .args(extra)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{stderr}");
+        stderr
+    };
+    let banner = run(&[]);
+    assert!(
+        banner.contains("kept under 64 MiB") && banner.contains("--keep keeps it"),
+        "{banner}"
+    );
+    assert!(demos().is_empty(), "removed at exit: {banner}");
+
+    let banner = run(&["--keep", "--retain-bytes", "2M"]);
+    assert!(banner.contains("kept under 2 MiB"), "{banner}");
+    let kept = demos();
+    assert_eq!(kept.len(), 1, "--keep keeps it: {banner}");
+    let jsonl = kept[0].join("jsonl");
+    let files = data_files(&jsonl);
+    let total: u64 = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .sum();
+    let exported: u64 = banner
+        .split("exported ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the demo prints what it exported");
+    // An event line is over 100 bytes: far more was written than is kept.
+    assert!(exported * 100 > 4 << 20, "{banner}");
+    assert!(
+        total > 0 && total <= 2 << 20,
+        "{} files, {total} bytes: {banner}",
+        files.len()
+    );
+}

@@ -72,6 +72,14 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
             .set_len(len)
             .unwrap();
     });
+    add(
+        "short",
+        "file is truncated: 3000 bytes, at least 4096 needed",
+        &|p| {
+            std::fs::write(p, [0u8; 3000]).unwrap();
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        },
+    );
     add("empty", "truncated", &|p| {
         std::fs::File::create(p).unwrap();
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
@@ -115,6 +123,18 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     cases
 }
 
+/// An error line tells each part of its chain once (`opening ring file
+/// X: Is a directory (os error 21)`, not the cause again after it).
+fn assert_each_part_once(line: &str) {
+    let parts: Vec<&str> = line.trim().split(": ").collect();
+    for (i, part) in parts.iter().enumerate() {
+        assert!(
+            !parts[i + 1..].contains(part),
+            "{part:?} is told twice in {line:?}"
+        );
+    }
+}
+
 #[test]
 fn once_on_each_hostile_file_is_one_clear_line_and_exit_status_1() {
     let tmp = tempfile::tempdir().unwrap();
@@ -142,6 +162,7 @@ fn once_on_each_hostile_file_is_one_clear_line_and_exit_status_1() {
             "names the file: {stderr}"
         );
         assert!(!stderr.contains("panicked"));
+        assert_each_part_once(&stderr);
         assert!(
             out.stdout.is_empty(),
             "no accounting for a ring never attached"
@@ -196,6 +217,7 @@ fn watch_skips_hostile_files_with_one_logged_error_each_and_drains_the_good_ring
             "{name}: one message, not one per rescan: {stderr}"
         );
         assert!(lines[0].contains(expect), "{name}: {}", lines[0]);
+        assert_each_part_once(lines[0]);
         *seen.entry(name).or_default() += 1;
     }
     assert_eq!(seen.len(), cases.len());

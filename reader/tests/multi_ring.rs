@@ -138,3 +138,58 @@ fn watch_attaches_new_rings_and_sigterm_flushes() {
         "SIGTERM closed the file"
     );
 }
+
+/// Two spellings of one ring file (`a.ring ./a.ring`, or a ring named and
+/// also found by `--watch`) are one ring: attached once, drained once.
+#[test]
+fn two_spellings_of_one_ring_file_are_one_ring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sub = tmp.path().join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let (written, _) = write_events(&ring(&tmp.path().join("a.ring"), 4096), 300);
+    let out = reader()
+        .current_dir(tmp.path())
+        .args([
+            "a.ring",
+            "./a.ring",
+            "sub/../a.ring",
+            "--once",
+            "--accounting",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let accounts = accounting(&out.stdout);
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(accounts[0]["received"].as_u64(), Some(written));
+
+    // Named, and in the watched directory under another spelling.
+    let out_dir = tmp.path().join("out");
+    let mut child = reader()
+        .current_dir(&sub)
+        .args(["../a.ring", "--watch", ".."])
+        .args(["--jsonl-dir", out_dir.to_str().unwrap(), "--no-ui"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let more = write_events(&ring(&tmp.path().join("a.ring"), 4096), 100).0;
+    assert!(
+        wait_until(Duration::from_secs(30), || out_dir.is_dir()
+            && read_lines(&out_dir).len() as u64 == more),
+        "the new events are exported"
+    );
+    // Several scans of the watched directory (every 500 ms) go by.
+    std::thread::sleep(Duration::from_millis(1200));
+    // SAFETY: kill with our child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let stderr = child.stderr.take().unwrap();
+    let out = wait_output(child, Duration::from_secs(30));
+    assert!(out.status.success());
+    let stderr = std::io::read_to_string(stderr).unwrap();
+    assert!(
+        !stderr.contains("already has a consumer"),
+        "attached once: {stderr}"
+    );
+}

@@ -138,6 +138,9 @@ fn the_token_never_appears_in_output_or_in_the_command_line() {
         format!("/_profilis/metrics.json?token={TOKEN}"),
         format!("/_profilis/nowhere?token={TOKEN}"),
         format!("/elsewhere/{TOKEN}"),
+        format!("/elsewhere/{}", encoded(TOKEN, 0)),
+        format!("/_profilis/{}", encoded(TOKEN, 1)),
+        format!("/_profilis/metrics/{}", encoded(TOKEN, 2)),
     ] {
         let (status, _, body) = request(&addr, "GET", &path, &[], "");
         assert!(status == 401 || status == 404, "{path}: {status}");
@@ -163,7 +166,105 @@ fn the_token_never_appears_in_output_or_in_the_command_line() {
     assert!(!stdout.contains(TOKEN), "the token is in stdout");
     for line in stderr.lines() {
         assert!(!line.contains(TOKEN), "the token is in stderr: {line}");
+        for how in 0..3 {
+            let encoded = encoded(TOKEN, how);
+            assert!(!line.contains(&encoded), "the token is in stderr: {line}");
+        }
     }
+    assert!(
+        stderr.contains("/elsewhere/<token>"),
+        "an encoded token is masked, not dropped: {stderr}"
+    );
+}
+
+/// `token` percent-encoded: every byte (0), every other byte in lower-case
+/// hex (1), or twice over (2).
+fn encoded(token: &str, how: usize) -> String {
+    token
+        .bytes()
+        .enumerate()
+        .map(|(i, b)| match how {
+            0 => format!("%{b:02X}"),
+            1 if i % 2 == 0 => format!("%{b:02x}"),
+            2 => format!("%25{b:02X}"),
+            _ => (b as char).to_string(),
+        })
+        .collect()
+}
+
+/// The token recipe the README gives.
+const RECIPE: &str = "head -c 24 /dev/urandom | base64 | tr '+/' '-_' > ui.token";
+
+/// The README's recipe makes URL-safe tokens; one of them, in a token file,
+/// opens the dashboard through `?token=` pasted as it is and through the
+/// login link the reader prints when asked (`--ui-login-link`, the one
+/// place the token is printed).
+#[test]
+fn the_readme_token_recipe_round_trips_through_a_login_link() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(readme.contains(RECIPE), "the README gives the recipe");
+    let tmp = tempfile::tempdir().unwrap();
+    for _ in 0..20 {
+        let made = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("umask 077 && {RECIPE}"))
+            .current_dir(tmp.path())
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let token = std::fs::read_to_string(tmp.path().join("ui.token")).unwrap();
+        let token = token.trim();
+        assert_eq!(token.len(), 32, "{token}");
+        assert!(
+            token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "URL-safe: {token}"
+        );
+    }
+    let token = std::fs::read_to_string(tmp.path().join("ui.token")).unwrap();
+    let token = token.trim().to_string();
+    let ring_path = tmp.path().join("app.ring");
+    write_events(&ring(&ring_path, 4096), 10);
+    let (child, addr) = start(
+        tmp.path(),
+        &ring_path,
+        &[
+            "--ui-token-file",
+            tmp.path().join("ui.token").to_str().unwrap(),
+            "--ui-login-link",
+        ],
+        &[],
+    );
+    let stderr = std::fs::read_to_string(tmp.path().join("stderr")).unwrap();
+    let links: Vec<&str> = stderr.lines().filter(|l| l.contains(&token)).collect();
+    assert_eq!(links.len(), 1, "printed once, as asked: {stderr}");
+    let link = links[0].split("http://").nth(1).unwrap();
+    let path = &link[link.find('/').unwrap()..];
+    for path in [path.to_string(), format!("/_profilis/?token={token}")] {
+        let (status, headers, _) = request(&addr, "GET", &path, &[], "");
+        assert_eq!(status, 303, "{path}");
+        let cookie = headers
+            .lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_string();
+        let (status, _, _) = request(
+            &addr,
+            "GET",
+            "/_profilis/metrics.json",
+            &[&format!("Cookie: {cookie}")],
+            "",
+        );
+        assert_eq!(status, 200);
+    }
+    // SAFETY: kill with our child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(wait_output(child, Duration::from_secs(30)).status.success());
+    let stderr = std::fs::read_to_string(tmp.path().join("stderr")).unwrap();
+    assert_eq!(stderr.matches(token.as_str()).count(), 1, "{stderr}");
 }
 
 #[test]

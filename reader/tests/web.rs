@@ -826,6 +826,10 @@ async fn a_token_guards_every_endpoint() {
 fn session_cookie(r: &Reply) -> String {
     let set = r.header(header::SET_COOKIE);
     assert!(set.contains("HttpOnly"), "{set}");
+    assert!(
+        set.contains("Max-Age=43200"),
+        "expires with the session: {set}"
+    );
     assert!(set.contains("SameSite=Strict"), "{set}");
     assert!(set.contains("Path=/_profilis/"), "{set}");
     assert!(!set.contains(TOKEN), "the cookie is not the token: {set}");
@@ -891,9 +895,10 @@ async fn a_browser_opens_the_dashboard_once_with_the_token_then_uses_a_cookie() 
     };
     let r = send(&app, form(TOKEN)).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    let cookie = session_cookie(&r);
+    let second = session_cookie(&r);
+    assert_ne!(second, cookie, "every login gets a session of its own");
     assert_eq!(
-        get(&app, "/_profilis/", &[("cookie", &cookie)])
+        get(&app, "/_profilis/", &[("cookie", &second)])
             .await
             .status,
         StatusCode::OK
@@ -902,16 +907,28 @@ async fn a_browser_opens_the_dashboard_once_with_the_token_then_uses_a_cookie() 
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.headers.get(header::SET_COOKIE).is_none());
 
-    // Log out clears the cookie.
+    // Logging out clears the cookie and closes the session on the server:
+    // the old cookie no longer works, the other session still does.
     let r = send(
         &app,
         Request::post("/_profilis/logout")
+            .header(header::COOKIE, &cookie)
             .body(Body::empty())
             .unwrap(),
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     assert!(r.header(header::SET_COOKIE).contains("Max-Age=0"));
+    for path in ["/_profilis/metrics.json", "/_profilis/"] {
+        let status = get(&app, path, &[("cookie", &cookie)]).await.status;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path} after logout");
+    }
+    assert_eq!(
+        get(&app, "/_profilis/metrics.json", &[("cookie", &second)])
+            .await
+            .status,
+        StatusCode::OK
+    );
 
     // Over TLS the cookie is Secure, and --ui-https-only adds HSTS.
     let tls = self::app(UiConfig {
@@ -924,6 +941,42 @@ async fn a_browser_opens_the_dashboard_once_with_the_token_then_uses_a_cookie() 
     assert!(r
         .header(header::STRICT_TRANSPORT_SECURITY)
         .contains("max-age="));
+}
+
+#[tokio::test]
+async fn a_token_from_base64_works_in_a_link_as_it_is() {
+    // What `head -c 24 /dev/urandom | base64` gives about 40% of the
+    // time: `+` and `/` in the token, pasted into the link unencoded.
+    for token in [
+        "Zm9v+YmFy/YmF6+cXV4/cXV1eA",
+        "Zm9v-YmFy_YmF6-cXV4_cXV1eA",
+        "a+b+c+d=e",
+    ] {
+        let app = app(UiConfig {
+            token: Some(token.into()),
+            ..UiConfig::default()
+        });
+        let link = get(&app, &format!("/_profilis/?token={token}"), &[]).await;
+        assert_eq!(link.status, StatusCode::SEE_OTHER, "{token} as it is");
+        let cookie = session_cookie(&link);
+        let json = get(&app, "/_profilis/metrics.json", &[("cookie", &cookie)]).await;
+        assert_eq!(json.status, StatusCode::OK);
+        let encoded = web::auth::login_link("/_profilis/", token);
+        assert_eq!(
+            get(&app, &encoded, &[]).await.status,
+            StatusCode::SEE_OTHER,
+            "{encoded}"
+        );
+        let guess = token.replace('+', "-");
+        if guess != token {
+            assert_eq!(
+                get(&app, &format!("/_profilis/?token={guess}"), &[])
+                    .await
+                    .status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -1061,9 +1114,34 @@ fn a_port_in_use_is_a_clear_error() {
     .expect("the port is taken");
     let text = format!("{err:#}");
     assert!(
-        text.contains("--ui-addr") && text.contains("--no-ui"),
+        text.contains("another profilis-reader") && text.contains("--no-ui"),
         "{text}"
     );
+    assert_eq!(text.matches("in use").count(), 1, "the cause once: {text}");
+}
+
+#[test]
+fn the_hint_fits_the_cause_of_a_bind_error() {
+    let bind = |addr: &str| {
+        let err = web::server::start(
+            UiConfig::default(),
+            Listen {
+                addr: addr.parse().unwrap(),
+                tls: None,
+            },
+            SnapshotHandle::new(),
+        )
+        .err()
+        .expect("cannot bind");
+        format!("{err:#}")
+    };
+    // 192.0.2.1 (TEST-NET-1) is no address of this host.
+    let text = bind("192.0.2.1:9470");
+    assert!(
+        text.contains("not an address of this host") && !text.contains("profilis-reader running"),
+        "{text}"
+    );
+    assert!(text.contains("os error 99"), "{text}");
 }
 
 fn tls_files(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Vec<u8>) {

@@ -6,7 +6,8 @@
 # Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
 # compares what the page shows with metrics.json (merged workers, losses by
 # producer, the dead worker's post-mortem and its JSONL download), in both
-# themes, saving screenshots under target/screenshots/. Then promtool (Debian's prometheus
+# themes and at widths from a phone's to a desktop's, saving screenshots
+# under target/screenshots/. Then promtool (Debian's prometheus
 # package) checks the live /metrics and a rendered sample with hostile label
 # values; lint warnings fail the stage like parse errors. Installs chromium,
 # promtool and playwright-core when missing; works as root.
@@ -29,9 +30,16 @@ apt_install promtool prometheus --no-install-recommends
 apt_install node nodejs --no-install-recommends
 apt_install npm npm --no-install-recommends
 
-cargo build --release --locked -p profilis-reader --bin profilis-reader --quiet
+# The reader the demo runs (scripts/build-reader.sh), so that
+# scripts/demo.sh after this finds it built.
+reader=$(bash scripts/build-reader.sh 2>/dev/null)
+# From a plain shell (none of test.sh's settings), the demo's build must
+# compile nothing more.
+if env -u CARGO_PROFILE_RELEASE_DEBUG -u CARGO_INCREMENTAL bash scripts/build-reader.sh 2>&1 >/dev/null \
+    | grep -E '^ *Compiling'; then
+  echo "scripts/demo.sh would compile the crates above again after the test build"; exit 1
+fi
 cargo build --release --locked -p profilis --example loadgen --example crash --quiet
-reader="$target_dir/release/profilis-reader"
 loadgen="$target_dir/release/examples/loadgen"
 crash="$target_dir/release/examples/crash"
 

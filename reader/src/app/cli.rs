@@ -5,6 +5,7 @@ use crate::outputs::console::ConsoleStyle;
 use crate::outputs::jsonl::{Compression, DEFAULT_TEMPLATE};
 use crate::outputs::otlp::{OtlpHeader, OtlpProtocol};
 use crate::outputs::web::Theme;
+use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use std::time::Duration;
 #[derive(Parser, Debug)]
 #[command(
     name = "profilis-reader",
-    version,
+    version = version(),
     about = "Drains Profilis ring files: rolling statistics, JSONL, console and OTLP output, live dashboard",
     long_about = "Drains one or more Profilis ring files (written by applications that use the \
 profilis library) in batches, keeps rolling latency statistics, and writes the events as JSONL \
@@ -45,6 +46,10 @@ pub enum Command {
     /// Run a sample instrumented workload and the reader together, writing
     /// JSONL into a temporary (or given) directory. Stop with Ctrl-C.
     Demo(DemoArgs),
+    /// List the ring files nobody needs any more: their writers exited,
+    /// everything in them drained, and no process (writer or reader) has
+    /// them open. Only lists them; --remove removes them.
+    Gc(GcArgs),
     /// The demo's built-in workload: emits REQ/FN/DB/CUSTOM events into a
     /// ring until killed.
     #[command(hide = true)]
@@ -62,6 +67,13 @@ pub struct ReaderArgs {
     /// writers have all exited once they are drained.
     #[arg(long, value_name = "DIR")]
     pub watch: Option<PathBuf>,
+
+    /// Keep the files of rings whose writers have all exited. By default
+    /// such a ring file is removed once it is drained, every event
+    /// exported and the post-mortems of its writers taken, unless another
+    /// process still has it open. Never removed with --once.
+    #[arg(long)]
+    pub keep_rings: bool,
 
     /// Wait for ring files (and the --watch directory) that do not exist yet
     /// instead of failing.
@@ -205,10 +217,12 @@ pub struct UiArgs {
     #[arg(long)]
     pub no_ui: bool,
 
-    /// Address to listen on (IP:PORT; port 0 picks a free port). Listening
-    /// beyond loopback without a token prints a warning.
-    #[arg(long, env = "PROFILIS_UI_ADDR", default_value = DEFAULT_UI_ADDR, value_name = "ADDR")]
-    pub ui_addr: SocketAddr,
+    /// Address to listen on: IP:PORT or HOST:PORT (a host name listens on
+    /// its first IPv4 address, else its first address); port 0 picks a
+    /// free port. Listening beyond loopback without a token prints a
+    /// warning.
+    #[arg(long, env = "PROFILIS_UI_ADDR", default_value = DEFAULT_UI_ADDR, value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub ui_addr: ListenAddr,
 
     /// Path prefix of every endpoint (`/` for none).
     #[arg(long, default_value = "/_profilis", value_name = "PREFIX")]
@@ -231,7 +245,7 @@ pub struct UiArgs {
     pub ui_css: Option<PathBuf>,
 
     /// Allow cross-origin requests from ORIGIN (e.g.
-    /// https://grafana.example.com); repeatable. None by default.
+    /// `https://grafana.example.com`); repeatable. None by default.
     #[arg(long = "ui-cors-origin", value_name = "ORIGIN")]
     pub ui_cors_origins: Vec<String>,
 
@@ -240,6 +254,17 @@ pub struct UiArgs {
     /// alternative; without either, no authentication.
     #[arg(long, value_name = "FILE")]
     pub ui_token_file: Option<PathBuf>,
+
+    /// How long a browser session opened with the token lasts (logging
+    /// out ends it at once).
+    #[arg(long, default_value = "12h", value_parser = parse_duration, value_name = "DURATION")]
+    pub ui_session_lifetime: Duration,
+
+    /// Print a login link with the token in it (`...?token=...`) next to
+    /// the dashboard URL. Off by default: the token would then be in the
+    /// terminal's or the log's history.
+    #[arg(long)]
+    pub ui_login_link: bool,
 
     /// Serve /health without the token (for load balancers and probes).
     #[arg(long)]
@@ -313,8 +338,9 @@ pub struct JsonlArgs {
     #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
     pub rotate_secs: u64,
 
-    /// File name of each JSONL file: {timestamp} (UTC), {pid}, {n}.
-    #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "TEMPLATE")]
+    /// File name of each JSONL file: {timestamp} (UTC), {pid}, {n} (the
+    /// text is [`template_help`]).
+    #[arg(long, default_value = DEFAULT_TEMPLATE, value_name = "TEMPLATE", help = template_help())]
     pub filename_template: String,
 
     /// Compress closed files (in the background).
@@ -340,9 +366,20 @@ pub struct JsonlArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
     /// Directory for the ring and the JSONL files (default: a new temporary
-    /// directory, kept after exit).
+    /// directory, removed at exit unless --keep). A directory given here is
+    /// never removed.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+
+    /// Keep the temporary directory (the ring and the JSONL files) at exit.
+    #[arg(long)]
+    pub keep: bool,
+
+    /// Keep the demo's JSONL files under this much disk (K, M, G suffixes):
+    /// the oldest files are deleted as new ones are written (the built-in
+    /// workload writes a few MB a second). 0: no bound.
+    #[arg(long, default_value = "64M", value_parser = parse_size, value_name = "BYTES")]
+    pub retain_bytes: u64,
 
     /// Program to run as the workload instead of the built-in one; it gets
     /// the ring path in PROFILIS_RING.
@@ -361,14 +398,28 @@ pub struct DemoArgs {
     #[arg(long, value_enum, value_name = "STYLE")]
     pub console: Option<ConsoleStyle>,
 
-    /// Address of the dashboard (if the default port is taken, a free
-    /// port is used instead).
-    #[arg(long, env = "PROFILIS_UI_ADDR", default_value = DEFAULT_UI_ADDR, value_name = "ADDR")]
-    pub ui_addr: SocketAddr,
+    /// Address of the dashboard, IP:PORT or HOST:PORT (if the default
+    /// port is taken, a free port is used instead).
+    #[arg(long, env = "PROFILIS_UI_ADDR", default_value = DEFAULT_UI_ADDR, value_name = "ADDR", value_parser = parse_listen_addr)]
+    pub ui_addr: ListenAddr,
 
     /// Do not start the dashboard.
     #[arg(long)]
     pub no_ui: bool,
+}
+
+/// Options of `gc`.
+#[derive(Args, Debug, Clone)]
+pub struct GcArgs {
+    /// Ring files, or directories whose `*.ring` files to look at
+    /// (default: the directory of the default ring: PROFILIS_DIR, else
+    /// /dev/shm).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+
+    /// Remove the stale ring files (without it, nothing is removed).
+    #[arg(long)]
+    pub remove: bool,
 }
 
 /// Options of the built-in workload.
@@ -393,6 +444,104 @@ pub struct WorkloadArgs {
     /// Service name recorded in the writer table.
     #[arg(long, default_value = "demo-shop")]
     pub service: String,
+}
+
+/// `--version`: the reader's version and the ring format it reads.
+pub fn version() -> &'static str {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEXT.get_or_init(|| {
+        format!(
+            "{} (reads ring format {})",
+            env!("CARGO_PKG_VERSION"),
+            profilis::layout::VERSION
+        )
+    })
+}
+
+/// The help of `--filename-template`. Its placeholders are styled (bold on
+/// a terminal): clap turns a plain `{n}` in help text into a line break,
+/// and an escape sequence between `{` and `n` keeps it from matching.
+pub fn template_help() -> clap::builder::StyledStr {
+    use clap::builder::styling::Style;
+    use std::fmt::Write;
+    let bold = Style::new().bold();
+    let mut help = clap::builder::StyledStr::new();
+    let placeholder = |help: &mut clap::builder::StyledStr, name: &str| {
+        // `{` and the name styled apart: the reset between them is the
+        // escape sequence.
+        let _ = write!(help, "{bold}{{{bold:#}{bold}{name}}}{bold:#}");
+    };
+    let _ = write!(help, "File name of each JSONL file: ");
+    placeholder(&mut help, "timestamp");
+    let _ = write!(help, " (UTC), ");
+    placeholder(&mut help, "pid");
+    let _ = write!(help, " (the reader's), ");
+    placeholder(&mut help, "n");
+    let _ = write!(help, " (files opened by this run, from 1)");
+    help
+}
+
+/// A listening address as given: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`.
+/// A host name is resolved when the dashboard starts
+/// ([`resolve`](ListenAddr::resolve)), not while the command line is parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenAddr(String);
+
+impl ListenAddr {
+    /// The address as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The address to bind: an IP address as it is; a host name's first
+    /// IPv4 address (as `localhost` means 127.0.0.1 to most servers), else
+    /// its first address.
+    pub fn resolve(&self) -> anyhow::Result<SocketAddr> {
+        use std::net::ToSocketAddrs;
+        if let Ok(addr) = self.0.parse::<SocketAddr>() {
+            return Ok(addr);
+        }
+        let addrs: Vec<SocketAddr> = self
+            .0
+            .to_socket_addrs()
+            .with_context(|| format!("resolving --ui-addr {}", self.0))?
+            .collect();
+        addrs
+            .iter()
+            .find(|a| a.is_ipv4())
+            .or(addrs.first())
+            .copied()
+            .ok_or_else(|| anyhow::anyhow!("--ui-addr {}: the name has no address", self.0))
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses a listening address: `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`,
+/// the host a name of letters, digits, `-` and `.` (resolved later).
+pub fn parse_listen_addr(text: &str) -> Result<ListenAddr, String> {
+    if text.parse::<SocketAddr>().is_ok() {
+        return Ok(ListenAddr(text.to_string()));
+    }
+    let host_name = |host: &str| {
+        !host.is_empty()
+            && host.len() <= 253
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    };
+    match text.rsplit_once(':') {
+        Some((host, port)) if host_name(host) && port.parse::<u16>().is_ok() => {
+            Ok(ListenAddr(text.to_string()))
+        }
+        _ => Err(format!(
+            "{text:?} is not an address: expected IP:PORT or HOST:PORT, e.g. 127.0.0.1:9470 or localhost:9470"
+        )),
+    }
 }
 
 /// Parses `500ms`, `2s`, `1.5m`, `12h`, `7d`, `250us`, `100ns`; a bare
@@ -457,6 +606,61 @@ mod tests {
     #[test]
     fn cli_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_names_the_ring_format() {
+        let version = Cli::command().render_version();
+        assert!(
+            version.contains(&format!("ring format {}", profilis::layout::VERSION)),
+            "{version}"
+        );
+    }
+
+    #[test]
+    fn help_keeps_every_template_placeholder() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_long_help().to_string();
+        let line = help
+            .lines()
+            .skip_while(|l| !l.contains("--filename-template"))
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        for placeholder in ["{timestamp}", "{pid}", "{n}"] {
+            assert!(line.contains(placeholder), "{placeholder} in {line:?}");
+        }
+    }
+
+    #[test]
+    fn listen_addresses_take_host_names() {
+        let resolved = |text: &str| parse_listen_addr(text).unwrap().resolve().unwrap();
+        let addr = resolved("localhost:9470");
+        assert!(
+            addr.ip().is_loopback() && addr.is_ipv4() && addr.port() == 9470,
+            "{addr}"
+        );
+        assert_eq!(
+            resolved("127.0.0.1:0"),
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap()
+        );
+        assert!(resolved("[::1]:9470").is_ipv6());
+        for bad in [
+            "localhost",
+            "localhost:http",
+            "127.0.0.1",
+            ":9470",
+            "a b:1",
+            "x/y:1",
+        ] {
+            assert!(parse_listen_addr(bad).is_err(), "{bad}");
+        }
+        // Names are resolved when the dashboard starts, not while parsing.
+        let unknown = parse_listen_addr("no-such-host.invalid:9470").unwrap();
+        assert!(unknown.resolve().is_err());
+        let cli = Cli::try_parse_from(["profilis-reader", "a.ring", "--ui-addr", "localhost:9470"])
+            .unwrap();
+        assert_eq!(cli.reader.ui.ui_addr.as_str(), "localhost:9470");
     }
 
     #[test]

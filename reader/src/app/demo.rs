@@ -3,7 +3,9 @@
 //! instrumented workload as a child process with `PROFILIS_RING` set, drains
 //! the ring with JSONL output into `<dir>/jsonl`, prints a summary every few
 //! seconds, and on Ctrl-C (or `--duration`) stops the workload, reaps it,
-//! drains what is left and exits.
+//! drains what is left and exits. The JSONL files are kept under
+//! `--retain-bytes` (64 MiB by default), and a temporary directory is
+//! removed at exit unless `--keep`.
 
 use super::cli::{DemoArgs, DEFAULT_UI_ADDR};
 use super::drain::DrainOptions;
@@ -37,11 +39,12 @@ pub fn start_dashboard(
         ..UiConfig::default()
     };
     let listen = |addr| Listen { addr, tls: None };
-    let server = match web::server::start(config.clone(), listen(args.ui_addr), snapshots.clone()) {
+    let addr = args.ui_addr.resolve()?;
+    let server = match web::server::start(config.clone(), listen(addr), snapshots.clone()) {
         Ok(server) => server,
-        Err(e) if args.ui_addr.to_string() == DEFAULT_UI_ADDR => {
+        Err(e) if args.ui_addr.as_str() == DEFAULT_UI_ADDR && address_in_use(&e) => {
             eprintln!("profilis-reader: {e:#}; using a free port instead");
-            let mut any = args.ui_addr;
+            let mut any = addr;
             any.set_port(0);
             web::server::start(config, listen(any), snapshots.clone())?
         }
@@ -52,27 +55,89 @@ pub fn start_dashboard(
     Ok(Some(url))
 }
 
-fn demo_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    if let Some(dir) = given {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        return Ok(dir);
+fn address_in_use(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::AddrInUse)
+}
+
+/// The demo's directory: the one given (never removed), or a new
+/// temporary one, removed when this is dropped unless kept.
+struct DemoDir {
+    path: PathBuf,
+    remove: bool,
+}
+
+impl DemoDir {
+    fn new(given: Option<PathBuf>, keep: bool) -> anyhow::Result<DemoDir> {
+        if let Some(dir) = given {
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            return Ok(DemoDir {
+                path: dir,
+                remove: false,
+            });
+        }
+        let base = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let dir = base.join(format!(
+                "profilis-demo-{}-{}",
+                std::process::id(),
+                crate::support::timefmt::now_ns() / 1_000_000 + u64::from(attempt)
+            ));
+            let mut builder = std::fs::DirBuilder::new();
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&dir) {
+                Ok(()) => {
+                    return Ok(DemoDir {
+                        path: dir,
+                        remove: !keep,
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+            }
+        }
+        anyhow::bail!("could not create a directory under {}", base.display())
     }
-    let base = std::env::temp_dir();
-    for attempt in 0..100u32 {
-        let dir = base.join(format!(
-            "profilis-demo-{}-{}",
-            std::process::id(),
-            crate::support::timefmt::now_ns() / 1_000_000 + u64::from(attempt)
-        ));
-        let mut builder = std::fs::DirBuilder::new();
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        match builder.create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+
+    /// What becomes of the directory at exit, for the banner.
+    fn at_exit(&self) -> &'static str {
+        if self.remove {
+            "the directory is removed (--keep keeps it)"
+        } else {
+            "the directory is kept"
         }
     }
-    anyhow::bail!("could not create a directory under {}", base.display())
+}
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        if !self.remove {
+            eprintln!(
+                "The ring and the JSONL files are in {}",
+                self.path.display()
+            );
+            return;
+        }
+        match std::fs::remove_dir_all(&self.path) {
+            Ok(()) => eprintln!("removed {}", self.path.display()),
+            Err(e) => eprintln!(
+                "profilis-reader: could not remove {}: {e}",
+                self.path.display()
+            ),
+        }
+    }
+}
+
+/// The demo's JSONL options: `--retain-bytes` bounds the files, which are
+/// rotated at a quarter of it (at least 1 MiB) so that retention has
+/// closed files to delete.
+fn jsonl_options(dir: &Path, retain_bytes: u64) -> JsonlOptions {
+    let mut options = JsonlOptions::new(dir);
+    if retain_bytes > 0 {
+        options.rotate_bytes = (retain_bytes / 4).max(1 << 20).min(retain_bytes);
+        options.retain_bytes = Some(retain_bytes);
+    }
+    options
 }
 
 fn spawn_workload(args: &DemoArgs, ring: &Path) -> anyhow::Result<Child> {
@@ -143,11 +208,27 @@ fn summary_line(snapshots: &SnapshotHandle) -> String {
     )
 }
 
+/// `bytes` as `64 MiB`, `1.5 GiB`, `512 KiB` or `100 bytes`.
+fn human_bytes(bytes: u64) -> String {
+    let units = [("GiB", 30), ("MiB", 20), ("KiB", 10)];
+    for (unit, shift) in units {
+        if bytes >= 1 << shift {
+            let value = bytes as f64 / (1u64 << shift) as f64;
+            return if value.fract() == 0.0 {
+                format!("{value:.0} {unit}")
+            } else {
+                format!("{value:.1} {unit}")
+            };
+        }
+    }
+    format!("{bytes} bytes")
+}
+
 /// Runs the demo.
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    let dir = demo_dir(args.dir.clone())?;
-    let ring_path = dir.join("demo.ring");
-    let jsonl_dir = dir.join("jsonl");
+    let dir = DemoDir::new(args.dir.clone(), args.keep)?;
+    let ring_path = dir.path.join("demo.ring");
+    let jsonl_dir = dir.path.join("jsonl");
     // Create the ring up front so the reader attaches before the workload
     // emits its first event.
     drop(
@@ -156,8 +237,10 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     let shutdown = Arc::new(AtomicBool::new(false));
     install_signal_handlers(&shutdown)?;
-    let mut exporters: Vec<Box<dyn Exporter>> =
-        vec![Box::new(JsonlExporter::new(JsonlOptions::new(&jsonl_dir))?)];
+    let mut exporters: Vec<Box<dyn Exporter>> = vec![Box::new(JsonlExporter::new(jsonl_options(
+        &jsonl_dir,
+        args.retain_bytes,
+    ))?)];
     if let Some(style) = args.console {
         exporters.push(Box::new(ConsoleExporter::stdout(style)));
     }
@@ -166,6 +249,8 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         DrainOptions {
             rings: vec![ring_path.clone()],
             flush_interval: Duration::from_millis(500),
+            // The directory is the demo's to keep or remove, ring and all.
+            keep_rings: true,
             ..DrainOptions::default()
         },
         exporters,
@@ -185,7 +270,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             child.id()
         ),
     }
-    eprintln!("  JSONL:     {}", jsonl_dir.display());
+    match args.retain_bytes {
+        0 => eprintln!("  JSONL:     {} (no size bound)", jsonl_dir.display()),
+        bytes => eprintln!(
+            "  JSONL:     {} (kept under {}: the oldest files are deleted; --retain-bytes)",
+            jsonl_dir.display(),
+            human_bytes(bytes)
+        ),
+    }
     eprintln!(
         "             follow it with: tail -F {}",
         jsonl_dir.join(CURRENT_FILE).display()
@@ -194,6 +286,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         Some(url) => eprintln!("  dashboard: {url}"),
         None => eprintln!("  dashboard: off (--no-ui)"),
     }
+    eprintln!("  at exit:   {}", dir.at_exit());
     eprintln!("Press Ctrl-C to stop.");
     let started = Instant::now();
     let mut next_summary = started + Duration::from_secs(5);
@@ -226,7 +319,6 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             ring.ring, ring.received, ring.dropped, ring.exported, ring.export_lost
         );
     }
-    eprintln!("JSONL files are in {}", jsonl_dir.display());
     if let Some(status) = workload_failed {
         anyhow::bail!("the workload failed ({status})");
     }

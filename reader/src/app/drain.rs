@@ -55,6 +55,8 @@ pub struct DrainOptions {
     pub stats: StatsConfig,
     /// Post-mortem and worker-view settings.
     pub producers: ProducerOptions,
+    /// Keep the files of finished rings (`--keep-rings`).
+    pub keep_rings: bool,
 }
 
 /// Settings of the per-producer features.
@@ -88,6 +90,7 @@ impl Default for DrainOptions {
             max_rings: DEFAULT_MAX_RINGS,
             stats: StatsConfig::default(),
             producers: ProducerOptions::default(),
+            keep_rings: false,
         }
     }
 }
@@ -102,6 +105,7 @@ impl DrainOptions {
             liveness_interval: self.liveness_interval,
             max_rings: self.max_rings,
             postmortem_events: self.producers.postmortem_events,
+            keep_files: self.keep_rings,
         }
     }
 }
@@ -358,8 +362,8 @@ impl Drain {
         self.next_housekeeping = now + Duration::from_millis(100);
         let outputs = &self.outputs;
         self.rings.attach_waiting(&|id| outputs.loss_cursor(id));
-        if self.rings.watch_due(now) {
-            self.detach_finished(now);
+        if self.rings.lifecycle_due(now) {
+            self.retire_finished(now);
             let outputs = &self.outputs;
             self.rings
                 .scan_watch_dir(now, &|id| outputs.loss_cursor(id));
@@ -371,15 +375,17 @@ impl Drain {
         }
     }
 
-    /// Detaches the watched rings that are finished, after a final batch
-    /// that reports every loss.
-    fn detach_finished(&mut self, now: Instant) {
-        for (slot, writers, gone) in self.rings.finished() {
-            let Some(i) = self.rings.index_of(slot) else {
-                continue;
-            };
-            self.drain_ring(i, 0, true);
-            self.rings.detach(i, writers, gone, now);
+    /// Retires the rings that are finished (their writers gone), after a
+    /// final batch that reports every loss: every event is exported and
+    /// committed, and the post-mortems taken, before a file is removed.
+    fn retire_finished(&mut self, now: Instant) {
+        let finished = self.rings.finished(now);
+        for (slot, _, _) in &finished {
+            if let Some(i) = self.rings.index_of(*slot) {
+                self.drain_ring(i, 0, true);
+            }
+        }
+        for slot in self.rings.retire(finished, now) {
             self.window.forget_ring(slot);
         }
     }

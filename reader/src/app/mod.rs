@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod demo;
 pub mod drain;
+pub mod gc;
 pub mod reader;
 pub mod ui;
 pub mod workload;
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     init_logging();
     match cli.command {
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Gc(args)) => gc::run(args),
         Some(Command::Workload(args)) => workload::run(args),
         None => run_reader(cli.reader),
     }
@@ -88,6 +90,7 @@ pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
             postmortem_events: args.producers.postmortem_events as usize,
             max_workers: args.producers.max_workers as usize,
         },
+        keep_rings: args.keep_rings,
     }
 }
 
@@ -185,11 +188,24 @@ fn run_reader(args: ReaderArgs) -> anyhow::Result<ExitCode> {
     let mut reader = Reader::new(drain_options(&args), exporters, shutdown)?;
     if let Some((config, listen)) = ui {
         let warning = web::exposure_warning(listen.addr, config.token.is_some());
+        let token = config.token.clone();
         let url = reader.serve(config, listen)?;
         if let Some(warning) = warning {
             eprintln!("profilis-reader: {warning}");
         }
-        eprintln!("profilis-reader: dashboard at {url}");
+        match (token, args.ui.ui_login_link) {
+            (Some(token), true) => {
+                eprintln!("profilis-reader: dashboard at {url}");
+                // Asked for: the one place the token is printed.
+                let link = web::auth::login_link(&url, &token);
+                eprintln!("profilis-reader: login link (holds the token): {link}");
+            }
+            (Some(_), false) => eprintln!(
+                "profilis-reader: dashboard at {url} (sign in with the token there, or open \
+                 it with ?token=TOKEN once; --ui-login-link prints that link)"
+            ),
+            (None, _) => eprintln!("profilis-reader: dashboard at {url}"),
+        }
     }
     let report = reader.start()?.wait()?;
     if args.accounting {

@@ -54,11 +54,14 @@ pub fn ui_config(args: &UiArgs, token_env: Option<String>) -> anyhow::Result<(Ui
         health_public: args.ui_health_public,
         tls: tls.is_some(),
         https_only: args.ui_https_only,
+        session_lifetime: args
+            .ui_session_lifetime
+            .max(std::time::Duration::from_secs(1)),
     };
     Ok((
         config,
         Listen {
-            addr: args.ui_addr,
+            addr: args.ui_addr.resolve()?,
             tls,
         },
     ))

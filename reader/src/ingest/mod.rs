@@ -12,6 +12,7 @@
 //! every output.
 
 pub mod context;
+pub mod lifecycle;
 pub mod loss;
 pub mod postmortem;
 mod source;
@@ -23,7 +24,7 @@ use crate::support::recent::Recent;
 use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
 use crate::views::{PostMortem, ProducerLoss, RingAccount, RingLimit, RingStatus, StringLimit};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use loss::LossCursor;
 use postmortem::PostMortems;
 use profilis::{Event, Names, WriterInfo};
@@ -81,12 +82,15 @@ pub struct IngestOptions {
     pub max_rings: usize,
     /// Events kept per writer for its post-mortem (0: none).
     pub postmortem_events: usize,
+    /// Keep the files of finished rings (`--keep-rings`) rather than
+    /// remove them (see [`lifecycle`]).
+    pub keep_files: bool,
 }
 
 /// Default of [`IngestOptions::max_rings`].
 pub const DEFAULT_MAX_RINGS: usize = 64;
 
-/// How often the watched directory is scanned and finished rings detached.
+/// How often the watched directory is scanned and finished rings retired.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
 /// How long a ring file that could not be attached, or was detached, waits
 /// before it is looked at again.
@@ -111,7 +115,7 @@ pub struct Rings {
     ring_limit_hits: Recent,
     attach_errors: ErrorReporter,
     next_slot: u32,
-    next_watch_scan: Instant,
+    next_lifecycle: Instant,
     postmortems: PostMortems,
     /// The exporters whose counts each ring keeps, and the one whose
     /// counts it reports as its own.
@@ -125,7 +129,7 @@ impl Rings {
     /// exporters named `exporters` and reports those of `primary`; `cursor`
     /// tells where the LOSS markers of a ring stand from an earlier run.
     pub fn open(
-        options: IngestOptions,
+        mut options: IngestOptions,
         exporters: Vec<&'static str>,
         primary: Option<usize>,
         cursor: CursorOf<'_>,
@@ -133,11 +137,18 @@ impl Rings {
         if options.rings.is_empty() && options.watch.is_none() {
             bail!("no ring to drain: give ring files or --watch DIR");
         }
-        let distinct: HashSet<&PathBuf> = options.rings.iter().collect();
-        if distinct.len() > options.max_rings {
+        // `a.ring` and `./a.ring` are one ring.
+        let mut distinct = HashSet::new();
+        options.rings = options
+            .rings
+            .iter()
+            .map(|p| ring_path(p))
+            .filter(|p| distinct.insert(p.clone()))
+            .collect();
+        if options.rings.len() > options.max_rings {
             bail!(
                 "{} ring files given, more than --max-rings {}: raise --max-rings",
-                distinct.len(),
+                options.rings.len(),
                 options.max_rings
             );
         }
@@ -153,21 +164,16 @@ impl Rings {
             ring_limit_hits: Recent::starting(now, 0),
             attach_errors: ErrorReporter::new("attach"),
             next_slot: 0,
-            next_watch_scan: now,
+            next_lifecycle: now,
             postmortems: PostMortems::default(),
             exporters,
             primary,
             options,
         };
-        let mut seen = HashSet::new();
         for path in rings.options.rings.clone() {
-            if !seen.insert(path.clone()) {
-                continue;
-            }
             if path.exists() {
-                rings
-                    .attach(&path, false, cursor)
-                    .with_context(|| format!("attaching {}", path.display()))?;
+                // The error names the file.
+                rings.attach(&path, false, cursor)?;
             } else if rings.options.wait {
                 tracing::info!("waiting for ring file {}", path.display());
                 rings.pending.push(path);
@@ -295,7 +301,8 @@ impl Rings {
                 match self.attach(&path, false, cursor) {
                     Ok(()) => tracing::info!("attached {}", path.display()),
                     Err(e) => {
-                        self.attach_errors.report(&format!("{e} (retrying)"));
+                        self.attach_errors
+                            .report(&format!("{} (retrying)", e.report()));
                         self.pending.push(path);
                     }
                 }
@@ -305,28 +312,92 @@ impl Rings {
         }
     }
 
-    /// Whether the watched directory is due for a scan (and finished rings
-    /// for detaching); counts the scan as done.
-    pub fn watch_due(&mut self, now: Instant) -> bool {
-        if self.options.watch.is_none() || self.options.once || now < self.next_watch_scan {
+    /// Whether the watched directory is due for a scan and the rings for a
+    /// look at whether they are finished; counts it as done. Never with
+    /// `--once`, which leaves every ring and its file as it found them.
+    pub fn lifecycle_due(&mut self, now: Instant) -> bool {
+        let anything = self.options.watch.is_some() || !self.options.keep_files;
+        if !anything || self.options.once || now < self.next_lifecycle {
             return false;
         }
-        self.next_watch_scan = now + WATCH_EVERY;
+        self.next_lifecycle = now + WATCH_EVERY;
         true
     }
 
-    /// The attachment slots of the watched rings whose writers have all
-    /// exited and that are drained (or whose file is gone), with their
-    /// writer tables; detach each with [`detach`](Self::detach) after its
-    /// final batch.
-    pub fn finished(&self) -> Vec<(u32, Vec<WriterInfo>, bool)> {
+    /// The attachment slots of the rings whose writers have all exited and
+    /// that are drained (or, watched ones, whose file is gone), with their
+    /// writer tables and whether the file is gone; take each out with
+    /// [`retire`](Self::retire) after its final batch. Named rings are
+    /// finished only when their files are removed (not `--keep-rings`).
+    pub fn finished(&self, now: Instant) -> Vec<(u32, Vec<WriterInfo>, bool)> {
+        let named = !self.options.keep_files;
         self.sources
             .iter()
+            .filter(|s| s.recheck_at.is_none_or(|t| now >= t))
             .filter_map(|s| {
-                let (writers, gone) = s.finished()?;
+                let (writers, gone) = s.finished(named)?;
                 Some((s.ctx.slot, writers, gone))
             })
             .collect()
+    }
+
+    /// Takes the finished rings out (see [`finished`](Self::finished)), after
+    /// their final batch: removes their files unless `--keep-rings` (those
+    /// nobody needs: see [`lifecycle`]; all in one go, as `/proc` is read
+    /// for all of them at once), and detaches them. A named ring whose file
+    /// stays is left attached and looked at again in a few seconds; a named
+    /// ring whose file went is waited for, for the next process that creates
+    /// it. Returns the slots of the rings detached.
+    pub fn retire(
+        &mut self,
+        finished: Vec<(u32, Vec<WriterInfo>, bool)>,
+        now: Instant,
+    ) -> Vec<u32> {
+        let removing: Vec<u32> = finished
+            .iter()
+            .filter(|(_, _, gone)| !gone && !self.options.keep_files)
+            .map(|(slot, _, _)| *slot)
+            .collect();
+        let mut removed = HashSet::new();
+        {
+            let candidates: Vec<_> = removing
+                .iter()
+                .filter_map(|slot| self.index_of(*slot))
+                .filter_map(|i| self.sources[i].removal())
+                .collect();
+            let outcomes = lifecycle::remove(&candidates);
+            for (candidate, outcome) in candidates.iter().zip(outcomes) {
+                let path = candidate.path.display();
+                match outcome {
+                    Ok(()) => {
+                        tracing::info!(
+                            "removed ring file {path}: its writers exited and it is drained (--keep-rings keeps ring files)"
+                        );
+                        removed.insert(candidate.path.to_owned());
+                    }
+                    Err(kept) => tracing::debug!("keeping ring file {path}: {kept}"),
+                }
+            }
+        }
+        let mut detached = Vec::new();
+        for (slot, writers, gone) in finished {
+            let Some(i) = self.index_of(slot) else {
+                continue;
+            };
+            let source = &mut self.sources[i];
+            let removed = removed.contains(source.path());
+            if !source.watched && !removed && !gone {
+                source.recheck_at = Some(now + RETRY_AFTER);
+                continue;
+            }
+            let named = (!source.watched).then(|| source.path().clone());
+            self.detach(i, writers, gone || removed, now);
+            if let Some(path) = named {
+                self.pending.push(path);
+            }
+            detached.push(slot);
+        }
+        detached
     }
 
     /// The index of the ring attached as `slot`.
@@ -337,7 +408,7 @@ impl Rings {
     /// Detaches ring `i`, finished with writer table `writers`; keeps its
     /// figures. A ring whose file is still there is looked at again in a
     /// few seconds in case a new writer opens it.
-    pub fn detach(&mut self, i: usize, writers: Vec<WriterInfo>, gone: bool, now: Instant) {
+    fn detach(&mut self, i: usize, writers: Vec<WriterInfo>, gone: bool, now: Instant) {
         let s = &mut self.sources[i];
         s.table = writers;
         s.check_writers(timefmt::now_ns(), &mut self.postmortems);
@@ -353,6 +424,7 @@ impl Rings {
         self.detached.insert(
             s.ctx.ring_id,
             Detached {
+                at: now,
                 status: RingStatus {
                     attached: false,
                     lost_last_minute: 0,
@@ -364,6 +436,22 @@ impl Rings {
                 table: s.table,
             },
         );
+        // A ring whose file was removed is not coming back, and an
+        // application restarted over and over makes a new ring each time:
+        // keep the figures of as many detached rings as may be attached,
+        // forgetting the ones detached longest ago (one attached again
+        // later continues from the exporter's LOSS lines, as after a
+        // restart of the reader).
+        if self.detached.len() > self.options.max_rings {
+            let oldest = self
+                .detached
+                .iter()
+                .min_by_key(|(_, d)| d.at)
+                .map(|(id, _)| *id);
+            if let Some(id) = oldest {
+                self.detached.remove(&id);
+            }
+        }
     }
 
     /// Attaches the `*.ring` files of the watched directory not attached
@@ -372,21 +460,14 @@ impl Rings {
         let Some(dir) = self.options.watch.clone() else {
             return;
         };
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        // Paths as `ring_path` makes them, so that a ring also named on the
+        // command line is recognised.
+        let dir = dir.canonicalize().unwrap_or(dir);
+        let Ok(mut found) = lifecycle::list(&dir) else {
             return;
         };
         let attached: HashSet<&PathBuf> = self.sources.iter().map(Source::path).collect();
-        let mut found: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .filter(|e| {
-                let name = e.file_name();
-                let name = name.to_string_lossy();
-                !name.starts_with('.') && name.ends_with(".ring")
-            })
-            .map(|e| e.path())
-            .filter(|p| !attached.contains(p))
-            .collect();
-        found.sort();
+        found.retain(|p| !attached.contains(p));
         // A refused file that went away no longer waits for room.
         self.refused
             .retain(|p| found.contains(p) || self.options.rings.contains(p));
@@ -409,8 +490,9 @@ impl Rings {
                     self.retry_at.insert(path.clone(), now + RETRY_AFTER);
                     if self.reported.insert(path.clone()) {
                         tracing::warn!(
-                            "not attaching {}: {e} (retrying every 5 s)",
-                            path.display()
+                            "not attaching {}: {} (retrying every 5 s)",
+                            path.display(),
+                            e.report()
                         );
                     }
                 }
@@ -515,5 +597,54 @@ impl Rings {
         detached.sort_by(|a, b| a.ring.cmp(&b.ring));
         accounts.extend(detached);
         accounts
+    }
+}
+
+/// `path` made absolute with its directory resolved (symbolic links, `.`,
+/// `..`) and its file name kept as given: two spellings of one ring file
+/// become one path, and a symbolic link given as a ring is still refused
+/// when attached (ring files are never opened through one). A path whose
+/// directory does not exist yet is only made absolute.
+pub fn ring_path(path: &Path) -> PathBuf {
+    let Some(name) = path.file_name() else {
+        return std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match dir.canonicalize() {
+        Ok(dir) => dir.join(name),
+        Err(_) => std::path::absolute(path).unwrap_or_else(|_| path.to_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ring_path;
+    use std::path::Path;
+
+    #[test]
+    fn spellings_of_one_ring_file_are_one_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("sub")).unwrap();
+        let want = base.join("a.ring");
+        for given in [
+            base.join("a.ring"),
+            base.join("./a.ring"),
+            base.join("sub/../a.ring"),
+            base.join("sub/.././a.ring"),
+        ] {
+            assert_eq!(ring_path(&given), want, "{}", given.display());
+        }
+        let link = base.join("link");
+        std::os::unix::fs::symlink(base.join("sub"), &link).unwrap();
+        assert_eq!(ring_path(&link.join("b.ring")), base.join("sub/b.ring"));
+        // The file name itself is never resolved: a symlink stays one.
+        std::os::unix::fs::symlink(&want, base.join("alias.ring")).unwrap();
+        assert_eq!(ring_path(&base.join("alias.ring")), base.join("alias.ring"));
+        // A directory that does not exist yet: made absolute only.
+        assert!(ring_path(Path::new("no-such-dir/x.ring")).is_absolute());
     }
 }

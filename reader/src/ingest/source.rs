@@ -2,9 +2,11 @@
 //! and the read of one batch with the losses found in it.
 
 use super::context::RingContext;
+use super::lifecycle::Candidate;
 use super::loss::{LossCursor, LossMarker, LossTracker, Observation};
 use super::postmortem::{PostMortems, RingProgress, WriterWatch};
 use super::Batch;
+use crate::support::holders::FileId;
 use crate::support::json;
 use crate::support::recent::Recent;
 use crate::views::{
@@ -17,6 +19,8 @@ use std::time::Instant;
 /// What the reader keeps of a ring it detached: its last figures, and what
 /// a new attachment of the same ring continues from.
 pub(super) struct Detached {
+    /// When it was detached: the oldest go first past the bound.
+    pub at: Instant,
     pub status: RingStatus,
     pub account: RingAccount,
     pub exported: Vec<ExporterCounts>,
@@ -28,8 +32,12 @@ pub(super) struct Detached {
 pub(super) struct Source {
     consumer: Consumer,
     pub ctx: RingContext,
+    /// The file attached (its path may later name another file).
+    file: Option<FileId>,
     /// From `--watch`: detached when its writers are gone and it is drained.
     pub watched: bool,
+    /// Not looked at for retiring before this (its file was kept).
+    pub recheck_at: Option<Instant>,
     /// `--once` / shutdown: drain up to these lane positions.
     target: Option<Vec<u64>>,
     /// Per exporter, what became of this ring's events.
@@ -82,6 +90,7 @@ impl Source {
                 liveness_interval: options.liveness_interval,
             },
         )?;
+        let file = FileId::of(path).ok();
         let info = *consumer.info();
         let mut ctx = RingContext::new(slot, path, info.ring_id, info.params.string_entries);
         ctx.lanes = info.params.lanes;
@@ -98,7 +107,9 @@ impl Source {
         Ok(Source {
             consumer,
             ctx,
+            file,
             watched,
+            recheck_at: None,
             target,
             exported: vec![ExporterCounts::default(); exporters],
             losses: Recent::default(),
@@ -223,19 +234,35 @@ impl Source {
                 .is_none_or(|t| self.consumer.caught_up(t))
     }
 
-    /// The writer table now, when this watched ring is finished: drained
-    /// (or truncated) and its writers all gone, or its file removed.
-    pub fn finished(&self) -> Option<(Vec<WriterInfo>, bool)> {
-        if !self.watched {
+    /// The writer table now, when this ring is finished: drained (or
+    /// truncated) and its writers all gone, or (a watched ring) its file
+    /// removed or replaced. The rings named on the command line are only
+    /// looked at when `named` is true (their files are removed when
+    /// finished).
+    pub fn finished(&self, named: bool) -> Option<(Vec<WriterInfo>, bool)> {
+        if !self.watched && !named {
             return None;
         }
         // A truncated ring yields nothing more: as drained as it gets.
         let drained = self.consumer.lag() == 0 || self.consumer.truncated();
-        let gone = !self.ctx.path.exists();
+        if !drained {
+            return None;
+        }
+        let gone = self.file.is_none() || FileId::of(&self.ctx.path).ok() != self.file;
         let writers = self.consumer.writers();
-        let finished =
-            drained && (gone || (!writers.is_empty() && writers.iter().all(|w| !w.alive)));
+        let exited = !writers.is_empty() && writers.iter().all(|w| !w.alive);
+        let finished = exited || (gone && self.watched);
         finished.then_some((writers, gone))
+    }
+
+    /// The ring's file as a candidate for removal (see [`lifecycle`]),
+    /// unless its identity could not be read when it was attached.
+    pub fn removal(&self) -> Option<Candidate<'_>> {
+        Some(Candidate {
+            consumer: &self.consumer,
+            path: &self.ctx.path,
+            file: self.file?,
+        })
     }
 
     /// Reads the writer table (with liveness) again.

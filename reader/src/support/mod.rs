@@ -1,9 +1,10 @@
 //! What every layer of the reader uses and that knows nothing of the
 //! pipeline: JSON text, time formats, thread priority, the process's own
-//! CPU time, counters over the last minute, rate-limited error messages
-//! and the format of the log.
+//! CPU time, counters over the last minute, rate-limited error messages,
+//! the format of the log, and which processes hold a file.
 
 pub mod cpu;
+pub mod holders;
 pub mod json;
 pub mod log;
 pub mod priority;

@@ -279,6 +279,39 @@ test("both themes render; screenshots", async () => {
   }
 });
 
+/** What sticks out to the right of the viewport: the document's own width
+ *  and every panel, chart, card and the top bar that does not fit. */
+async function overflow() {
+  return page.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const out = [];
+    if (document.documentElement.scrollWidth > width) {
+      out.push("document " + document.documentElement.scrollWidth + " > " + width);
+    }
+    for (const e of document.querySelectorAll(".topbar, .panel, .card, canvas, .login form")) {
+      const r = e.getBoundingClientRect();
+      if (r.width > 0 && (r.right > width + 0.5 || r.left < -0.5)) {
+        out.push((e.id || e.className || e.tagName) + " " + Math.round(r.left) + ".." + Math.round(r.right));
+      }
+    }
+    return out;
+  });
+}
+
+test("the page fits phones and narrow windows: no sideways scrolling at 360, 420, 768, 1440 px", async () => {
+  const size = page.viewportSize();
+  for (const width of [360, 420, 768, 1440]) {
+    await page.setViewportSize({ width, height: 900 });
+    assert.deepEqual(await overflow(), [], width + " px");
+    // The charts are drawn again shortly after a resize: screenshot then.
+    await eventually("the charts drawn at " + width + " px", async () =>
+      (await page.$eval("#chart-latency", c =>
+        c.width === Math.round(c.clientWidth * (window.devicePixelRatio || 1)))) ? true : undefined);
+    await page.screenshot({ path: path.join(shots, `dashboard-${width}.png`), fullPage: true });
+  }
+  await page.setViewportSize(size);
+});
+
 test("without a session the login form asks for the token", async () => {
   await context.clearCookies();
   const response = await page.goto(base);
@@ -295,6 +328,37 @@ test("without a session the login form asks for the token", async () => {
   assert.equal(page.url(), base);
   await eventually("data after logging in", async () =>
     Number(await page.getAttribute("#card-total", "data-value")) > 0 ? true : undefined);
+});
+
+test("the login form fits a phone", async () => {
+  const size = page.viewportSize();
+  const login = await context.newPage();
+  await login.setViewportSize({ width: 360, height: 740 });
+  await context.clearCookies();
+  const response = await login.goto(base);
+  assert.equal(response.status(), 401);
+  const sticking = await login.evaluate(() => {
+    const width = document.documentElement.clientWidth;
+    const form = document.querySelector(".login form").getBoundingClientRect();
+    return document.documentElement.scrollWidth > width || form.right > width || form.left < 0;
+  });
+  assert.equal(sticking, false);
+  await login.screenshot({ path: path.join(shots, "login-360.png") });
+  await login.close();
+  assert.deepEqual(page.viewportSize(), size);
+});
+
+test("logging out ends the session on the server, not only in the browser", async () => {
+  await page.goto(base + "?token=" + encodeURIComponent(token));
+  assert.equal(await page.getAttribute("body", "data-view"), "dashboard");
+  const session = (await context.cookies(base)).find(c => c.name === "profilis_session");
+  assert.ok(session, "a session cookie");
+  await Promise.all([page.waitForNavigation(), page.click(".logout button[type=submit]")]);
+  assert.equal(await page.getAttribute("body", "data-view"), "login");
+  // The old cookie, put back as if copied before logging out, opens nothing.
+  await context.addCookies([session]);
+  assert.equal((await page.request.get(base + "metrics.json")).status(), 401);
+  await context.clearCookies();
 });
 
 test("no script errors or blocked resources", () => {

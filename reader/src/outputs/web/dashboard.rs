@@ -27,7 +27,7 @@ pub async fn handler(
             // Nothing to open; just take the token out of the address bar.
             return auth::see_other(&state.path("/"));
         }
-        if state.auth.token_matches(token.trim()) {
+        if state.auth.link_token_matches(&token) {
             return auth::enter(&state);
         }
         tracing::debug!("dashboard opened with a wrong ?token=");

@@ -35,7 +35,7 @@ use axum::Router;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Colour theme of the dashboard.
@@ -81,6 +81,8 @@ pub struct UiConfig {
     pub tls: bool,
     /// `--ui-https-only`: also Strict-Transport-Security.
     pub https_only: bool,
+    /// How long a browser session lasts.
+    pub session_lifetime: Duration,
 }
 
 impl Default for UiConfig {
@@ -96,6 +98,7 @@ impl Default for UiConfig {
             health_public: false,
             tls: false,
             https_only: false,
+            session_lifetime: auth::SESSION_LIFETIME,
         }
     }
 }
@@ -193,7 +196,7 @@ impl WebState {
         let page = page::render_page(&config, page::View::Dashboard);
         Arc::new(WebState {
             snapshots,
-            auth: auth::Auth::new(config.token.clone()),
+            auth: auth::Auth::new(config.token.clone(), config.session_lifetime),
             page,
             json_cache: RenderCache::default(),
             prometheus_cache: RenderCache::default(),

@@ -8,6 +8,7 @@ use crate::views::SnapshotHandle;
 use anyhow::Context;
 use axum_server::tls_rustls::RustlsConfig;
 use axum_server::Handle;
+use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -63,6 +64,22 @@ impl Drop for UiServer {
     }
 }
 
+/// What to try when the address cannot be bound, for the causes that
+/// have a likely remedy.
+fn hint(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        ErrorKind::AddrInUse => {
+            " (is another profilis-reader running? pass --ui-addr IP:PORT, or --no-ui)"
+        }
+        ErrorKind::AddrNotAvailable => {
+            " (not an address of this host: pass --ui-addr with one of its addresses, \
+             127.0.0.1, or 0.0.0.0 for all)"
+        }
+        ErrorKind::PermissionDenied => " (ports below 1024 need privileges: pick another port)",
+        _ => "",
+    }
+}
+
 /// Binds `listen.addr` (errors, such as an address in use, are returned
 /// here) and serves the dashboard over `snapshots` on its own threads.
 pub fn start(
@@ -70,12 +87,9 @@ pub fn start(
     listen: Listen,
     snapshots: SnapshotHandle,
 ) -> anyhow::Result<UiServer> {
-    let listener = std::net::TcpListener::bind(listen.addr).with_context(|| {
-        format!(
-            "listening on {} for the dashboard (is another profilis-reader running? \
-             pass --ui-addr IP:PORT, or --no-ui)",
-            listen.addr
-        )
+    let listener = std::net::TcpListener::bind(listen.addr).map_err(|e| {
+        let message = format!("listening on {} for the dashboard{}", listen.addr, hint(&e));
+        anyhow::Error::new(e).context(message)
     })?;
     listener
         .set_nonblocking(true)
