@@ -10,7 +10,7 @@
 //! `tail`. So writers share no cache line with each other, and a writer
 //! that dies between the first and the last store of an event holds up
 //! nobody: its lane simply stops growing until the consumer, seeing the
-//! process gone, takes the lane back (see [`consume`]).
+//! process gone, takes the lane back (see `ConsumerCore::reclaim_dead`).
 //!
 //! Everything here works on a [`RingRef`], a view of the ring's shared
 //! structures. In production the view points into the mapped file; under

@@ -79,7 +79,7 @@ impl ConsumerState {
 
     /// Loads the current copy: `(version, state)`. Retries while a commit
     /// moves the state under it; `None` if it kept moving for
-    /// [`LOAD_TRIES`] tries (a consumer gone wild or a hostile file).
+    /// 1000 tries (a consumer gone wild or a hostile file).
     pub fn load(ring: &RingRef<'_>) -> Option<(u64, ConsumerState)> {
         let lanes = ring.lanes.len();
         for _ in 0..LOAD_TRIES {

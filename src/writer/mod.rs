@@ -124,8 +124,8 @@ impl RingOptions {
     }
 
     /// The lane count used: `lanes`, or when it is 0, as many lanes of
-    /// [`MIN_DEFAULT_LANE_SLOTS`] slots as the capacity holds, at most
-    /// [`DEFAULT_LANES`] and at least one. So the default 262144 slots make
+    /// 16384 slots as the capacity holds, at most
+    /// 16 and at least one. So the default 262144 slots make
     /// 16 lanes, 65536 make 4, and a ring under 32768 slots has one lane,
     /// which every thread shares.
     pub fn lane_count(&self) -> u64 {
