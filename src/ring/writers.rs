@@ -60,19 +60,20 @@ impl<'a> RingRef<'a> {
     pub fn register_writer(&self, who: &Registration) -> Option<u16> {
         let pid = who.pid as u64;
         let found = self.writers.iter().position(|entry| {
-            // ORDERING: Acquire pairs with the Release store of `start_time`
-            // below in the process that registered the entry.
-            entry.pid.load(Acquire) == pid && entry.start_time.load(Acquire) == who.start_time
+            // ORDERING: Relaxed: only the entry's index is used, not what it
+            // holds, and no entry is ever reused.
+            entry.pid.load(Relaxed) == pid && entry.start_time.load(Relaxed) == who.start_time
         });
         if let Some(i) = found {
             return Some(i as u16);
         }
         for (i, entry) in self.writers.iter().enumerate() {
-            // ORDERING: AcqRel: the entry is ours from here; what we store
-            // is published by the Release store of `start_time`.
+            // ORDERING: Relaxed: an entry is never freed, so there is no
+            // previous holder whose stores to order before ours, and what
+            // we store is published by the Release store of `start_time`.
             if entry
                 .pid
-                .compare_exchange(0, pid, AcqRel, Relaxed)
+                .compare_exchange(0, pid, Relaxed, Relaxed)
                 .is_ok()
             {
                 entry.service.store(who.service, Relaxed);
@@ -93,9 +94,10 @@ impl<'a> RingRef<'a> {
     pub fn writer_table(&self) -> Vec<WriterEntryView> {
         let mut out = Vec::new();
         for (i, entry) in self.writers.iter().enumerate() {
-            // ORDERING: Acquire, with the Acquire load of `start_time`
-            // below.
-            let pid = entry.pid.load(Acquire) as u32;
+            // ORDERING: Relaxed: the pid carries nothing else (entries are
+            // never reused); whether the entry is complete is told by
+            // `start_time`.
+            let pid = entry.pid.load(Relaxed) as u32;
             if pid == 0 {
                 continue;
             }
