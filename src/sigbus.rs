@@ -118,14 +118,18 @@ impl<const N: usize> Registry<N> {
 
     /// Marks the mapping in `slot` as truncated.
     pub fn mark_hit(&self, slot: usize) {
-        // ORDERING: Release pairs with `is_hit`'s Acquire.
-        self.regions[slot].hit.store(true, Release);
+        // ORDERING: Relaxed: the flag is all a reader learns (the zero page
+        // behind it is the kernel's doing, not a store to order). Against a
+        // later registration's reset of the flag, the handler's store is
+        // ordered by the mapping's last use, which precedes `unregister`,
+        // and `register`'s Acquire CAS.
+        self.regions[slot].hit.store(true, Relaxed);
     }
 
     /// True once the mapping in `slot` was marked truncated.
     pub fn is_hit(&self, slot: usize) -> bool {
-        // ORDERING: Acquire pairs with `mark_hit`'s Release.
-        self.regions[slot].hit.load(Acquire)
+        // ORDERING: Relaxed, as in `mark_hit`.
+        self.regions[slot].hit.load(Relaxed)
     }
 }
 
