@@ -143,7 +143,8 @@ def loom_env(target):
     env = dict(os.environ)
     env["RUSTFLAGS"] = "--cfg profilis_loom"
     env["CARGO_TARGET_DIR"] = str(target)
-    env["CARGO_PROFILE_RELEASE_DEBUG"] = "0"
+    # As scripts/test.sh builds: no debug info (links faster).
+    env["CARGO_PROFILE_RELEASE_DEBUG"] = "false"
     env.setdefault("LOOM_MAX_PREEMPTIONS", "2")
     return env
 
@@ -151,9 +152,9 @@ def loom_env(target):
 class Scratch:
     """A copy of the working tree with its own target directory."""
 
-    def __init__(self, path):
+    def __init__(self, path, target=None):
         self.path = Path(path)
-        self.target = self.path / "target"
+        self.target = Path(target).resolve() if target else self.path / "target"
         src = self.path / "tree"
         files = run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT
@@ -237,8 +238,8 @@ def first_line_of_failure(output):
     return output.strip().splitlines()[-1][:160] if output.strip() else "?"
 
 
-def worker(index, scratch_root, mutants, baseline, order, timeouts, all_models, results, log):
-    scratch = Scratch(Path(scratch_root) / f"w{index}")
+def worker(index, scratch_root, target, mutants, baseline, order, timeouts, all_models, results, log):
+    scratch = Scratch(Path(scratch_root) / f"w{index}", target if index == 0 else None)
     originals = {}
     for m in mutants:
         rel = m.site.path
@@ -282,6 +283,11 @@ def main():
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--markdown", help="write the result table to this file")
     ap.add_argument("--scratch", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "profilis-mutants"))
+    ap.add_argument(
+        "--target",
+        help="cargo target directory of the first scratch copy (default: inside it); "
+        "pointing it at the loom suite's target reuses the dependencies built there",
+    )
     args = ap.parse_args()
 
     mutants = [m for s in find_sites() for m in mutants_of(s)]
@@ -302,7 +308,7 @@ def main():
             print(f"[{time.monotonic() - start:7.1f}s] {text}", flush=True)
 
     # Baseline: build and time every model unmutated.
-    base = Scratch(Path(args.scratch) / "w0")
+    base = Scratch(Path(args.scratch) / "w0", args.target)
     baseline, err = base.build()
     if baseline is None:
         print(err, file=sys.stderr)
@@ -325,7 +331,9 @@ def main():
     # Worker 0 reuses the baseline scratch copy and its build.
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = [
-            pool.submit(worker, i, args.scratch, share, baseline, order, timeouts, args.all_models, results, log)
+            pool.submit(
+                worker, i, args.scratch, args.target, share, baseline, order, timeouts, args.all_models, results, log
+            )
             for i, share in enumerate(shares)
         ]
         for f in futures:
