@@ -354,7 +354,11 @@ mod model {
         producers.sort();
         producers.dedup();
         for p in producers {
-            let ns: Vec<u64> = events.iter().filter(|e| e.tid == p).map(|e| e.value).collect();
+            let ns: Vec<u64> = events
+                .iter()
+                .filter(|e| e.tid == p)
+                .map(|e| e.value)
+                .collect();
             assert!(
                 ns.windows(2).all(|w| w[0] < w[1]),
                 "producer {p} out of order or duplicated: {ns:?}"

@@ -102,7 +102,11 @@ fn snapshots_while_the_consumer_commits() {
         assert_eq!(losses.len(), 1, "{losses:?}");
         let loss = losses[0];
         assert_eq!((loss.position, loss.cause), (1, LossCause::Abandoned));
-        assert_eq!((loss.pid, loss.writer), (7, 0), "the claim's stamp names its writer");
+        assert_eq!(
+            (loss.pid, loss.writer),
+            (7, 0),
+            "the claim's stamp names its writer"
+        );
         let c = core.counters(ring);
         assert_settled(&c);
         assert_eq!(

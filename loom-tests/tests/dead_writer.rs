@@ -163,7 +163,10 @@ fn scenario(dies_after: DiesAfter, accepted: &'static [&'static str]) {
             ring.release_lane(&cursor, &process(2));
             w.pos
         });
-        assert_eq!(pos, 2, "writer 2 continues after the dead writer's position");
+        assert_eq!(
+            pos, 2,
+            "writer 2 continues after the dead writer's position"
+        );
         got.extend(final_drain(&mut core, ring));
 
         assert_once_in_order(&got);
@@ -172,8 +175,16 @@ fn scenario(dies_after: DiesAfter, accepted: &'static [&'static str]) {
         assert_eq!(c.torn, 0, "{c:?}");
         assert_eq!((c.claimed, c.received + c.abandoned), (3, 3), "{c:?}");
         let delivered_dead = ids(&got).contains(&(1, 1));
-        assert_eq!(delivered_dead, c.abandoned == 0, "delivered or abandoned, not both");
-        let when = if concurrent.is_some() { "concurrent" } else { "after" };
+        assert_eq!(
+            delivered_dead,
+            c.abandoned == 0,
+            "delivered or abandoned, not both"
+        );
+        let when = if concurrent.is_some() {
+            "concurrent"
+        } else {
+            "after"
+        };
         if delivered_dead {
             format!("{}; {when}", label(&got))
         } else {

@@ -100,7 +100,11 @@ fn a_lane_passes_from_one_process_to_another() {
                 let mut core = core;
                 let ring = owned.view();
                 let mut got = pass_tracked(&mut core, ring, &claims, usize::MAX);
-                assert_eq!(core.reclaim_dead(ring, &mut alive), 0, "a live writer's lane taken");
+                assert_eq!(
+                    core.reclaim_dead(ring, &mut alive),
+                    0,
+                    "a live writer's lane taken"
+                );
                 got.extend(pass_tracked(&mut core, ring, &claims, usize::MAX));
                 (core, got)
             })
@@ -114,7 +118,11 @@ fn a_lane_passes_from_one_process_to_another() {
         assert_once_in_order(&got);
         let mut written: Vec<(u32, u64)> = Vec::new();
         for (p, a) in [1u32, 2].into_iter().zip(&accepted) {
-            written.extend((0..a.len() as u64).filter(|&n| a[n as usize]).map(|n| (p, n)));
+            written.extend(
+                (0..a.len() as u64)
+                    .filter(|&n| a[n as usize])
+                    .map(|n| (p, n)),
+            );
         }
         let mut delivered = ids(&got);
         delivered.sort();

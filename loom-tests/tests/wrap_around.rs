@@ -73,7 +73,10 @@ fn writer_laps_a_lane_of_two_slots_behind_the_consumer() {
         got.extend(final_drain(&mut core, ring));
 
         assert_once_in_order(&got);
-        let written: Vec<(u32, u64)> = (0..3).filter(|&n| accepted[n as usize]).map(|n| (1, n)).collect();
+        let written: Vec<(u32, u64)> = (0..3)
+            .filter(|&n| accepted[n as usize])
+            .map(|n| (1, n))
+            .collect();
         assert_eq!(ids(&got), written, "exactly the accepted events");
         let c = core.counters(ring);
         assert_settled(&c);

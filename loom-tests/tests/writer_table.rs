@@ -62,7 +62,12 @@ fn check(entry: &WriterEntryView) -> &'static str {
     }
     let r = registration(entry.pid);
     assert_eq!(
-        (entry.start_time, entry.service, entry.registered_wall_ns, entry.heartbeat_ns),
+        (
+            entry.start_time,
+            entry.service,
+            entry.registered_wall_ns,
+            entry.heartbeat_ns
+        ),
         (r.start_time, r.service, r.wall_ns, r.mono_ns),
         "an entry with a start time is complete"
     );
@@ -70,10 +75,7 @@ fn check(entry: &WriterEntryView) -> &'static str {
 }
 
 fn state(table: &[WriterEntryView], pid: u32) -> &'static str {
-    table
-        .iter()
-        .find(|e| e.pid == pid)
-        .map_or("absent", check)
+    table.iter().find(|e| e.pid == pid).map_or("absent", check)
 }
 
 #[test]
@@ -110,7 +112,10 @@ fn two_processes_register_while_the_table_is_listed() {
         let ring = owned.view();
         let table = ring.writer_table();
         assert_eq!(table.len(), 2);
-        assert_eq!((state(&table, 1), state(&table, 2)), ("complete", "complete"));
+        assert_eq!(
+            (state(&table, 1), state(&table, 2)),
+            ("complete", "complete")
+        );
         assert_eq!(ring.header.writers_overflow.load(Relaxed), 0);
         seen
     });

@@ -71,11 +71,7 @@ impl<'a> RingRef<'a> {
             // ORDERING: Relaxed: an entry is never freed, so there is no
             // previous holder whose stores to order before ours, and what
             // we store is published by the Release store of `start_time`.
-            if entry
-                .pid
-                .compare_exchange(0, pid, Relaxed, Relaxed)
-                .is_ok()
-            {
+            if entry.pid.compare_exchange(0, pid, Relaxed, Relaxed).is_ok() {
                 entry.service.store(who.service, Relaxed);
                 entry.registered_wall_ns.store(who.wall_ns, Relaxed);
                 entry.heartbeat_ns.store(who.mono_ns, Relaxed);
