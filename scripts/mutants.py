@@ -11,8 +11,9 @@ then caught by that model. A mutant whose test binaries are identical to the
 unmutated build is reported as outside the loom build (code the models do
 not compile, such as the SIGBUS handler itself).
 
-Usage: scripts/mutants.sh [--jobs N] [--only SUBSTRING] [--models a,b]
-       [--list] [--markdown FILE] [--scratch DIR]
+Usage: scripts/mutants.sh [--jobs N] [--only SUBSTRING]... [--models a,b]
+       [--all-models] [--skip-baseline] [--list] [--markdown FILE]
+       [--scratch DIR] [--target DIR]
 """
 
 import argparse
@@ -40,6 +41,8 @@ WEAKER = {
 # at least MIN_TIMEOUT seconds) is stopped and reported as a timeout.
 TIMEOUT_FACTOR = 6
 MIN_TIMEOUT = 60
+# The limit per model run with --skip-baseline.
+SKIPPED_BASELINE_TIMEOUT = 300
 
 
 class Site:
@@ -94,13 +97,13 @@ def protocol_files():
     return out
 
 
-def find_sites():
+def find_sites(snapshot):
     sites = []
     fn_re = re.compile(r"\bfn\s+([A-Za-z_][A-Za-z0-9_]*)")
     tok_re = re.compile(r"\b(" + "|".join(ORDERINGS) + r")\b")
     for rel in protocol_files():
         function = "?"
-        for n, raw in enumerate((ROOT / rel).read_text().split("\n"), start=1):
+        for n, raw in enumerate(snapshot[rel].decode().split("\n"), start=1):
             if re.match(r"\s*#\[cfg\((all\()?test", raw):
                 break  # unit tests at the bottom of the file
             code = raw.split("//", 1)[0]
@@ -149,24 +152,29 @@ def loom_env(target):
     return env
 
 
-class Scratch:
-    """A copy of the working tree with its own target directory."""
+def snapshot_tree():
+    """The working tree's files (tracked, and untracked but not ignored) as
+    {path: bytes}, read once so that every scratch copy and every mutant
+    starts from the same state, whatever happens to the working tree
+    meanwhile."""
+    files = run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT
+    ).stdout.split("\0")
+    return {f: (ROOT / f).read_bytes() for f in files if f and (ROOT / f).is_file()}
 
-    def __init__(self, path, target=None):
+
+class Scratch:
+    """A copy of the tree snapshot with its own target directory."""
+
+    def __init__(self, path, snapshot, target=None):
         self.path = Path(path)
         self.target = Path(target).resolve() if target else self.path / "target"
         src = self.path / "tree"
-        files = run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], ROOT
-        ).stdout.split("\0")
         # Only files whose content differs are written, so that their
         # modification time moves and cargo rebuilds what changed: a copy
         # that kept the original times could look older than a mutant's
         # build and be skipped.
-        for f in files:
-            if not f or not (ROOT / f).is_file():
-                continue
-            data = (ROOT / f).read_bytes()
+        for f, data in snapshot.items():
             dst = src / f
             if dst.is_file() and dst.read_bytes() == data:
                 continue
@@ -177,7 +185,7 @@ class Scratch:
         # marked changed.
         for rel in protocol_files():
             os.utime(src / rel)
-        keep = {src / f for f in files if f}
+        keep = {src / f for f in snapshot}
         for path in list(src.rglob("*")) if src.exists() else []:
             if path.is_file() and path not in keep:
                 path.unlink()
@@ -230,6 +238,29 @@ class Scratch:
         (self.tree / rel).write_text(text)
 
 
+RESULTS_FILE = None
+
+
+def record(mutant, results):
+    """Appends the mutant's result to the --json file, if any, as soon as it
+    is known (a run that stops part-way keeps what it found)."""
+    if RESULTS_FILE is None:
+        return
+    status, caught, detail = results[mutant.label()]
+    s = mutant.site
+    line = {
+        "site": s.where(),
+        "function": s.function,
+        "ordering": f"fence({s.ordering})" if s.kind == "fence" else s.ordering,
+        "mutant": "removed" if mutant.to is None else mutant.to,
+        "result": status,
+        "models": caught,
+        "failure": detail,
+    }
+    with open(RESULTS_FILE, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
 def first_line_of_failure(output):
     for pattern in (r"panicked at [^\n]*\n([^\n]+)", r"(Causality violation[^\n]*)"):
         m = re.search(pattern, output)
@@ -238,23 +269,23 @@ def first_line_of_failure(output):
     return output.strip().splitlines()[-1][:160] if output.strip() else "?"
 
 
-def worker(index, scratch_root, target, mutants, baseline, order, timeouts, all_models, results, log):
-    scratch = Scratch(Path(scratch_root) / f"w{index}", target if index == 0 else None)
-    originals = {}
+def worker(index, scratch_root, snapshot, target, mutants, baseline, order, timeouts, all_models, results, log):
+    scratch = Scratch(Path(scratch_root) / f"w{index}", snapshot, target if index == 0 else None)
     for m in mutants:
         rel = m.site.path
-        if rel not in originals:
-            originals[rel] = (ROOT / rel).read_text()
-        scratch.write(rel, m.apply(originals[rel]))
+        original = snapshot[rel].decode()
+        scratch.write(rel, m.apply(original))
         bins, err = scratch.build()
-        scratch.write(rel, originals[rel])
+        scratch.write(rel, original)
         if bins is None:
             results[m.label()] = ("build error", [], err.splitlines()[-1] if err else "")
             log(f"{m.label()}: build error")
+            record(m, results)
             continue
         if all(bins.get(k, (None, None))[1] == baseline[k][1] for k in baseline):
             results[m.label()] = ("outside the loom build", [], "")
             log(f"{m.label()}: outside the loom build")
+            record(m, results)
             continue
         caught = []
         detail = ""
@@ -272,6 +303,7 @@ def worker(index, scratch_root, target, mutants, baseline, order, timeouts, all_
                 detail = detail or f"{name} ran past {timeouts[name]:.0f}s"
         results[m.label()] = (status, caught, detail)
         log(f"{m.label()}: {status} {' '.join(caught)} {detail}")
+        record(m, results)
 
 
 def main():
@@ -281,7 +313,13 @@ def main():
     ap.add_argument("--models", default="", help="comma-separated models to run (default: all)")
     ap.add_argument("--all-models", action="store_true", help="run every model on each mutant")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
+    ap.add_argument(
+        "--skip-baseline",
+        action="store_true",
+        help="do not run the models unmutated first (they just passed); run them in --models order",
+    )
     ap.add_argument("--markdown", help="write the result table to this file")
+    ap.add_argument("--json", help="append each mutant's result to this file as a JSON line")
     ap.add_argument("--scratch", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "profilis-mutants"))
     ap.add_argument(
         "--target",
@@ -290,7 +328,8 @@ def main():
     )
     args = ap.parse_args()
 
-    mutants = [m for s in find_sites() for m in mutants_of(s)]
+    snapshot = snapshot_tree()
+    mutants = [m for s in find_sites(snapshot) for m in mutants_of(s)]
     if args.only:
         mutants = [m for m in mutants if any(o in m.label() for o in args.only)]
     if args.list:
@@ -299,6 +338,8 @@ def main():
         print(f"{len(mutants)} mutants", file=sys.stderr)
         return 0
 
+    global RESULTS_FILE
+    RESULTS_FILE = args.json
     Path(args.scratch).mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     log_lock = __import__("threading").Lock()
@@ -308,22 +349,32 @@ def main():
             print(f"[{time.monotonic() - start:7.1f}s] {text}", flush=True)
 
     # Baseline: build and time every model unmutated.
-    base = Scratch(Path(args.scratch) / "w0", args.target)
+    base = Scratch(Path(args.scratch) / "w0", snapshot, args.target)
     baseline, err = base.build()
     if baseline is None:
         print(err, file=sys.stderr)
         return 2
     wanted = [m for m in args.models.split(",") if m] or sorted(baseline)
-    times = {}
-    for name in wanted:
-        outcome, secs, out = base.run_model(baseline[name][0], None)
-        if outcome != "pass":
-            print(f"model {name} fails unmutated:\n{out[-3000:]}", file=sys.stderr)
-            return 2
-        times[name] = secs
-        log(f"baseline {name}: {secs:.1f}s")
-    order = sorted(wanted, key=lambda n: times[n])
-    timeouts = {n: max(MIN_TIMEOUT, TIMEOUT_FACTOR * times[n]) for n in order}
+    unknown = [m for m in wanted if m not in baseline]
+    if unknown:
+        print(f"no such model: {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if args.skip_baseline:
+        # The models just passed unmutated (CI runs them first): keep the
+        # order given and a generous fixed limit.
+        order = wanted
+        timeouts = {n: SKIPPED_BASELINE_TIMEOUT for n in order}
+    else:
+        times = {}
+        for name in wanted:
+            outcome, secs, out = base.run_model(baseline[name][0], None)
+            if outcome != "pass":
+                print(f"model {name} fails unmutated:\n{out[-3000:]}", file=sys.stderr)
+                return 2
+            times[name] = secs
+            log(f"baseline {name}: {secs:.1f}s")
+        order = sorted(wanted, key=lambda n: times[n])
+        timeouts = {n: max(MIN_TIMEOUT, TIMEOUT_FACTOR * times[n]) for n in order}
 
     log(f"{len(mutants)} mutants, {args.jobs} job(s)")
     results = {}
@@ -332,7 +383,18 @@ def main():
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = [
             pool.submit(
-                worker, i, args.scratch, args.target, share, baseline, order, timeouts, args.all_models, results, log
+                worker,
+                i,
+                args.scratch,
+                snapshot,
+                args.target,
+                share,
+                baseline,
+                order,
+                timeouts,
+                args.all_models,
+                results,
+                log,
             )
             for i, share in enumerate(shares)
         ]
