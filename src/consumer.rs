@@ -27,7 +27,7 @@ use crate::file::{HeaderInfo, Mapping};
 use crate::layout::NO_WRITER;
 use crate::record::{Event, MsgRef, StrId};
 use crate::ring::{Anomaly, ConsumerCore, Counters, Loss, RingRef};
-use crate::sync::Ordering::{Acquire, Relaxed};
+use crate::sync::Ordering::Relaxed;
 use crate::{clock, process};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -482,33 +482,25 @@ impl Consumer {
 
     /// The writer table: every process that registered.
     pub fn writers(&self) -> Vec<WriterInfo> {
-        let mut out = Vec::new();
-        for (i, entry) in self.view.writers.iter().enumerate() {
-            let pid = entry.pid.load(Acquire) as u32;
-            if pid == 0 {
-                continue;
-            }
-            // ORDERING: Acquire pairs with the Release store of `start_time`
-            // at registration: a non-zero start time means a complete entry.
-            let start_time = entry.start_time.load(Acquire);
-            let service = match entry.service.load(Relaxed) {
-                0 => None,
-                id => Some(self.names.name(StrId(id as u32))),
-            };
-            out.push(WriterInfo {
-                index: i as u16,
-                pid,
-                start_time,
-                service,
-                registered_wall_ns: entry.registered_wall_ns.load(Relaxed),
-                heartbeat_mono_ns: entry.heartbeat_ns.load(Relaxed),
-                dropped: entry.dropped.load(Relaxed),
-                emitted_hint: entry.emitted_hint.load(Relaxed),
-                overwritten: entry.overwritten.load(Relaxed),
-                alive: start_time != 0 && process::is_alive(pid, start_time),
-            });
-        }
-        out
+        self.view
+            .writer_table()
+            .into_iter()
+            .map(|entry| WriterInfo {
+                index: entry.index,
+                pid: entry.pid,
+                start_time: entry.start_time,
+                service: match entry.service {
+                    0 => None,
+                    id => Some(self.names.name(StrId(id as u32))),
+                },
+                registered_wall_ns: entry.registered_wall_ns,
+                heartbeat_mono_ns: entry.heartbeat_ns,
+                dropped: entry.dropped,
+                emitted_hint: entry.emitted_hint,
+                overwritten: entry.overwritten,
+                alive: entry.start_time != 0 && process::is_alive(entry.pid, entry.start_time),
+            })
+            .collect()
     }
 
     /// The lane table: who holds each lane and how far it is written and

@@ -295,7 +295,8 @@ pub struct MsgSlot {
     pub seq: AtomicU64,
     /// `len | checksum << 32`.
     pub meta: AtomicU64,
-    /// UTF-8 text, zero padded.
+    /// UTF-8 text, the last word zero padded; words past the text's
+    /// length hold whatever an earlier message left there.
     pub text: [AtomicU64; MSG_TEXT_WORDS],
 }
 

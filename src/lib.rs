@@ -72,6 +72,8 @@ mod error;
 pub mod file;
 #[cfg(not(profilis_loom))]
 pub mod process;
+#[cfg(profilis_loom)]
+pub mod sigbus;
 #[cfg(not(profilis_loom))]
 mod sigbus;
 #[cfg(not(profilis_loom))]

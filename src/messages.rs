@@ -3,7 +3,8 @@
 //!
 //! A small overwrite ring of 256-byte slots, each guarded by a sequence word
 //! (seqlock). A writer takes message number `n` with `fetch_add` and the slot
-//! `n % slots`; the event carries a [`MsgRef`] naming `n`. The consumer reads
+//! `n % slots`, and stores the text's length and check value and only the
+//! words the text fills; the event carries a [`MsgRef`] naming `n`. The consumer reads
 //! the text when it reads the event; if a newer message took the slot in the
 //! meantime, the reference no longer matches and the text is reported lost.
 
@@ -60,9 +61,10 @@ impl<'a> RingRef<'a> {
         let bytes = text.as_bytes();
         slot.meta
             .store(bytes.len() as u64 | text_check(n, bytes) << 32, Relaxed);
-        let mut chunks = bytes.chunks(8);
-        for word in slot.text.iter() {
-            word.store(chunks.next().map_or(0, word_le), Relaxed);
+        // Only the words the text fills: a reader reads as many as `meta`
+        // says, and words past them are never looked at.
+        for (word, chunk) in slot.text.iter().zip(bytes.chunks(8)) {
+            word.store(word_le(chunk), Relaxed);
         }
         // ORDERING: Release pairs with the consumer's Acquire load of `seq`:
         // the text is visible once the slot reads complete. CAS, so a newer
@@ -95,18 +97,18 @@ impl<'a> RingRef<'a> {
             return None;
         }
         let meta = slot.meta.load(Relaxed);
+        let len = (meta & 0xFFFF_FFFF) as usize;
+        if len > MSG_MAX_BYTES {
+            return None;
+        }
         let mut bytes = Vec::with_capacity(MSG_MAX_BYTES);
-        for word in slot.text.iter() {
+        for word in &slot.text[..len.div_ceil(8)] {
             bytes.extend_from_slice(&word.load(Relaxed).to_le_bytes());
         }
         // ORDERING: Acquire fence pairs with the writer's Release fence after
         // it marks the slot odd: if we read any of its words, we see the mark.
         fence(Acquire);
         if slot.seq.load(Relaxed) != seq {
-            return None;
-        }
-        let len = (meta & 0xFFFF_FFFF) as usize;
-        if len > MSG_MAX_BYTES {
             return None;
         }
         bytes.truncate(len);
@@ -131,9 +133,10 @@ mod tests {
         let bytes = text.as_bytes();
         slot.meta
             .store(bytes.len() as u64 | text_check(n, bytes) << 32, Relaxed);
-        let mut chunks = bytes.chunks(8);
-        for word in slot.text.iter() {
-            word.store(chunks.next().map_or(0, word_le), Relaxed);
+        // Only the words the text fills: a reader reads as many as `meta`
+        // says, and words past them are never looked at.
+        for (word, chunk) in slot.text.iter().zip(bytes.chunks(8)) {
+            word.store(word_le(chunk), Relaxed);
         }
     }
 

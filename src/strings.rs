@@ -46,12 +46,14 @@ impl<'a> RingRef<'a> {
         let mut idx = hash as usize & mask;
         for _ in 0..MAX_PROBES.min(self.strings.len()) {
             let entry = &self.strings[idx];
-            // ORDERING: Acquire pairs with the AcqRel claim below in another
-            // writer (only the key matters here; the text is read after the
-            // Acquire of `loc`).
-            let mut key = entry.key.load(Acquire);
+            // ORDERING: Relaxed, load and claim alike: the key is the only
+            // datum it carries (entries are never freed, and the claiming
+            // writer stores nothing before its CAS that another reads). The
+            // text is published by the Release store of `loc` and read
+            // behind the Acquire load of it in `wait_ready`.
+            let mut key = entry.key.load(Relaxed);
             if key == 0 {
-                match entry.key.compare_exchange(0, hash, AcqRel, Acquire) {
+                match entry.key.compare_exchange(0, hash, Relaxed, Relaxed) {
                     Ok(_) => return self.publish_text(idx, bytes),
                     Err(actual) => key = actual,
                 }
@@ -95,9 +97,9 @@ impl<'a> RingRef<'a> {
             }
         };
         if !fits {
-            // ORDERING: Release pairs with `wait_ready`'s Acquire; nothing
-            // else to publish but the verdict.
-            entry.loc.store(STR_LOC_READY | STR_LOC_OVERFLOW, Release);
+            // ORDERING: Relaxed: the verdict is all there is to see; no
+            // text goes with it.
+            entry.loc.store(STR_LOC_READY | STR_LOC_OVERFLOW, Relaxed);
             self.header.strings_overflow.fetch_add(1, Relaxed);
             return StrId::OVERFLOW;
         }

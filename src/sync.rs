@@ -6,10 +6,10 @@
 //! of `u64`, which is what lets the ring structures overlay a shared mapping.
 
 #[cfg(profilis_loom)]
-pub use loom::sync::atomic::{fence, AtomicU64, Ordering};
+pub use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(profilis_loom))]
-pub use std::sync::atomic::{fence, AtomicU64, Ordering};
+pub use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// A spin-loop hint that yields to loom's scheduler under the model.
 #[inline]

@@ -1,8 +1,8 @@
 //! Loom models of the Profilis ring protocol.
 //!
 //! The models live in `tests/`, one scenario per file, and run the protocol
-//! code that ships (`profilis::ring`, `strings`, `messages`) over loom's
-//! atomics:
+//! code that ships (`profilis::ring`, `strings`, `messages`, the
+//! `sigbus` registry) over loom's atomics:
 //!
 //! ```text
 //! RUSTFLAGS="--cfg profilis_loom" CARGO_TARGET_DIR=loom-target \
@@ -11,8 +11,8 @@
 //!
 //! Without the cfg the crate and its tests compile to nothing, so
 //! `cargo test --workspace` stays unaffected. This library holds the helpers
-//! the scenarios share: building recognisable events, emitting them the way
-//! `Ring::record` does, and draining with a [`ConsumerCore`].
+//! the scenarios share: building recognisable events, writing them the way
+//! the writer's emit path does, and reading with a [`ConsumerCore`].
 
 #[cfg(profilis_loom)]
 pub use model::*;
@@ -20,7 +20,10 @@ pub use model::*;
 #[cfg(profilis_loom)]
 mod model {
     use profilis::record::{Kind, Method, MsgRef, StrId};
-    use profilis::ring::{ConsumerCore, Counters, RingRef};
+    use profilis::ring::{
+        ConsumerCore, ConsumerState, Counters, Full, LaneCursor, Owner, RingRef, Written,
+    };
+    use profilis::sync::Ordering::Relaxed;
     use profilis::Event;
 
     /// Explores `f` under every interleaving loom allows within the bounds
@@ -31,7 +34,7 @@ mod model {
     /// at least once, so a model that cannot reach an outcome (too small, or
     /// a protocol that changed) fails too.
     ///
-    /// The branch limit is raised above loom's default of 1000: one emit is
+    /// The branch limit is raised above loom's default of 1000: one event is
     /// ~18 atomic operations and one consumer pass several dozen. Prints the
     /// number of interleavings and the outcome histogram (visible with
     /// `--nocapture`).
@@ -43,10 +46,10 @@ mod model {
     }
 
     /// Like [`model`], with at most `max_preemptions` preemptions (fewer if
-    /// `LOOM_MAX_PREEMPTIONS` says so). For models where a thread reads a
-    /// record while another writes the same slot: every Relaxed word load
-    /// may then return the old or the new store, up to 2^14 outcomes per
-    /// schedule, which makes two preemptions unaffordable.
+    /// `LOOM_MAX_PREEMPTIONS` says so). For models where a thread reads
+    /// words while another stores the same words: every Relaxed load may
+    /// then return the old or the new store, up to 2^14 outcomes per
+    /// schedule for a record, which makes two preemptions unaffordable.
     pub fn model_bounded<F>(max_preemptions: usize, accepted: &'static [&'static str], f: F)
     where
         F: Fn() -> String + Sync + Send + 'static,
@@ -97,8 +100,16 @@ mod model {
         );
     }
 
-    /// A stall timeout no model reaches: claims are never skipped.
-    pub const NEVER: u64 = u64::MAX;
+    /// The identity a model's writer thread `tid` holds lanes under (all
+    /// threads of one process, pid 7).
+    pub fn who(tid: u32) -> Owner {
+        Owner {
+            pid: 7,
+            tid,
+            start_time: 70,
+            writer: 0,
+        }
+    }
 
     /// An event that names its producer (`tid`) and its sequence number
     /// within that producer (`value`), so a model can check per-producer
@@ -106,6 +117,7 @@ mod model {
     pub fn event(producer: u32, n: u64) -> Event {
         Event {
             position: 0,
+            lane: 0,
             kind: Kind::Fn,
             flags: 0,
             method: Method::None,
@@ -126,76 +138,188 @@ mod model {
         }
     }
 
-    /// What happened to one emit.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum Emitted {
-        /// Claimed position `pos` and committed it.
-        Written(u64),
-        /// The ring was full.
-        Dropped,
-        /// Claimed `pos`, but the consumer skipped it before the commit.
-        Late(u64),
+    /// Writes one whole event at the cursor, as the emit path does.
+    pub fn emit(ring: RingRef<'_>, cursor: &mut LaneCursor, ev: &Event) -> Result<Written, Full> {
+        ring.write(cursor, |pos| ev.encode(pos))
     }
 
-    /// Claims and commits one event, as `Ring::record` does.
-    pub fn emit(ring: RingRef<'_>, ev: &Event) -> Emitted {
-        match ring.try_claim() {
-            Ok(pos) => match ring.commit(pos, &ev.encode(pos)) {
-                Ok(()) => Emitted::Written(pos),
-                Err(_) => Emitted::Late(pos),
-            },
-            Err(_) => Emitted::Dropped,
+    /// Loom-tracked stand-ins for a ring's event slots, for models where a
+    /// writer reuses slots the consumer has read (drop-newest).
+    ///
+    /// The consumer marks a read access to the slot of every event it got
+    /// (between `read` and `commit`); the writer marks a write access to
+    /// the slot of each position right after `begin` gave it that position,
+    /// before its first store into the slot. Loom checks that every write
+    /// access happens after every earlier access of the same cell and fails
+    /// the model otherwise. So the model checks, with loom's causality
+    /// tracking rather than with values, that the consumer's reads of a slot
+    /// happen before the writer's reuse of it: the property the `head`
+    /// Release/Acquire pairs protect, whose failure (a load reading a store
+    /// that comes later in the other thread) loom cannot produce as a value.
+    pub struct SlotClaims {
+        cells: Vec<loom::cell::UnsafeCell<()>>,
+        lanes: u64,
+        lane_slots: u64,
+    }
+
+    // SAFETY: the cells hold no data, and every access goes through loom's
+    // `with` / `with_mut`, which check causality and fail the model on an
+    // access that is not ordered with an earlier conflicting one.
+    unsafe impl Sync for SlotClaims {}
+    // SAFETY: as above.
+    unsafe impl Send for SlotClaims {}
+
+    impl SlotClaims {
+        /// One cell per slot of `ring`.
+        pub fn new(ring: RingRef<'_>) -> SlotClaims {
+            SlotClaims {
+                cells: (0..ring.capacity())
+                    .map(|_| loom::cell::UnsafeCell::new(()))
+                    .collect(),
+                lanes: ring.lanes.len() as u64,
+                lane_slots: ring.lane_slots(),
+            }
+        }
+
+        fn cell(&self, lane: u64, pos: u64) -> &loom::cell::UnsafeCell<()> {
+            &self.cells[(lane * self.lane_slots + pos % self.lane_slots) as usize]
+        }
+
+        /// The consumer read the slots of `events`.
+        pub fn read(&self, events: &[Event]) {
+            for e in events {
+                let pos = e.position / self.lanes;
+                self.cell(e.lane as u64, pos).with(|_| ());
+            }
+        }
+
+        /// The writer of `lane` is about to store position `pos`.
+        pub fn write(&self, lane: u32, pos: u64) {
+            self.cell(lane as u64, pos).with_mut(|_| ());
+        }
+    }
+
+    /// [`emit`], marking the slot's write access in `claims` between
+    /// `begin` and the record stores.
+    pub fn emit_tracked(
+        ring: RingRef<'_>,
+        claims: &SlotClaims,
+        cursor: &mut LaneCursor,
+        ev: &Event,
+    ) -> Result<Written, Full> {
+        let begun = ring.begin(cursor)?;
+        claims.write(cursor.lane, begun.pos);
+        ring.finish(cursor, &begun, &ev.encode(begun.pos));
+        Ok(Written {
+            pos: begun.pos,
+            overwrote: begun.overwrote,
+        })
+    }
+
+    /// [`pass`], marking the read accesses of the events in `claims`
+    /// between `read` and `commit`.
+    pub fn pass_tracked(
+        core: &mut ConsumerCore,
+        ring: RingRef<'_>,
+        claims: &SlotClaims,
+        limit: usize,
+    ) -> Vec<Event> {
+        let events = core.read(ring, limit).to_vec();
+        claims.read(&events);
+        core.commit(ring);
+        events
+    }
+
+    /// Takes an own lane for `tid`, yielding while every one is held.
+    pub fn take_lane(ring: RingRef<'_>, tid: u32) -> LaneCursor {
+        loop {
+            if let Some(cursor) = ring.acquire_lane(&who(tid), 0) {
+                return cursor;
+            }
+            loom::thread::yield_now();
+        }
+    }
+
+    /// Locks a shared lane for `tid`, yielding while every one is locked.
+    pub fn lock_shared(ring: RingRef<'_>, tid: u32) -> LaneCursor {
+        loop {
+            if let Some(cursor) = ring.lock_shared_lane(&who(tid), 0) {
+                return cursor;
+            }
+            loom::thread::yield_now();
         }
     }
 
     /// One consumer pass: read up to `limit` positions, then commit them.
     /// Returns the delivered events.
-    pub fn pass(
-        core: &mut ConsumerCore,
-        ring: RingRef<'_>,
-        now_ns: u64,
-        limit: usize,
-    ) -> Vec<Event> {
-        let events = core.read(ring, now_ns, limit).to_vec();
+    pub fn pass(core: &mut ConsumerCore, ring: RingRef<'_>, limit: usize) -> Vec<Event> {
+        let events = core.read(ring, limit).to_vec();
         core.commit(ring);
         events
     }
 
-    /// Like [`pass`], and the consumer's counters must add up both between
-    /// read and commit and after the commit, whatever the writers are
-    /// doing. (Each snapshot loads shared counters, which multiplies the
-    /// interleavings, so only the counters model takes them.)
-    pub fn checked_pass(
-        core: &mut ConsumerCore,
-        ring: RingRef<'_>,
-        now_ns: u64,
-        limit: usize,
-    ) -> Vec<Event> {
-        let events = core.read(ring, now_ns, limit).to_vec();
-        assert_identity(&core.counters(ring));
-        core.commit(ring);
-        assert_identity(&core.counters(ring));
-        events
+    /// Drains everything that is resolvable once all threads have finished:
+    /// passes until no read position moves.
+    pub fn final_drain(core: &mut ConsumerCore, ring: RingRef<'_>) -> Vec<Event> {
+        let mut out = Vec::new();
+        loop {
+            let before = core.state().heads.clone();
+            out.extend(pass(core, ring, usize::MAX));
+            if core.state().heads == before {
+                return out;
+            }
+        }
     }
 
     /// Asserts `received + dropped + abandoned + torn + in_flight == claimed`
-    /// and that the read position never passes the claim position.
+    /// and that the read position never passes the tail.
     pub fn assert_identity(c: &Counters) {
         assert!(c.identity_holds(), "identity broken: {c:?}");
         assert!(c.head <= c.tail, "read position past the tail: {c:?}");
     }
 
-    /// Drains everything that is resolvable once all threads have finished:
-    /// passes until the read position stops moving.
-    pub fn final_drain(core: &mut ConsumerCore, ring: RingRef<'_>, now_ns: u64) -> Vec<Event> {
-        let mut out = Vec::new();
-        loop {
-            let before = core.state().head;
-            out.extend(pass(core, ring, now_ns, usize::MAX));
-            if core.state().head == before {
-                return out;
-            }
-        }
+    /// Asserts the counters identity and that every position is resolved.
+    pub fn assert_settled(c: &Counters) {
+        assert_identity(c);
+        assert_eq!(c.in_flight, 0, "unresolved positions after drain: {c:?}");
+        assert_eq!(c.head, c.tail, "{c:?}");
+    }
+
+    /// A snapshot taken by the writer of `lane` right after its event was
+    /// accepted, on a drop-newest ring: besides the identity, the lane
+    /// holds no more unread events than it has slots. A writer that saw
+    /// the consumer hand back slots (its `head`) without also seeing the
+    /// state the consumer published before that would count the reused
+    /// slots twice.
+    pub fn assert_writer_snapshot(ring: RingRef<'_>, lane: usize) {
+        let (_, state) = ConsumerState::load(&ring).expect("the state settles");
+        assert_identity(&Counters::from_state(&ring, &state));
+        let tail = ring.lanes[lane].tail.load(Relaxed);
+        assert!(
+            tail.saturating_sub(state.heads[lane]) <= ring.lane_slots(),
+            "more events in flight than the lane has slots: tail {tail}, state {state:?}"
+        );
+    }
+
+    /// A message text of two words.
+    pub const FIRST_TEXT: &str = "connection reset";
+    /// A text of the same length and second word as [`FIRST_TEXT`] whose
+    /// hash has the same low 32 bits (found by a search over the first
+    /// word): the messages' text check cannot tell the two apart, so a model
+    /// that mixes their words up is caught only by the protocol itself.
+    pub const SECOND_TEXT: &str = "etbetugaon reset";
+
+    /// Asserts that `a` and `b` pass each other's text check: same length,
+    /// same second word, same low 32 bits of the hash.
+    pub fn assert_same_check(a: &str, b: &str) {
+        use profilis::hash::hash_bytes;
+        assert_eq!(a.len(), b.len());
+        assert_eq!(a.as_bytes()[8..], b.as_bytes()[8..]);
+        assert_eq!(
+            hash_bytes(a.as_bytes()) as u32,
+            hash_bytes(b.as_bytes()) as u32,
+            "the texts no longer share a check hash"
+        );
     }
 
     /// `(producer, n)` of each event, in delivery order.
@@ -212,18 +336,36 @@ mod model {
         parts.join(" ")
     }
 
-    /// Asserts that `ev` is exactly what `event(producer, n)` wrote at its
-    /// position: no field of another record leaked in.
+    /// Asserts that `ev` is exactly what `event(producer, n)` wrote: no
+    /// field of another record leaked in.
     pub fn assert_intact(ev: &Event) {
         let mut expected = event(ev.tid, ev.value);
         expected.position = ev.position;
+        expected.lane = ev.lane;
         assert_eq!(*ev, expected, "mixed record delivered");
     }
 
-    /// Asserts the counters identity and that the ring is fully resolved.
-    pub fn assert_settled(c: &Counters) {
-        assert_identity(c);
-        assert_eq!(c.in_flight, 0, "unresolved positions after drain: {c:?}");
-        assert_eq!(c.head, c.tail, "{c:?}");
+    /// Asserts that every event is intact and delivered once, and that
+    /// each producer's events arrive in the order it wrote them.
+    pub fn assert_once_in_order(events: &[Event]) {
+        events.iter().for_each(assert_intact);
+        let mut positions: Vec<(u16, u64)> = events.iter().map(|e| (e.lane, e.position)).collect();
+        positions.sort();
+        positions.dedup();
+        assert_eq!(positions.len(), events.len(), "a position delivered twice");
+        let mut producers: Vec<u32> = events.iter().map(|e| e.tid).collect();
+        producers.sort();
+        producers.dedup();
+        for p in producers {
+            let ns: Vec<u64> = events
+                .iter()
+                .filter(|e| e.tid == p)
+                .map(|e| e.value)
+                .collect();
+            assert!(
+                ns.windows(2).all(|w| w[0] < w[1]),
+                "producer {p} out of order or duplicated: {ns:?}"
+            );
+        }
     }
 }

@@ -201,8 +201,8 @@ impl ConsumerCore {
         let room = ring.lane_slots();
         let head = self.state.heads[l];
         // ORDERING: Acquire pairs with the writer's Release store of `tail`
-        // in `finish` (or `abandon`, or the consumer's own in `reclaim`):
-        // every record below it is visible.
+        // in `publish` (or `abandon`): every record below it is visible. A
+        // tail stored by our own `reclaim` is ordered by program order.
         let tail = ring.lanes[l].tail.load(Acquire);
         if tail == head {
             return 0;
@@ -434,9 +434,12 @@ impl ConsumerCore {
     pub fn reclaim_dead(&mut self, ring: RingRef<'_>, alive: &mut dyn Liveness) -> usize {
         let mut freed = 0;
         for (l, lane) in ring.lanes.iter().enumerate() {
-            // ORDERING: Acquire pairs with the AcqRel CAS in `try_take`: with
-            // the token we see the `owner_start` of that holder or 0, never
-            // its predecessor's.
+            // ORDERING: Acquire pairs with the Release store of 0 that the
+            // holder's CAS in `try_take` replaced (`release_lane`'s, or our
+            // own in `reclaim`): the CAS continues that store's release
+            // sequence, so with the token we see the previous holder's
+            // `owner_start` cleared, and then the holder's or 0, never the
+            // previous holder's start time next to this holder's pid.
             let owner = lane.owner.load(Acquire);
             if owner == 0 {
                 continue;
@@ -451,7 +454,7 @@ impl ConsumerCore {
                     continue;
                 }
                 // ORDERING: no pair: the process that held the lane is gone,
-                // and what it stored is ordered by the loads in `reclaim`.
+                // and what it stored is ordered by its death (see `reclaim`).
                 if lane
                     .owner
                     .compare_exchange(owner, LANE_RECLAIMING, Relaxed, Relaxed)
@@ -467,15 +470,25 @@ impl ConsumerCore {
     }
 
     /// Publishes the position a dead writer stopped in, then frees lane `l`.
+    ///
+    /// The loads here read what a writer stored before it died, and need
+    /// no Acquire of their own: the liveness check said the process is gone,
+    /// and the kernel reports a process gone only once its threads have
+    /// stopped, which orders every store they made before the report. The
+    /// protocol cannot do without that ordering anyway: a writer killed
+    /// mid-record leaves stores after its last Release (its WRITING mark,
+    /// part of the words) that nothing else it did could order, and that
+    /// must not land on the slot once the lane is reused. (The same holds
+    /// when we finish a take-back begun by a consumer that died: the file
+    /// lock we hold was released by its death.)
     fn reclaim(&mut self, ring: RingRef<'_>, l: usize, pid: u32, writer: u16) {
         let lane = &ring.lanes[l];
-        // ORDERING: Acquire pairs with the dead writer's Release store of
-        // `tail` in `finish`.
-        let tail = lane.tail.load(Acquire);
+        // ORDERING: Relaxed: ordered by the writer's death (see above).
+        let tail = lane.tail.load(Relaxed);
         if tail < MAX_LANE_POSITION {
-            // ORDERING: Acquire pairs with the writer's Release store of
-            // COMMITTED in `finish`: a complete record is seen whole.
-            let seq = ring.slot(l, tail).seq.load(Acquire);
+            // ORDERING: Relaxed, as above: a complete record is seen whole
+            // because the writer is gone, not by this load.
+            let seq = ring.slot(l, tail).seq.load(Relaxed);
             if seq == seq_committed(tail) || seq == seq_writing(tail) {
                 if seq == seq_writing(tail) {
                     self.reclaimed.push(Reclaimed {
@@ -485,15 +498,15 @@ impl ConsumerCore {
                         writer,
                     });
                 }
-                // ORDERING: Release pairs with our own later Acquire load of
-                // `tail` in `read` (and with the loads of a consumer that
-                // takes over): no record store is made here, so this only
-                // publishes the position.
-                lane.tail.store(tail + 1, Release);
+                // ORDERING: Relaxed: read by ourselves (program order), by
+                // the lane's next holder behind the Release store of
+                // `owner` below, and by a consumer that takes over behind
+                // the file lock.
+                lane.tail.store(tail + 1, Relaxed);
             }
         }
         lane.owner_start.store(0, Relaxed);
-        // ORDERING: Release pairs with the next holder's AcqRel CAS in
+        // ORDERING: Release pairs with the next holder's Acquire CAS in
         // `try_take`: it starts at the tail stored above.
         lane.owner.store(0, Release);
     }

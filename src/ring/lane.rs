@@ -114,14 +114,16 @@ impl<'a> RingRef<'a> {
         if lane.owner.load(Relaxed) != 0 {
             return None;
         }
-        // ORDERING: AcqRel. Acquire pairs with the Release store of 0 by the
-        // lane's previous holder (`release_lane`) or by the consumer
-        // (`reclaim`): their stores of `tail` and `dropped` happen before our
-        // loads. Release pairs with the consumer's Acquire load of `owner`
-        // in `reclaim_dead`: a consumer that sees our token also sees the
-        // previous holder's `owner_start` cleared.
+        // ORDERING: Acquire pairs with the Release store of 0 by the lane's
+        // previous holder (`release_lane`) or by the consumer (`reclaim`):
+        // their stores of `tail` and `dropped` happen before our loads. No
+        // Release: we store nothing before this that anyone reads, and a
+        // consumer that loads our token (Acquire, `reclaim_dead`)
+        // synchronizes with that same store of 0 all the same, since this
+        // read-modify-write continues its release sequence; so it sees the
+        // previous holder's `owner_start` cleared, not stale.
         lane.owner
-            .compare_exchange(0, who.token(), AcqRel, Relaxed)
+            .compare_exchange(0, who.token(), Acquire, Relaxed)
             .ok()?;
         lane.owner_start.store(who.start_time, Relaxed);
         lane.owner_writer.store(who.writer as u64, Relaxed);
@@ -149,9 +151,11 @@ impl<'a> RingRef<'a> {
             return;
         }
         lane.owner_start.store(0, Relaxed);
-        // ORDERING: Release pairs with the next holder's AcqRel CAS in
-        // `try_take`: our stores of `tail`, `dropped` and `owner_start`
-        // happen before its loads.
+        // ORDERING: Release pairs with the next holder's Acquire CAS in
+        // `try_take` (and, through the release sequence that CAS continues,
+        // with the consumer's Acquire load of the next holder's token):
+        // our stores of `tail`, `dropped` and `owner_start` happen before
+        // their loads.
         lane.owner.store(0, Release);
     }
 
@@ -211,11 +215,11 @@ impl<'a> RingRef<'a> {
         for (dst, &w) in begun.slot.words.iter().zip(words.iter()) {
             dst.store(w, Relaxed);
         }
-        // ORDERING: Release pairs with the consumer's Acquire load of `seq`
-        // in `reclaim`: a writer that died after this store but before the
-        // `tail` store in `publish` left a complete record, which is
-        // delivered.
-        begun.slot.seq.store(seq_committed(begun.pos), Release);
+        // ORDERING: Relaxed: a consumer reads it behind the Release store of
+        // `tail` in `publish`, or, when the writer died before that store,
+        // in `reclaim`, behind the writer's death, which orders all of its
+        // stores (see `reclaim`).
+        begun.slot.seq.store(seq_committed(begun.pos), Relaxed);
     }
 
     /// The second half of [`finish`](Self::finish): moves the lane's tail
@@ -245,8 +249,10 @@ impl<'a> RingRef<'a> {
     /// Gives up a begun event without a record: the slot stays
     /// `WRITING(pos)`, and the consumer counts the position as abandoned.
     pub fn abandon(&self, cursor: &mut LaneCursor, begun: &Begun<'a>) {
-        // The same store as publishing: the WRITING mark is what the
-        // consumer finds below the tail.
+        // The same store as publishing (its Release makes what
+        // `stamp_identity` stored visible with the position; the WRITING
+        // mark already is, through `begin`'s Release fence): the WRITING
+        // mark is what the consumer finds below the tail.
         self.publish(cursor, begun);
     }
 

@@ -26,10 +26,12 @@ mod lane;
 mod state;
 #[cfg(all(test, not(profilis_loom)))]
 mod tests;
+mod writers;
 
 pub use consume::{Anomaly, ConsumerCore, InconsistentState, Liveness};
 pub use lane::{Begun, LaneCursor, Owner, Written};
 pub use state::{ConsumerState, Counters};
+pub use writers::{Registration, WriterEntryView};
 
 use crate::layout::{Header, Lane, MsgSlot, Slot, StrEntry, WriterEntry};
 use crate::sync::AtomicU64;

@@ -17,9 +17,8 @@ use crate::error::OpenError;
 use crate::file::{FullPolicy, HeaderInfo, Mapping};
 use crate::layout::{Params, HEARTBEAT_EVERY, NO_WRITER};
 use crate::record::{Event, Kind, Method, MsgRef, StrId, FLAG_ERROR, FLAG_SAMPLED};
-use crate::ring::{ring_position, Begun, Counters, RingRef};
+use crate::ring::{ring_position, Begun, Counters, Registration, RingRef};
 use crate::sync::local::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use crate::sync::Ordering::{AcqRel, Acquire, Release};
 use crate::{clock, process};
 use held::{Lease, Placed};
 use std::marker::PhantomData;
@@ -394,37 +393,15 @@ impl Ring {
             .service
             .as_deref()
             .map_or(0, |s| view.intern(s).0 as u64);
-        let mut index = NO_WRITER;
-        for (i, entry) in view.writers.iter().enumerate() {
-            // ORDERING: Acquire pairs with the Release store of `start_time`
-            // below in the process that registered the entry.
-            if entry.pid.load(Acquire) == pid as u64 && entry.start_time.load(Acquire) == start {
-                index = i as u16;
-                break;
-            }
-        }
-        if index == NO_WRITER {
-            for (i, entry) in view.writers.iter().enumerate() {
-                if entry
-                    .pid
-                    .compare_exchange(0, pid as u64, AcqRel, Relaxed)
-                    .is_ok()
-                {
-                    entry.service.store(service, Relaxed);
-                    entry.registered_wall_ns.store(clock::wall_ns(), Relaxed);
-                    entry.heartbeat_ns.store(clock::mono_ns(), Relaxed);
-                    // ORDERING: Release pairs with the Acquire loads of
-                    // `start_time` by readers of the table: an entry whose
-                    // start time is set is complete.
-                    entry.start_time.store(start, Release);
-                    index = i as u16;
-                    break;
-                }
-            }
-        }
-        if index == NO_WRITER {
-            view.header.writers_overflow.fetch_add(1, Relaxed);
-        }
+        let index = view
+            .register_writer(&Registration {
+                pid,
+                start_time: start,
+                service,
+                wall_ns: clock::wall_ns(),
+                mono_ns: clock::mono_ns(),
+            })
+            .unwrap_or(NO_WRITER);
         self.inner
             .writer
             .store((pid as u64) << 16 | index as u64, Relaxed);
