@@ -273,3 +273,17 @@ def test_counters_account_for_every_event(drain):
     assert after["claimed"] - before["claimed"] == 10
     assert after["dropped"] == 0
     assert len(drain()) == 10
+
+
+def test_overwritten_exception_texts_are_counted(drain):
+    # The ring keeps the texts of the latest 256 exception messages; the
+    # reader counts every event whose text was overwritten before it read it.
+    before = profilis.counters()["messages_unread"]
+    for i in range(256 + 40):
+        profilis.emit_req("/api/lost", 500, 10, error=RuntimeError(f"failure {i}"))
+    events = drain()
+    assert len(events) == 296
+    texts = [e.get("exception_message") for e in events]
+    assert texts[:40] == [None] * 40
+    assert texts[40:] == [f"failure {i}" for i in range(40, 296)]
+    assert profilis.counters()["messages_unread"] - before == 40

@@ -59,6 +59,7 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
     let mut kinds = HashSet::new();
     let mut hostile_seen = HashSet::new();
     let mut messages = 0;
+    let mut failed = 0u64;
     for v in &lines {
         check_fields(v);
         assert_eq!(v["ring_id"], a["ring_id"]);
@@ -75,6 +76,7 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
         if v["kind"] == "REQ" && v["status"] == 503 {
             assert_eq!(v["error"], true);
             assert_eq!(v["exception_type"], "Timeout\"Error\"");
+            failed += 1;
             // The ring keeps the latest 256 messages; older ones are gone
             // by the time this reader runs, and then the field is absent.
             if let Some(m) = v.get("exception_message") {
@@ -94,6 +96,11 @@ fn once_exports_every_event_exactly_once_across_rotated_files() {
         messages > 100,
         "recent exception messages exported: {messages}"
     );
+    // Every message text overwritten before the reader got to it is
+    // counted, exactly: one per event that lost its text.
+    assert!(failed > messages, "some texts were overwritten: {failed}");
+    assert_eq!(a["messages_unread"], failed - messages);
+    assert_eq!(a["names_unresolved"], 0);
     assert_eq!(kinds.len(), 4, "every kind exported: {kinds:?}");
     assert_eq!(
         hostile_seen.len(),

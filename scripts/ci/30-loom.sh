@@ -7,7 +7,7 @@
 # Then the ordering mutants of the five sites whose loss would corrupt data
 # silently (docs/verification.md, "Ordering mutants"): each is weakened in a
 # scratch copy of the tree and must make a model fail. The whole table is
-# `bash scripts/mutants.sh` (about 30 minutes on two cores).
+# `bash scripts/mutants.sh` (about 7 minutes on two cores).
 set -euo pipefail
 RUSTFLAGS="--cfg profilis_loom" CARGO_TARGET_DIR=loom-target LOOM_MAX_PREEMPTIONS=2 \
   cargo test -p loom-tests --release --locked
