@@ -33,9 +33,10 @@
 //! live writer.
 //!
 //! Orderings exercised: `release_lane`'s Release store of `owner` and the
-//! AcqRel CAS in `try_take` (Acquire: the previous holder's `tail` and
-//! cleared `owner_start`; Release: what `reclaim_dead`'s Acquire load of
-//! `owner` sees with the token); the Acquire load of `head` in `try_take`
+//! Acquire CAS in `try_take` (the previous holder's `tail` and cleared
+//! `owner_start`; `reclaim_dead`'s Acquire load of the new token
+//! synchronizes with the same Release store of 0, whose release sequence
+//! the CAS continues); the Acquire load of `head` in `try_take`
 //! and the consumer's Release store of it in `hand_back`.
 #![cfg(profilis_loom)]
 

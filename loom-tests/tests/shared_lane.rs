@@ -17,7 +17,7 @@
 //! a stale `tail`), a lost or mixed event.
 //!
 //! Orderings exercised: `release_lane`'s Release store of `owner` and the
-//! next holder's AcqRel CAS in `try_take` (the previous holder's `tail` is
+//! next holder's Acquire CAS in `try_take` (the previous holder's `tail` is
 //! visible to the next one).
 #![cfg(profilis_loom)]
 
