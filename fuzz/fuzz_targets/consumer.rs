@@ -101,9 +101,13 @@ fn fill_lanes(b: &mut Bytes, ring: RingRef<'_>, entries: usize) {
             let pos = tail.wrapping_sub(per_lane).wrapping_add(i);
             let slot = &ring.slots[l * per_lane as usize + (pos % per_lane) as usize];
             let mode = b.u8();
+            // Positions near 2^64 have no sequence value of their own (the
+            // protocol stops lanes at 2^52); the shifted value stands in.
             let seq = match mode % 5 {
-                0 | 1 => seq_committed(pos),
-                2 => seq_writing(pos),
+                0 | 1 if pos < MAX_LANE_POSITION => seq_committed(pos),
+                2 if pos < MAX_LANE_POSITION => seq_writing(pos),
+                2 => (pos << 1) | 1,
+                0..=1 => (pos << 1).wrapping_add(2),
                 3 => 0,
                 _ => b.u64(),
             };
