@@ -215,6 +215,24 @@ def test_explicit_ids_as_in_the_original_api(drain):
     assert (event["trace_id"], event["span_id"]) == (trace, span)
     with pytest.raises(ValueError):
         profilis.use_span(trace_id="xyz")
+    with pytest.raises(ValueError):
+        profilis.use_span(trace_id="0" * 16)
+
+
+def test_a_trace_id_made_by_span_id_is_widened(drain):
+    # The classic snippet, under its classic import: a 64-bit id as a trace
+    # id, carried as W3C says, with 16 leading zeros.
+    from profilis.runtime import get_span_id, get_trace_id, span_id, use_span
+
+    short = span_id()
+    with use_span(trace_id=short):
+        inner = span_id()
+        with use_span(span_id=inner):
+            assert (get_trace_id(), get_span_id()) == ("0" * 16 + short, inner)
+            profilis.emit_fn("api.short_trace", 1)
+    event = only(drain(), "api.short_trace")
+    assert event["trace_id"] == "0" * 16 + short
+    assert profilis.sampled(short, 1.0)
 
 
 def test_unsampled_traces_record_nothing(drain):

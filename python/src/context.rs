@@ -1,0 +1,250 @@
+//! The trace context: the current span of each thread or asyncio task,
+//! kept in a Python `ContextVar`, and the id helpers of the API.
+
+use profilis::context::SpanContext;
+use pyo3::exceptions::PyValueError;
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyInt, PyString};
+
+/// The `ContextVar` holding the current [`PySpanContext`].
+static CONTEXT_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// Where the current code sits in a trace: immutable, stored in a
+/// `ContextVar`.
+#[pyclass(frozen, name = "SpanContext", module = "profilis")]
+#[derive(Clone, Copy)]
+pub(crate) struct PySpanContext {
+    pub(crate) ctx: SpanContext,
+}
+
+pub(crate) fn hex_id(value: u128, digits: usize) -> Option<String> {
+    (value != 0).then(|| format!("{value:0digits$x}"))
+}
+
+#[pymethods]
+impl PySpanContext {
+    /// Trace id as 32 lower-case hex digits, or None.
+    #[getter]
+    fn trace_id(&self) -> Option<String> {
+        hex_id(self.ctx.trace_id, 32)
+    }
+
+    /// Span id as 16 hex digits, or None.
+    #[getter]
+    fn span_id(&self) -> Option<String> {
+        hex_id(self.ctx.span_id as u128, 16)
+    }
+
+    /// Parent span id as 16 hex digits, or None for a root span.
+    #[getter]
+    fn parent_span_id(&self) -> Option<String> {
+        hex_id(self.ctx.parent_span_id as u128, 16)
+    }
+
+    /// Whether events of this trace are recorded.
+    #[getter]
+    fn sampled(&self) -> bool {
+        self.ctx.sampled
+    }
+
+    /// This context as a W3C `traceparent` value, or None without a trace.
+    fn traceparent(&self) -> Option<String> {
+        traceparent_of(&self.ctx)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "SpanContext(trace_id={:?}, span_id={:?}, parent_span_id={:?}, sampled={})",
+            self.trace_id().unwrap_or_default(),
+            self.span_id().unwrap_or_default(),
+            self.parent_span_id().unwrap_or_default(),
+            if self.ctx.sampled { "True" } else { "False" }
+        )
+    }
+}
+
+pub(crate) fn traceparent_of(ctx: &SpanContext) -> Option<String> {
+    (ctx.trace_id != 0 && ctx.span_id != 0).then(|| profilis_ffi::format_traceparent(ctx))
+}
+
+pub(crate) fn context_var(py: Python<'_>) -> PyResult<*mut ffi::PyObject> {
+    let var = CONTEXT_VAR.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        // SAFETY: the name is a NUL-terminated static string; a NULL default
+        // means "no default". The result is a new reference or NULL with an
+        // exception set.
+        let var = unsafe { ffi::PyContextVar_New(c"profilis_span".as_ptr(), std::ptr::null_mut()) };
+        if var.is_null() {
+            return Err(PyErr::fetch(py));
+        }
+        // SAFETY: `var` is a new, non-NULL reference we own.
+        Ok(unsafe { Bound::from_owned_ptr(py, var) }.unbind())
+    })?;
+    Ok(var.as_ptr())
+}
+
+/// The context of the current thread or task.
+pub(crate) fn current(py: Python<'_>) -> SpanContext {
+    let Ok(var) = context_var(py) else {
+        return SpanContext::NONE;
+    };
+    let mut value: *mut ffi::PyObject = std::ptr::null_mut();
+    // SAFETY: `var` is a live ContextVar (kept by CONTEXT_VAR); `value` is a
+    // valid out-pointer. On success it holds a new reference or NULL.
+    let rc = unsafe { ffi::PyContextVar_Get(var, std::ptr::null_mut(), &mut value) };
+    if rc < 0 {
+        // Lookup failure (it cannot happen for a plain ContextVar): no trace.
+        let _ = PyErr::take(py);
+        return SpanContext::NONE;
+    }
+    if value.is_null() {
+        return SpanContext::NONE;
+    }
+    // SAFETY: `value` is a new, non-NULL reference we own.
+    let value = unsafe { Bound::from_owned_ptr(py, value) };
+    match value.cast::<PySpanContext>() {
+        Ok(c) => c.get().ctx,
+        Err(_) => SpanContext::NONE,
+    }
+}
+
+/// Makes `ctx` current; returns the token that restores the previous value.
+pub(crate) fn enter(py: Python<'_>, ctx: SpanContext) -> PyResult<Py<PyAny>> {
+    let var = context_var(py)?;
+    let value = Py::new(py, PySpanContext { ctx })?;
+    // SAFETY: `var` is a live ContextVar and `value` a live object; the
+    // result is a new reference (the token) or NULL with an exception set.
+    let token = unsafe { ffi::PyContextVar_Set(var, value.as_ptr()) };
+    if token.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: `token` is a new, non-NULL reference we own.
+    Ok(unsafe { Bound::from_owned_ptr(py, token) }.unbind())
+}
+
+/// Restores the value `token` replaced. A token from another context (a
+/// span left in a different task than it was entered in) cannot reset;
+/// the context then falls back to `fallback`.
+pub(crate) fn leave(py: Python<'_>, token: Py<PyAny>, fallback: SpanContext) -> PyResult<()> {
+    let var = context_var(py)?;
+    // SAFETY: `var` is a live ContextVar and `token` a live object.
+    let rc = unsafe { ffi::PyContextVar_Reset(var, token.as_ptr()) };
+    if rc < 0 {
+        let _ = PyErr::take(py);
+        enter(py, fallback)?;
+    }
+    Ok(())
+}
+
+/// Whether a trace is kept at `rate` (0.0 to 1.0): the same answer for the
+/// same trace id in every process, so a trace is kept or dropped whole.
+pub(crate) fn keep(trace_id: u128, rate: f64) -> bool {
+    if rate >= 1.0 {
+        return true;
+    }
+    if rate.is_nan() || rate <= 0.0 {
+        return false;
+    }
+    // The low 64 bits of a W3C trace id are random.
+    let threshold = (rate * 18_446_744_073_709_551_616.0) as u64;
+    (trace_id as u64) < threshold
+}
+
+/// Parses an id given as hex text or an int.
+pub(crate) fn id_arg(value: &Bound<'_, PyAny>, digits: usize, what: &str) -> PyResult<u128> {
+    if let Ok(i) = value.cast::<PyInt>() {
+        return i.extract::<u128>().map_err(|_| {
+            PyValueError::new_err(format!(
+                "{what} must be a non-negative {}-bit int",
+                digits * 4
+            ))
+        });
+    }
+    let text: String = value.extract()?;
+    if text.len() != digits || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(PyValueError::new_err(format!(
+            "{what} must be {digits} hex digits, got {text:?}"
+        )));
+    }
+    u128::from_str_radix(&text, 16)
+        .map_err(|_| PyValueError::new_err(format!("{what} must be {digits} hex digits")))
+}
+
+/// Parses a trace id: 32 hex digits, an int, or 16 hex digits (a 64-bit
+/// id, as `span_id()` makes, widened with leading zeros, as W3C Trace
+/// Context says a 64-bit trace id is carried).
+pub(crate) fn trace_id_arg(value: &Bound<'_, PyAny>) -> PyResult<u128> {
+    let short = value
+        .cast::<PyString>()
+        .is_ok_and(|s| s.to_str().is_ok_and(|t| t.len() == 16));
+    let id = id_arg(value, if short { 16 } else { 32 }, "trace_id")?;
+    if id == 0 {
+        return Err(PyValueError::new_err("trace_id must not be zero"));
+    }
+    Ok(id)
+}
+
+pub(crate) fn parse_header(header: &str) -> PyResult<SpanContext> {
+    profilis_ffi::parse_traceparent(header.trim().as_bytes())
+        .map_err(|e| PyValueError::new_err(format!("invalid traceparent {header:?}: {e}")))
+}
+
+/// The current trace id (32 hex digits), or None outside a trace.
+#[pyfunction]
+pub(crate) fn get_trace_id(py: Python<'_>) -> Option<String> {
+    hex_id(current(py).trace_id, 32)
+}
+
+/// The current span id (16 hex digits), or None.
+#[pyfunction]
+pub(crate) fn get_span_id(py: Python<'_>) -> Option<String> {
+    hex_id(current(py).span_id as u128, 16)
+}
+
+/// The current span's parent id (16 hex digits), or None.
+#[pyfunction]
+pub(crate) fn get_parent_span_id(py: Python<'_>) -> Option<String> {
+    hex_id(current(py).parent_span_id as u128, 16)
+}
+
+/// The current context, or None outside a trace.
+#[pyfunction]
+pub(crate) fn current_context(py: Python<'_>) -> Option<PySpanContext> {
+    let ctx = current(py);
+    (ctx.trace_id != 0).then_some(PySpanContext { ctx })
+}
+
+/// A new random span id (16 hex digits).
+#[pyfunction]
+pub(crate) fn span_id() -> String {
+    format!("{:016x}", profilis::context::new_span_id())
+}
+
+/// A new random trace id (32 hex digits).
+#[pyfunction]
+pub(crate) fn new_trace_id() -> String {
+    format!("{:032x}", profilis::context::new_trace_id())
+}
+
+/// The current context as a `traceparent` value for an outgoing request,
+/// or None outside a trace.
+#[pyfunction]
+pub(crate) fn traceparent(py: Python<'_>) -> Option<String> {
+    traceparent_of(&current(py))
+}
+
+/// Parses a W3C `traceparent` value into the remote parent's context;
+/// raises ValueError when it is malformed.
+#[pyfunction]
+pub(crate) fn parse_traceparent(header: &str) -> PyResult<PySpanContext> {
+    Ok(PySpanContext {
+        ctx: parse_header(header)?,
+    })
+}
+
+/// Whether a trace with this id is kept at sampling rate `rate`.
+#[pyfunction]
+pub(crate) fn sampled(trace_id: &Bound<'_, PyAny>, rate: f64) -> PyResult<bool> {
+    Ok(keep(trace_id_arg(trace_id)?, rate))
+}

@@ -1,0 +1,307 @@
+//! Spans (`with use_span(...)`) and the request scope of framework
+//! adapters.
+
+use crate::context::{
+    current, enter, hex_id, id_arg, keep, leave, parse_header, trace_id_arg, traceparent_of,
+    PySpanContext,
+};
+use crate::emit::{error_fields, written};
+use crate::names::name_id;
+use crate::setup::ring;
+use profilis::context::SpanContext;
+use profilis::record::FLAG_ERROR;
+use profilis::{clock, Fields, Kind, Method, MsgRef, StrId};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+
+/// A span to use with `with`: entering makes it the current context of the
+/// thread or task; leaving restores the previous one and, for a named span,
+/// records an FN event (flagged as an error, with the exception's type and
+/// message, when an exception propagates).
+#[pyclass(name = "Span", module = "profilis")]
+pub(crate) struct PySpan {
+    name: Option<Py<PyString>>,
+    /// Context to start from instead of the current one.
+    base: Option<SpanContext>,
+    /// Explicit span id for an unnamed span.
+    span_id: Option<u64>,
+    ctx: SpanContext,
+    previous: SpanContext,
+    start_ns: u64,
+    token: Option<Py<PyAny>>,
+    entered: bool,
+}
+
+#[pymethods]
+impl PySpan {
+    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
+        let py = slf.py();
+        if slf.entered {
+            return Err(PyRuntimeError::new_err("a span can be entered only once"));
+        }
+        let previous = current(py);
+        let base = slf.base.unwrap_or(previous);
+        let ctx = if slf.name.is_some() {
+            base.child()
+        } else {
+            let mut ctx = base;
+            if let Some(id) = slf.span_id {
+                if id != ctx.span_id {
+                    ctx.parent_span_id = if base.trace_id == previous.trace_id {
+                        previous.span_id
+                    } else {
+                        0
+                    };
+                    ctx.span_id = id;
+                }
+            }
+            ctx
+        };
+        slf.token = Some(enter(py, ctx)?);
+        slf.ctx = ctx;
+        slf.previous = previous;
+        slf.entered = true;
+        slf.start_ns = clock::mono_ns();
+        Ok(slf)
+    }
+
+    #[pyo3(signature = (exc_type=None, exc_value=None, traceback=None))]
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc_value: Option<&Bound<'_, PyAny>>,
+        traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let _ = traceback;
+        let end = clock::mono_ns();
+        if let Some(token) = self.token.take() {
+            leave(py, token, self.previous)?;
+        }
+        let (Some(ring), Some(name)) = (ring(), self.name.as_ref()) else {
+            return Ok(false);
+        };
+        if !self.ctx.sampled {
+            return Ok(false);
+        }
+        let failed = exc_type.is_some_and(|t| !t.is_none());
+        let (flags, exception_type, message) = if failed {
+            match exc_value.filter(|v| !v.is_none()) {
+                Some(v) => error_fields(py, ring, Some(v))?,
+                None => (FLAG_ERROR, StrId::NONE, MsgRef(0)),
+            }
+        } else {
+            (0, StrId::NONE, MsgRef(0))
+        };
+        let fields = Fields {
+            flags,
+            dur_ns: end.saturating_sub(self.start_ns),
+            ts_mono_ns: end,
+            exception_type,
+            message,
+            span: Some(self.ctx),
+            ..Fields::default()
+        };
+        ring.record(Kind::Fn, name_id(py, ring, name.bind(py))?, &fields);
+        Ok(false)
+    }
+
+    /// The span's context (valid once entered).
+    #[getter]
+    fn context(&self) -> PySpanContext {
+        PySpanContext { ctx: self.ctx }
+    }
+
+    /// Trace id (32 hex digits) once entered.
+    #[getter]
+    fn trace_id(&self) -> Option<String> {
+        hex_id(self.ctx.trace_id, 32)
+    }
+
+    /// Span id (16 hex digits) once entered.
+    #[getter]
+    fn span_id(&self) -> Option<String> {
+        hex_id(self.ctx.span_id as u128, 16)
+    }
+
+    /// Parent span id (16 hex digits), None for a root.
+    #[getter]
+    fn parent_span_id(&self) -> Option<String> {
+        hex_id(self.ctx.parent_span_id as u128, 16)
+    }
+
+    /// The span as a `traceparent` value for an outgoing call.
+    fn traceparent(&self) -> Option<String> {
+        traceparent_of(&self.ctx)
+    }
+}
+
+/// A span for `with`. With a `name`, a child of the current span (or the
+/// root of a new trace) that records an FN event when it ends. Without one,
+/// it only sets the context: continue an incoming trace with
+/// `traceparent=`, or set ids explicitly with `trace_id=` / `span_id=`
+/// (hex strings or ints).
+#[pyfunction]
+#[pyo3(signature = (name=None, *, trace_id=None, span_id=None, traceparent=None))]
+pub(crate) fn use_span(
+    py: Python<'_>,
+    name: Option<Py<PyString>>,
+    trace_id: Option<&Bound<'_, PyAny>>,
+    span_id: Option<&Bound<'_, PyAny>>,
+    traceparent: Option<&str>,
+) -> PyResult<PySpan> {
+    let mut base = match traceparent {
+        Some(header) => Some(parse_header(header)?),
+        None => None,
+    };
+    if let Some(t) = trace_id.filter(|t| !t.is_none()) {
+        let trace_id = trace_id_arg(t)?;
+        let from = base.unwrap_or_else(|| current(py));
+        base = Some(if from.trace_id == trace_id {
+            from
+        } else {
+            SpanContext {
+                trace_id,
+                span_id: 0,
+                parent_span_id: 0,
+                sampled: true,
+            }
+        });
+    }
+    let span_id = match span_id.filter(|s| !s.is_none()) {
+        Some(s) => {
+            let id = id_arg(s, 16, "span_id")?;
+            Some(u64::try_from(id).map_err(|_| PyValueError::new_err("span_id exceeds 64 bits"))?)
+        }
+        None => None,
+    };
+    Ok(PySpan {
+        name,
+        base,
+        span_id,
+        ctx: SpanContext::NONE,
+        previous: SpanContext::NONE,
+        start_ns: 0,
+        token: None,
+        entered: false,
+    })
+}
+
+/// The work of one HTTP request, for framework adapters: created (and made
+/// current) when the request starts, `finish`ed with what the response
+/// was.
+#[pyclass(name = "RequestScope", module = "profilis")]
+pub(crate) struct RequestScope {
+    ctx: SpanContext,
+    previous: SpanContext,
+    start_ns: u64,
+    token: Option<Py<PyAny>>,
+}
+
+/// Starts a request: continues the trace of an incoming `traceparent`
+/// (ignored when malformed) or starts one, decides sampling from the trace
+/// id at `sample` (0.0 to 1.0, the same decision for the same trace
+/// everywhere), and makes the request's span current.
+#[pyfunction]
+#[pyo3(signature = (traceparent=None, sample=1.0))]
+pub(crate) fn start_request(
+    py: Python<'_>,
+    traceparent: Option<&str>,
+    sample: f64,
+) -> PyResult<RequestScope> {
+    let previous = current(py);
+    let parent = traceparent
+        .and_then(|h| profilis_ffi::parse_traceparent(h.trim().as_bytes()).ok())
+        .unwrap_or(previous);
+    let mut ctx = parent.child();
+    ctx.sampled = keep(ctx.trace_id, sample);
+    let token = enter(py, ctx)?;
+    Ok(RequestScope {
+        ctx,
+        previous,
+        start_ns: clock::mono_ns(),
+        token: Some(token),
+    })
+}
+
+#[pymethods]
+impl RequestScope {
+    /// Ends the request: restores the previous context and, when the trace
+    /// is sampled, records the REQ event. Returns True when it was written.
+    /// Only the first call records.
+    #[pyo3(signature = (route, method=None, status=200, bytes_in=0, bytes_out=0, error=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        py: Python<'_>,
+        route: &Bound<'_, PyString>,
+        method: Option<&str>,
+        status: u16,
+        bytes_in: u64,
+        bytes_out: u64,
+        error: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let end = clock::mono_ns();
+        let Some(token) = self.token.take() else {
+            return Ok(false);
+        };
+        leave(py, token, self.previous)?;
+        let Some(ring) = ring() else { return Ok(false) };
+        if !self.ctx.sampled {
+            return Ok(false);
+        }
+        let (mut flags, exception_type, message) = error_fields(py, ring, error)?;
+        if status >= 500 {
+            flags |= FLAG_ERROR;
+        }
+        let fields = Fields {
+            flags,
+            method: method.map_or(Method::None, Method::parse),
+            status,
+            dur_ns: end.saturating_sub(self.start_ns),
+            ts_mono_ns: end,
+            exception_type,
+            message,
+            value: bytes_in,
+            value2: bytes_out,
+            span: Some(self.ctx),
+        };
+        Ok(written(ring.record(
+            Kind::Req,
+            name_id(py, ring, route)?,
+            &fields,
+        )))
+    }
+
+    /// Restores the previous context without recording anything.
+    fn cancel(&mut self, py: Python<'_>) -> PyResult<()> {
+        if let Some(token) = self.token.take() {
+            leave(py, token, self.previous)?;
+        }
+        Ok(())
+    }
+
+    /// Whether this request's trace is recorded.
+    #[getter]
+    fn sampled(&self) -> bool {
+        self.ctx.sampled
+    }
+
+    /// The request span's context.
+    #[getter]
+    fn context(&self) -> PySpanContext {
+        PySpanContext { ctx: self.ctx }
+    }
+
+    /// Trace id (32 hex digits).
+    #[getter]
+    fn trace_id(&self) -> Option<String> {
+        hex_id(self.ctx.trace_id, 32)
+    }
+
+    /// The request span as a `traceparent` value (for the response).
+    fn traceparent(&self) -> Option<String> {
+        traceparent_of(&self.ctx)
+    }
+}
