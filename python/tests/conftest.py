@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Dict, List
@@ -21,11 +22,27 @@ Event = Dict[str, Any]
 
 
 def _reader_binary() -> Path:
+    """`PROFILIS_READER`; else the `profilis-reader` installed with the
+    wheel, next to this python; else one built from the source tree
+    (`cargo build -p profilis-reader`, into `CARGO_TARGET_DIR` or
+    `target/`)."""
     explicit = os.environ.get("PROFILIS_READER")
     if explicit:
         return Path(explicit)
+    installed = Path(sys.executable).parent / "profilis-reader"
+    if installed.exists():
+        return installed
+    print("building profilis-reader: cargo build -p profilis-reader", file=sys.stderr)
     subprocess.run(["cargo", "build", "-q", "-p", "profilis-reader"], cwd=REPO, check=True)
-    return REPO / "target" / "debug" / "profilis-reader"
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    return target / "debug" / "profilis-reader"
+
+
+def pytest_report_header(config: pytest.Config) -> List[str]:
+    return [
+        f"profilis from {Path(profilis.__file__).parent}",
+        f"profilis-reader: {_reader_binary()}",
+    ]
 
 
 @pytest.fixture(scope="session")

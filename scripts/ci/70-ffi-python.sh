@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # C ABI and Python package: the C example and header checks (a C compiler
-# builds against libprofilis_ffi), then the Python extension built with
-# maturin into a virtualenv under target/ and its pytest suite (a real Flask
-# app and SQLite through SQLAlchemy, sync and async), whose ring
-# `profilis-reader --once --jsonl-dir` drains into the JSONL the tests check.
-# Installs what it needs; a second run reuses the virtualenv.
+# builds against libprofilis_ffi), then the `profilis` wheel (the extension
+# and profilis-reader inside, scripts/build-wheel.sh) installed into a
+# virtualenv under the target directory and the pytest suite run against
+# that installation (a real Flask app and SQLite through SQLAlchemy, sync
+# and async; the wheel's profilis-reader drains the ring into the JSONL the
+# tests check); last, the wheel alone in a fresh virtualenv, as a user
+# installs it. Installs what it needs; a second run reuses the virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
-venv="$root/target/py-venv"
+target="${CARGO_TARGET_DIR:-$root/target}"
+venv="$target/py-venv"
 requirements="$root/python/requirements-dev.txt"
 
 if ! command -v cc >/dev/null 2>&1; then
@@ -31,16 +34,20 @@ fi
 echo "--- C ABI: header, layouts, every function from C, the C example"
 cargo test -p profilis-ffi --locked
 
-echo "--- Python extension (maturin develop --release)"
-cargo build --locked -q -p profilis-reader
-(
-  cd python
-  export VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH"
-  unset CONDA_PREFIX
-  maturin develop --release --locked -q
-)
+echo "--- Python: the wheel (scripts/build-wheel.sh), installed into $venv"
+wheel=$(VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" bash scripts/build-wheel.sh)
+"$venv/bin/pip" install -q --disable-pip-version-check --no-deps --force-reinstall "$wheel"
 
-echo "--- Python tests"
-cd python
-PROFILIS_READER="$root/target/debug/profilis-reader" \
-  "$venv/bin/python" -m pytest -q -p no:cacheprovider tests
+echo "--- Python tests, against the installed wheel"
+# The venv's pytest, not `python -m pytest`: the source tree stays off
+# sys.path, so the tests import the installed package.
+(cd python && PROFILIS_READER="$venv/bin/profilis-reader" "$venv/bin/pytest" -p no:cacheprovider tests)
+
+echo "--- the wheel alone in a fresh virtualenv"
+fresh="$target/py-wheel-check"
+rm -rf "$fresh"
+"$python" -m venv "$fresh"
+"$fresh/bin/pip" install -q --disable-pip-version-check --no-index "$wheel"
+scratch=$(mktemp -d)
+(cd "$scratch" && "$fresh/bin/python" "$root/python/tests/wheel/check_installed.py")
+rm -rf "$scratch" "$fresh"
