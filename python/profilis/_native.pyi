@@ -1,7 +1,7 @@
 """Type stubs of the native module (implemented in Rust, python/src/lib.rs)."""
 
 from types import TracebackType
-from typing import Dict, Optional, Type, Union
+from typing import Any, Callable, Dict, Optional, Type, Union
 
 ABI_VERSION: int
 
@@ -36,6 +36,16 @@ class Span:
     @property
     def parent_span_id(self) -> Optional[str]: ...
     def traceparent(self) -> Optional[str]: ...
+
+class ProfiledFunction:
+    """A plain function decorated with ``@profile``."""
+
+    __wrapped__: Callable[..., Any]
+    def __init__(self, func: Callable[..., Any], name: str) -> None: ...
+    def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: Any, owner: Optional[type] = None) -> Any: ...
+    @property
+    def profile_name(self) -> str: ...
 
 class RequestScope:
     def finish(

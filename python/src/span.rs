@@ -8,6 +8,7 @@ use crate::context::{
 use crate::emit::{error_fields, written};
 use crate::names::name_id;
 use crate::setup::ring;
+use profilis::clock::Stamp;
 use profilis::context::SpanContext;
 use profilis::record::FLAG_ERROR;
 use profilis::{clock, Fields, Kind, Method, MsgRef, StrId};
@@ -28,7 +29,7 @@ pub(crate) struct PySpan {
     span_id: Option<u64>,
     ctx: SpanContext,
     previous: SpanContext,
-    start_ns: u64,
+    start: Stamp,
     token: Option<Py<PyAny>>,
     entered: bool,
 }
@@ -62,7 +63,7 @@ impl PySpan {
         slf.ctx = ctx;
         slf.previous = previous;
         slf.entered = true;
-        slf.start_ns = clock::mono_ns();
+        slf.start = clock::now();
         Ok(slf)
     }
 
@@ -75,7 +76,7 @@ impl PySpan {
         traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         let _ = traceback;
-        let end = clock::mono_ns();
+        let (dur_ns, end) = clock::since(self.start);
         if let Some(token) = self.token.take() {
             leave(py, token, self.previous)?;
         }
@@ -96,7 +97,7 @@ impl PySpan {
         };
         let fields = Fields {
             flags,
-            dur_ns: end.saturating_sub(self.start_ns),
+            dur_ns,
             ts_mono_ns: end,
             exception_type,
             message,
@@ -182,7 +183,7 @@ pub(crate) fn use_span(
         span_id,
         ctx: SpanContext::NONE,
         previous: SpanContext::NONE,
-        start_ns: 0,
+        start: Stamp::default(),
         token: None,
         entered: false,
     })
@@ -195,7 +196,7 @@ pub(crate) fn use_span(
 pub(crate) struct RequestScope {
     ctx: SpanContext,
     previous: SpanContext,
-    start_ns: u64,
+    start: Stamp,
     token: Option<Py<PyAny>>,
 }
 
@@ -220,7 +221,7 @@ pub(crate) fn start_request(
     Ok(RequestScope {
         ctx,
         previous,
-        start_ns: clock::mono_ns(),
+        start: clock::now(),
         token: Some(token),
     })
 }
@@ -242,7 +243,7 @@ impl RequestScope {
         bytes_out: u64,
         error: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let end = clock::mono_ns();
+        let (dur_ns, end) = clock::since(self.start);
         let Some(token) = self.token.take() else {
             return Ok(false);
         };
@@ -259,7 +260,7 @@ impl RequestScope {
             flags,
             method: method.map_or(Method::None, Method::parse),
             status,
-            dur_ns: end.saturating_sub(self.start_ns),
+            dur_ns,
             ts_mono_ns: end,
             exception_type,
             message,

@@ -144,6 +144,130 @@ def test_profile_decorator_sync_async_and_generators(drain):
     assert only(events, ticks.__qualname__)["kind"] == "FN"
 
 
+@profilis.profile
+def module_level_profiled(x):
+    """Doubles x."""
+    return 2 * x
+
+
+def test_profiled_plain_functions_keep_their_metadata_and_bind_as_methods(drain):
+    import functools
+    import inspect
+    import pickle
+    import weakref
+
+    def original(a, b=2, *rest, key=None, **more):
+        """Adds."""
+        return a + b
+
+    original.marker = "kept"
+    wrapped = profilis.profile(original)
+    assert isinstance(wrapped, profilis.ProfiledFunction)
+    assert wrapped.__wrapped__ is original
+    assert (wrapped.__name__, wrapped.__qualname__) == ("original", original.__qualname__)
+    assert (wrapped.__doc__, wrapped.__module__) == ("Adds.", __name__)
+    assert wrapped.marker == "kept"
+    assert wrapped.profile_name == original.__qualname__
+    assert inspect.signature(wrapped) == inspect.signature(original)
+    assert weakref.ref(wrapped)() is wrapped
+    assert wrapped(1, b=4, key=3) == 5
+    assert pickle.loads(pickle.dumps(module_level_profiled)) is module_level_profiled
+    assert "original" in repr(wrapped)
+
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        @profilis.profile
+        def bump(self, by=1):
+            """Adds to n."""
+            self.n += by
+            return profilis.get_span_id()
+
+        @staticmethod
+        @profilis.profile
+        def static(x):
+            return x + 1
+
+        @classmethod
+        @profilis.profile
+        def build(cls):
+            return cls()
+
+        @functools.cached_property
+        @profilis.profile
+        def once(self):
+            return self.n
+
+    c = Counter()
+    assert Counter.bump is Counter.__dict__["bump"]
+    assert Counter.bump.__doc__ == "Adds to n."
+    bound = c.bump
+    assert bound.__self__ is c and bound.__func__ is Counter.__dict__["bump"]
+    assert c.bump(by=2) is not None and c.n == 2
+    assert Counter.bump(c) is not None and c.n == 3
+    assert Counter.static(1) == 2 and c.static(2) == 3
+    assert isinstance(Counter.build(), Counter)
+    assert c.once == 3
+
+    with profilis.use_span("api.caller") as caller:
+        span_inside = c.bump()
+        assert profilis.get_span_id() == caller.span_id
+
+    events = drain()
+    bumps = by_name(events, Counter.bump.__qualname__)
+    assert len(bumps) == 3
+    inner = next(e for e in bumps if e["trace_id"] == caller.trace_id)
+    assert inner["span_id"] == span_inside
+    assert inner["parent_span_id"] == caller.span_id
+    assert len(by_name(events, original.__qualname__)) == 1
+    assert len(by_name(events, Counter.__dict__["static"].__func__.__qualname__)) == 2
+    assert len(by_name(events, Counter.__dict__["once"].func.__qualname__)) == 1
+    assert len(by_name(events, Counter.build.__func__.__qualname__)) == 1
+
+
+def test_profiled_call_records_the_exception_and_reraises_it(drain):
+    class Boom(RuntimeError):
+        pass
+
+    @profilis.profile(name="api.boom")
+    def boom(message):
+        raise Boom(message)
+
+    with pytest.raises(Boom, match="went wrong") as info:
+        boom("went wrong")
+    # The traceback still reaches the function's own frame.
+    assert info.traceback[-1].name == "boom"
+    assert profilis.get_trace_id() is None
+
+    @profilis.profile(name="api.unreadable")
+    def unreadable():
+        class Odd(Exception):
+            def __str__(self):
+                raise TypeError("no text")
+
+        raise Odd()
+
+    with pytest.raises(Exception) as odd:
+        unreadable()
+    assert type(odd.value).__name__ == "Odd"
+
+    @profilis.profile(name="api.interrupted")
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+
+    events = drain()
+    event = only(events, "api.boom")
+    assert (event["error"], event["exception_type"], event["exception_message"]) == (True, "Boom", "went wrong")
+    assert event.get("parent_span_id") is None
+    assert only(events, "api.unreadable")["error"] is True
+    interrupted_event = only(events, "api.interrupted")
+    assert (interrupted_event["error"], interrupted_event["exception_type"]) == (True, "KeyboardInterrupt")
+
+
 def test_asyncio_tasks_keep_their_own_context(drain):
     async def worker(name, ready, go):
         with profilis.use_span(name) as span:
