@@ -1,6 +1,7 @@
 //! The trace context: the current span of each thread or asyncio task,
 //! kept in a Python `ContextVar`, and the id helpers of the API.
 
+use crate::span::PySpan;
 use profilis::context::SpanContext;
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -103,16 +104,29 @@ pub(crate) fn current(py: Python<'_>) -> SpanContext {
     }
     // SAFETY: `value` is a new, non-NULL reference we own.
     let value = unsafe { Bound::from_owned_ptr(py, value) };
-    match value.cast::<PySpanContext>() {
-        Ok(c) => c.get().ctx,
-        Err(_) => SpanContext::NONE,
+    if let Ok(c) = value.cast_exact::<PySpanContext>() {
+        return c.get().ctx;
+    }
+    // An entered `use_span` span is its own value. It is borrowed
+    // mutably only inside its own `__enter__` and `__exit__`, which set or
+    // reset the variable before anything can read it.
+    match value.cast_exact::<PySpan>().map(|s| s.try_borrow()) {
+        Ok(Ok(span)) => span.ctx,
+        _ => SpanContext::NONE,
     }
 }
 
 /// Makes `ctx` current; returns the token that restores the previous value.
 pub(crate) fn enter(py: Python<'_>, ctx: SpanContext) -> PyResult<Py<PyAny>> {
+    let value = Bound::new(py, PySpanContext { ctx })?;
+    enter_value(py, value.as_any())
+}
+
+/// Makes `value` (a [`PySpanContext`], or an entered [`PySpan`]) the
+/// context variable's value; returns the token that restores the previous
+/// one.
+pub(crate) fn enter_value(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let var = context_var(py)?;
-    let value = Py::new(py, PySpanContext { ctx })?;
     // SAFETY: `var` is a live ContextVar and `value` a live object; the
     // result is a new reference (the token) or NULL with an exception set.
     let token = unsafe { ffi::PyContextVar_Set(var, value.as_ptr()) };

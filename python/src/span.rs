@@ -2,8 +2,8 @@
 //! adapters.
 
 use crate::context::{
-    current, enter, hex_id, id_arg, keep, leave, parse_header, trace_id_arg, traceparent_of,
-    PySpanContext,
+    current, enter, enter_value, hex_id, id_arg, keep, leave, parse_header, trace_id_arg,
+    traceparent_of, PySpanContext,
 };
 use crate::emit::{error_fields, written};
 use crate::names::name_id;
@@ -15,6 +15,7 @@ use profilis::{clock, Fields, Kind, Method, MsgRef, StrId};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use pyo3::{PyTraverseError, PyVisit};
 
 /// A span to use with `with`: entering makes it the current context of the
 /// thread or task; leaving restores the previous one and, for a named span,
@@ -27,7 +28,9 @@ pub(crate) struct PySpan {
     base: Option<SpanContext>,
     /// Explicit span id for an unnamed span.
     span_id: Option<u64>,
-    ctx: SpanContext,
+    /// The span's context once entered (read by `context::current` while
+    /// the span is current).
+    pub(crate) ctx: SpanContext,
     previous: SpanContext,
     start: Stamp,
     token: Option<Py<PyAny>>,
@@ -36,8 +39,26 @@ pub(crate) struct PySpan {
 
 #[pymethods]
 impl PySpan {
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
-        let py = slf.py();
+    // While entered, the span is the context variable's value and holds
+    // the token, which holds the context: a cycle that the garbage
+    // collector breaks for a span that is never left.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(name) = &self.name {
+            visit.call(name)?;
+        }
+        if let Some(token) = &self.token {
+            visit.call(token)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.token = None;
+    }
+
+    fn __enter__<'py>(span: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        let py = span.py();
+        let mut slf = span.try_borrow_mut()?;
         if slf.entered {
             return Err(PyRuntimeError::new_err("a span can be entered only once"));
         }
@@ -59,12 +80,15 @@ impl PySpan {
             }
             ctx
         };
-        slf.token = Some(enter(py, ctx)?);
         slf.ctx = ctx;
         slf.previous = previous;
         slf.entered = true;
+        // The span itself is the context variable's value (`current`
+        // reads its `ctx`, which no longer changes): no object to make.
+        slf.token = Some(enter_value(py, span.as_any())?);
         slf.start = clock::now();
-        Ok(slf)
+        drop(slf);
+        Ok(span.clone())
     }
 
     #[pyo3(signature = (exc_type=None, exc_value=None, traceback=None))]

@@ -268,6 +268,24 @@ def test_profiled_call_records_the_exception_and_reraises_it(drain):
     assert (interrupted_event["error"], interrupted_event["exception_type"]) == (True, "KeyboardInterrupt")
 
 
+def test_a_span_never_left_is_collected_with_its_context(ring):
+    import contextvars
+    import gc
+    import sys
+
+    name = "".join(["api.", "never_left"])  # a string object of its own
+    before = sys.getrefcount(name)
+
+    def enter_only():
+        profilis.use_span(name).__enter__()
+        assert profilis.get_trace_id() is not None
+
+    contextvars.copy_context().run(enter_only)
+    assert profilis.get_trace_id() is None
+    gc.collect()
+    assert sys.getrefcount(name) == before
+
+
 def test_asyncio_tasks_keep_their_own_context(drain):
     async def worker(name, ready, go):
         with profilis.use_span(name) as span:
