@@ -151,7 +151,7 @@ def flask_benchmarks(requests: int) -> Dict[str, Dict[str, float]]:
         return {}
     from profilis.flask import ProfilisFlask
 
-    def make(instrument, **options):
+    def make(instrument, noop_hooks=False, **options):
         app = Flask("bench")
 
         @app.get("/users/<int:user_id>")
@@ -160,10 +160,17 @@ def flask_benchmarks(requests: int) -> Dict[str, Dict[str, float]]:
 
         if instrument:
             ProfilisFlask(app, **options)
+        if noop_hooks:
+            # The floor of any hook-based adapter: Flask calling a before,
+            # an after and a teardown hook that do nothing.
+            app.before_request(lambda: None)
+            app.after_request(lambda response: response)
+            app.teardown_request(lambda exc: None)
         return app.test_client()
 
     clients = {
         "flask_plain": make(False),
+        "flask_noop_hooks": make(False, noop_hooks=True),
         "flask_profilis": make(True),
         "flask_profilis_sample_0.1": make(True, sample=0.1),
     }
@@ -254,9 +261,13 @@ def main() -> int:
         print(f"{name:30} {r['median_ns']:9.0f} {r['p99_ns']:9.0f} {extra:>14} {ratio:>7}")
     if "flask_plain" in results:
         plain = results["flask_plain"]["median_ns"]
-        for name in ("flask_profilis", "flask_profilis_sample_0.1"):
+        floor = results["flask_noop_hooks"]["overhead_ns"]
+        for name in ("flask_noop_hooks", "flask_profilis", "flask_profilis_sample_0.1"):
             overhead = results[name]["overhead_ns"]
-            print(f"{name}: overhead {overhead:.0f} ns per request ({overhead / plain:.1%} of {plain / 1000:.0f} us)")
+            print(
+                f"{name}: overhead {overhead:.0f} ns per request ({overhead / plain:.1%} of {plain / 1000:.0f} us)"
+                + ("" if name == "flask_noop_hooks" else f", {overhead - floor:.0f} ns over three no-op hooks")
+            )
     emit = results["emit_fn"]["median_ns"] / 1000
     print(
         f"emit_fn: {emit:.3f} us per event, all included (Python original: up to "
