@@ -222,18 +222,45 @@ pub(crate) struct RequestScope {
     previous: SpanContext,
     start: Stamp,
     token: Option<Py<PyAny>>,
+    /// What `end` records, given to `start_request` (sampled requests
+    /// only) and `respond`.
+    route: Option<Py<PyString>>,
+    method: Method,
+    bytes_in: u64,
+    /// 0 until `respond`: `end` then records a 500.
+    status: u16,
+    bytes_out: u64,
+}
+
+/// A byte count given as an HTTP header value (text) or an int: 0 when
+/// absent, negative or not a number.
+fn byte_count(value: Option<&Bound<'_, PyAny>>) -> u64 {
+    let Some(value) = value else { return 0 };
+    if let Ok(text) = value.cast::<PyString>() {
+        return text
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    value.extract::<u64>().unwrap_or(0)
 }
 
 /// Starts a request: continues the trace of an incoming `traceparent`
 /// (ignored when malformed) or starts one, decides sampling from the trace
 /// id at `sample` (0.0 to 1.0, the same decision for the same trace
-/// everywhere), and makes the request's span current.
+/// everywhere), and makes the request's span current. `route`, `method`
+/// and `content_length` (the header's text or an int) are what `end`
+/// records; `finish` takes them instead.
 #[pyfunction]
-#[pyo3(signature = (traceparent=None, sample=1.0))]
+#[pyo3(signature = (traceparent=None, sample=1.0, route=None, method=None, content_length=None))]
 pub(crate) fn start_request(
     py: Python<'_>,
     traceparent: Option<&str>,
     sample: f64,
+    route: Option<Py<PyString>>,
+    method: Option<&str>,
+    content_length: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<RequestScope> {
     let previous = current(py);
     let parent = traceparent
@@ -242,26 +269,35 @@ pub(crate) fn start_request(
     let mut ctx = parent.child();
     ctx.sampled = keep(ctx.trace_id, sample);
     let token = enter(py, ctx)?;
+    let sampled = ctx.sampled;
     Ok(RequestScope {
         ctx,
         previous,
         start: clock::now(),
         token: Some(token),
+        route: route.filter(|_| sampled),
+        method: method
+            .filter(|_| sampled)
+            .map_or(Method::None, Method::parse),
+        bytes_in: if sampled {
+            byte_count(content_length)
+        } else {
+            0
+        },
+        status: 0,
+        bytes_out: 0,
     })
 }
 
-#[pymethods]
 impl RequestScope {
-    /// Ends the request: restores the previous context and, when the trace
-    /// is sampled, records the REQ event. Returns True when it was written.
-    /// Only the first call records.
-    #[pyo3(signature = (route, method=None, status=200, bytes_in=0, bytes_out=0, error=None))]
+    /// Restores the previous context and, when the trace is sampled,
+    /// records the REQ event (once).
     #[allow(clippy::too_many_arguments)]
-    fn finish(
+    fn record(
         &mut self,
         py: Python<'_>,
         route: &Bound<'_, PyString>,
-        method: Option<&str>,
+        method: Method,
         status: u16,
         bytes_in: u64,
         bytes_out: u64,
@@ -282,7 +318,7 @@ impl RequestScope {
         }
         let fields = Fields {
             flags,
-            method: method.map_or(Method::None, Method::parse),
+            method,
             status,
             dur_ns,
             ts_mono_ns: end,
@@ -297,6 +333,71 @@ impl RequestScope {
             name_id(py, ring, route)?,
             &fields,
         )))
+    }
+}
+
+#[pymethods]
+impl RequestScope {
+    /// Ends the request: restores the previous context and, when the trace
+    /// is sampled, records the REQ event. Returns True when it was written.
+    /// Only the first call records.
+    #[pyo3(signature = (route, method=None, status=200, bytes_in=0, bytes_out=0, error=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        py: Python<'_>,
+        route: &Bound<'_, PyString>,
+        method: Option<&str>,
+        status: u16,
+        bytes_in: u64,
+        bytes_out: u64,
+        error: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let method = method.map_or(Method::None, Method::parse);
+        self.record(py, route, method, status, bytes_in, bytes_out, error)
+    }
+
+    /// Notes the response (`content_length`: the header's text or an int)
+    /// for `end`; does nothing for an unsampled request.
+    #[pyo3(signature = (status, content_length=None))]
+    fn respond(&mut self, status: u16, content_length: Option<&Bound<'_, PyAny>>) {
+        if self.ctx.sampled {
+            self.status = status;
+            self.bytes_out = byte_count(content_length);
+        }
+    }
+
+    /// Ends the request as `finish` does, with the route, method and
+    /// request length given to `start_request` and the response given to
+    /// `respond` (a 500 when there was none: an exception escaped).
+    /// Returns True when the event was written; an unsampled request only
+    /// restores the previous context.
+    #[pyo3(signature = (error=None))]
+    fn end(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        if self.token.is_none() {
+            return Ok(false);
+        }
+        if !self.ctx.sampled {
+            self.cancel(py)?;
+            return Ok(false);
+        }
+        let Some(route) = self.route.take() else {
+            self.cancel(py)?;
+            return Err(PyValueError::new_err(
+                "end() needs the route given to start_request()",
+            ));
+        };
+        let status = if self.status == 0 { 500 } else { self.status };
+        let (method, bytes_in, bytes_out) = (self.method, self.bytes_in, self.bytes_out);
+        self.record(
+            py,
+            route.bind(py),
+            method,
+            status,
+            bytes_in,
+            bytes_out,
+            error,
+        )
     }
 
     /// Restores the previous context without recording anything.

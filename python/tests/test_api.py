@@ -390,6 +390,39 @@ def test_unsampled_traces_record_nothing(drain):
     assert drain() == []
 
 
+def test_a_request_scope_records_what_start_and_respond_gave(drain):
+    scope = profilis.start_request(None, 1.0, "/items/<int:id>", "PUT", " 12 ")
+    assert profilis.get_trace_id() == scope.trace_id
+    scope.respond(201, "34")
+    assert scope.end()
+    assert profilis.get_trace_id() is None
+    assert not scope.end()  # only the first end records
+
+    failed = profilis.start_request(None, 1.0, "/boom", "GET", "not a number")
+    assert failed.end(ValueError("exploded"))  # no response: a 500
+
+    unsampled = profilis.start_request(None, 0.0, "/skipped", "GET", 5)
+    unsampled.respond(200, 7)
+    assert not unsampled.end()
+    assert profilis.get_trace_id() is None
+
+    routeless = profilis.start_request()
+    with pytest.raises(ValueError, match="route"):
+        routeless.end()
+    assert profilis.get_trace_id() is None
+
+    events = drain()
+    item = only(events, "/items/<int:id>")
+    assert (item["kind"], item["method"], item["status"]) == ("REQ", "PUT", 201)
+    assert (item["bytes_in"], item["bytes_out"]) == (12, 34)
+    assert item["span_id"] == scope.context.span_id and not item["error"]
+    boom = only(events, "/boom")
+    assert (boom["status"], boom["bytes_in"], boom["bytes_out"]) == (500, 0, 0)
+    assert (boom["error"], boom["exception_type"], boom["exception_message"]) == (True, "ValueError", "exploded")
+    assert by_name(events, "/skipped") == []
+    assert len(events) == 2
+
+
 def trace_ids(n):
     return [hashlib.sha256(str(i).encode()).hexdigest()[:32] for i in range(n)]
 
