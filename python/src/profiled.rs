@@ -2,7 +2,7 @@
 //! calls the function and records the FN event without running any Python
 //! code of its own.
 
-use crate::context::{current, enter, leave};
+use crate::context::{call_context, current, enter_value, leave, spare_call_context};
 use crate::emit::error_fields;
 use crate::names::name_id;
 use crate::setup::ring;
@@ -72,11 +72,13 @@ impl Profiled {
     ) -> PyResult<Py<PyAny>> {
         let previous = current(py);
         let ctx = previous.child();
-        let token = enter(py, ctx)?;
+        let value = call_context(py, ctx)?;
+        let token = enter_value(py, value.bind(py).as_any())?;
         let start = clock::now();
         let result = self.func.bind(py).call(args, kwargs);
         let (dur_ns, end) = clock::since(start);
         leave(py, token, previous)?;
+        spare_call_context(value);
         let Some(ring) = ring() else {
             return Ok(result?.unbind());
         };

@@ -226,6 +226,38 @@ def test_profiled_plain_functions_keep_their_metadata_and_bind_as_methods(drain)
     assert len(by_name(events, Counter.build.__func__.__qualname__)) == 1
 
 
+def test_contexts_kept_from_profiled_calls_keep_their_ids(drain):
+    import contextvars
+
+    kept = []
+
+    @profilis.profile(name="api.capture")
+    def capture():
+        kept.append((contextvars.copy_context(), profilis.get_span_id()))
+
+    @profilis.profile(name="api.recurse")
+    def recurse(n):
+        ids = [(profilis.get_span_id(), profilis.get_parent_span_id())]
+        return ids + (recurse(n - 1) if n else [])
+
+    for _ in range(3):
+        capture()
+        chain = recurse(3)
+    # A thread that ends with spare contexts of its own.
+    worker = threading.Thread(target=lambda: [capture() for _ in range(2)])
+    worker.start()
+    worker.join()
+    # Later calls did not rewrite the context a copy kept.
+    assert len({span for _, span in kept}) == 5
+    for ctx, span in kept:
+        assert ctx.run(profilis.get_span_id) == span
+    assert [parent for _, parent in chain[1:]] == [span for span, _ in chain[:-1]]
+    assert chain[0][1] is None
+    events = drain()
+    assert len(by_name(events, "api.capture")) == 5
+    assert len(by_name(events, "api.recurse")) == 12
+
+
 def test_profiled_call_records_the_exception_and_reraises_it(drain):
     class Boom(RuntimeError):
         pass
