@@ -16,6 +16,9 @@ in a ring that has been running a while (the first write into each page of
 a new ring costs a page fault, about 10 us per 40 events, that would
 otherwise dominate).
 
+`compare_builds.py` runs this benchmark for two builds in turn and prints
+the medians over the runs.
+
 The Python original of Profilis documented up to 15 us to create an event
 and up to 1 us to enqueue it.
 """
