@@ -6,9 +6,18 @@ adapter, each compared in the same run with its baseline.
 Every figure is the mean cost of one operation within a batch (so the clock
 is read once per batch, not per event); the table shows the median and the
 99th percentile of the batch means. Baselines: a call to a Python function
-that does nothing with the same arguments, and the same Flask app without
-the adapter. The ring is large enough that nothing is dropped and no
-consumer runs, so the figures are the writer's own cost.
+that does nothing with the same arguments (for emits and spans), a plain
+call of the same function (for `@profile`), and the same Flask app without
+the adapter. No consumer runs, so the figures are the writer's own cost:
+the ring has two lanes (one the benchmark's thread keeps, one shared) and
+overwrites its oldest events, and it is written through once before
+measuring, so every event is written into memory that is already mapped, as
+in a ring that has been running a while (the first write into each page of
+a new ring costs a page fault, about 10 us per 40 events, that would
+otherwise dominate).
+
+`compare_builds.py` runs this benchmark for two builds in turn and prints
+the medians over the runs.
 
 The Python original of Profilis documented up to 15 us to create an event
 and up to 1 us to enqueue it.
@@ -97,6 +106,30 @@ def emit_benchmarks(batches: int, batch: int) -> Dict[str, Dict[str, float]]:
         for _ in range(n):
             profiled()
 
+    class Obj:
+        def plain(self):
+            return 1
+
+        @profilis.profile
+        def profiled(self):
+            return 1
+
+    obj = Obj()
+
+    def loop_plain_method(n):
+        for _ in range(n):
+            obj.plain()
+
+    def loop_profiled_method(n):
+        for _ in range(n):
+            obj.profiled()
+
+    def loop_use_span_nested(n):
+        with use_span("bench.outer"):
+            for _ in range(n):
+                with use_span("bench.span"):
+                    pass
+
     results = {}
     for name, op in [
         ("noop_python_call", loop_noop),
@@ -106,6 +139,9 @@ def emit_benchmarks(batches: int, batch: int) -> Dict[str, Dict[str, float]]:
         ("use_span_enter_exit", loop_use_span),
         ("plain_call", loop_plain_call),
         ("profile_decorated_call", loop_profiled_call),
+        ("plain_method_call", loop_plain_method),
+        ("profile_decorated_method_call", loop_profiled_method),
+        ("use_span_in_a_trace", loop_use_span_nested),
     ]:
         results[name] = measure(op, batches, batch)
     return results
@@ -118,7 +154,7 @@ def flask_benchmarks(requests: int) -> Dict[str, Dict[str, float]]:
         return {}
     from profilis.flask import ProfilisFlask
 
-    def make(instrument, **options):
+    def make(instrument, noop_hooks=False, **options):
         app = Flask("bench")
 
         @app.get("/users/<int:user_id>")
@@ -127,10 +163,17 @@ def flask_benchmarks(requests: int) -> Dict[str, Dict[str, float]]:
 
         if instrument:
             ProfilisFlask(app, **options)
+        if noop_hooks:
+            # The floor of any hook-based adapter: Flask calling a before,
+            # an after and a teardown hook that do nothing.
+            app.before_request(lambda: None)
+            app.after_request(lambda response: response)
+            app.teardown_request(lambda exc: None)
         return app.test_client()
 
     clients = {
         "flask_plain": make(False),
+        "flask_noop_hooks": make(False, noop_hooks=True),
         "flask_profilis": make(True),
         "flask_profilis_sample_0.1": make(True, sample=0.1),
     }
@@ -177,14 +220,18 @@ def main() -> int:
     parser.add_argument("--ring", help="ring file (default: a new one in a temporary directory)")
     args = parser.parse_args()
 
+    # A lane of the thread's own, overwritten in turn (see the module
+    # docstring).
+    os.environ["PROFILIS_LANES"] = "2"
+    os.environ["PROFILIS_POLICY"] = "overwrite-oldest"
     directory = tempfile.mkdtemp(prefix="profilis-bench-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
     ring = args.ring or os.path.join(directory, "bench.ring")
-    # Enough slots that nothing is dropped: every measured emit is written
-    # (5 emitting loops, 3 Flask apps, warm-ups included).
-    needed = 5 * (args.batches + 1) * args.batch + 3 * (args.requests + 200) + 1024
-    capacity = 1 << max(needed - 1, 1).bit_length()
+    capacity = 1 << 17
     profilis.init(ring, capacity=capacity)
     try:
+        # Write through the ring once so that its pages are mapped.
+        for _ in range(2 * capacity):
+            profilis.emit_fn("bench.warm", 1)
         results = emit_benchmarks(args.batches, args.batch)
         results.update(flask_benchmarks(args.requests))
         counters = profilis.counters()
@@ -196,25 +243,40 @@ def main() -> int:
             except OSError:
                 pass
 
-    base = results["noop_python_call"]["median_ns"]
+    # Each operation over its own baseline, and that as a multiple of a
+    # bare emit_fn over its baseline.
+    baselines = {
+        "profile_decorated_call": "plain_call",
+        "profile_decorated_method_call": "plain_method_call",
+    }
+    emit_over = results["emit_fn"]["median_ns"] - results["noop_python_call"]["median_ns"]
     print(f"python {sys.version.split()[0]}, {args.batches} batches x {args.batch}; ns per operation")
-    print(f"{'operation':30} {'median':>9} {'p99':>9} {'vs no-op call':>14}")
+    print(f"{'operation':30} {'median':>9} {'p99':>9} {'over baseline':>14} {'x emit':>7}")
     for name, r in results.items():
-        extra = ""
+        extra = ratio = ""
         if not name.startswith("flask"):
-            extra = f"{r['median_ns'] - base:+13.0f}"
-        print(f"{name:30} {r['median_ns']:9.0f} {r['p99_ns']:9.0f} {extra:>14}")
+            base = results[baselines.get(name, "noop_python_call")]["median_ns"]
+            over = r["median_ns"] - base
+            r["over_baseline_ns"] = over
+            extra = f"{over:+13.0f}"
+            if emit_over > 0 and name not in ("noop_python_call", "plain_call", "plain_method_call"):
+                ratio = f"{over / emit_over:7.2f}"
+        print(f"{name:30} {r['median_ns']:9.0f} {r['p99_ns']:9.0f} {extra:>14} {ratio:>7}")
     if "flask_plain" in results:
         plain = results["flask_plain"]["median_ns"]
-        for name in ("flask_profilis", "flask_profilis_sample_0.1"):
+        floor = results["flask_noop_hooks"]["overhead_ns"]
+        for name in ("flask_noop_hooks", "flask_profilis", "flask_profilis_sample_0.1"):
             overhead = results[name]["overhead_ns"]
-            print(f"{name}: overhead {overhead:.0f} ns per request ({overhead / plain:.1%} of {plain / 1000:.0f} us)")
+            print(
+                f"{name}: overhead {overhead:.0f} ns per request ({overhead / plain:.1%} of {plain / 1000:.0f} us)"
+                + ("" if name == "flask_noop_hooks" else f", {overhead - floor:.0f} ns over three no-op hooks")
+            )
     emit = results["emit_fn"]["median_ns"] / 1000
     print(
         f"emit_fn: {emit:.3f} us per event, all included (Python original: up to "
         f"{ORIGINAL_CREATE_US:.0f} us to create + up to {ORIGINAL_ENQUEUE_US:.0f} us to enqueue)"
     )
-    print(f"dropped: {counters['dropped']} of {counters['claimed']} events")
+    print(f"dropped: {counters['dropped']} of {counters['claimed']} events ({counters['overwritten']} overwritten)")
     print(json.dumps({"results": results, "counters": counters}))
     return 0 if counters["dropped"] == 0 else 1
 

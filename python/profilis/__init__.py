@@ -28,6 +28,7 @@ from typing import Any, Callable, Optional, TypeVar, overload
 
 from profilis._native import (
     ABI_VERSION,
+    ProfiledFunction,
     RequestScope,
     Span,
     SpanContext,
@@ -57,6 +58,7 @@ from profilis._native import (
 
 __all__ = [
     "ABI_VERSION",
+    "ProfiledFunction",
     "RequestScope",
     "Span",
     "SpanContext",
@@ -137,11 +139,11 @@ def _wrap(func: F, label: str) -> F:
 
         return gen_wrapper  # type: ignore[return-value]
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with use_span(label):
-            return func(*args, **kwargs)
-
+    # A plain function: the native wrapper enters the span, calls it and
+    # records the event; it takes the function's metadata as
+    # functools.wraps gives it and binds to instances as a method.
+    wrapper = ProfiledFunction(func, label)
+    functools.update_wrapper(wrapper, func)
     return wrapper  # type: ignore[return-value]
 
 

@@ -35,8 +35,6 @@ __all__ = ["ProfilisFlask", "UNMATCHED_ROUTE"]
 UNMATCHED_ROUTE = "<unmatched>"
 
 _SCOPE = "profilis.scope"
-_REQUEST = "profilis.request"
-_RESPONSE = "profilis.response"
 
 
 class ProfilisFlask:
@@ -108,21 +106,23 @@ class ProfilisFlask:
         rule = req.url_rule  # routing ran when the request context was pushed
         if self.exclude_routes and self._excluded(req.path, rule):
             return None
-        scope = start_request(environ.get("HTTP_TRACEPARENT"), self.sample)
-        environ[_SCOPE] = scope
-        if scope.sampled:
-            environ[_REQUEST] = (
-                rule.rule if rule is not None else UNMATCHED_ROUTE,
-                req.method,
-                _content_length(environ.get("CONTENT_LENGTH")),
-            )
+        # The scope keeps what the event records (for a sampled request),
+        # so the later hooks only add the response.
+        environ[_SCOPE] = start_request(
+            environ.get("HTTP_TRACEPARENT"),
+            self.sample,
+            rule.rule if rule is not None else UNMATCHED_ROUTE,
+            req.method,
+            environ.get("CONTENT_LENGTH"),
+        )
         return None
 
     def _after_request(self, response: Response) -> Response:
-        environ = request._get_current_object().environ  # type: ignore[attr-defined]
-        scope = environ.get(_SCOPE)
+        scope = request._get_current_object().environ.get(_SCOPE)  # type: ignore[attr-defined]
         if scope is not None:
-            environ[_RESPONSE] = (response.status_code, response.content_length or 0)
+            if scope.sampled:
+                # The header's text: cheaper than the parsing property.
+                scope.respond(response.status_code, response.headers.get("Content-Length"))
             if self.traceparent_out:
                 header = scope.traceparent()
                 if header is not None:
@@ -130,29 +130,12 @@ class ProfilisFlask:
         return response
 
     def _teardown_request(self, exc: Optional[BaseException]) -> None:
-        environ = request._get_current_object().environ  # type: ignore[attr-defined]
-        scope: Any = environ.pop(_SCOPE, None)
-        if scope is None:
-            return
-        if not scope.sampled:
-            scope.cancel()
-            return
-        route, method, bytes_in = environ.pop(_REQUEST)
-        # No response recorded: an exception escaped (propagated in
-        # debug/testing mode, or raised by an after-request hook).
-        status, bytes_out = environ.pop(_RESPONSE, (500, 0))
-        scope.finish(route, method, status, bytes_in, bytes_out, _reportable(exc))
-
-
-def _content_length(value: Optional[str]) -> int:
-    """Request body bytes as the client declared them (0 when unknown, as
-    for a chunked body)."""
-    if not value:
-        return 0
-    try:
-        return max(int(value), 0)
-    except ValueError:
-        return 0
+        scope = request._get_current_object().environ.pop(_SCOPE, None)  # type: ignore[attr-defined]
+        if scope is not None:
+            # Without a response noted (an exception escaped, propagated in
+            # debug/testing mode or raised by an after-request hook), the
+            # request is recorded as a 500.
+            scope.end(None if exc is None else _reportable(exc))
 
 
 def _reportable(exc: Optional[BaseException]) -> Optional[BaseException]:

@@ -1,12 +1,15 @@
 //! The trace context: the current span of each thread or asyncio task,
 //! kept in a Python `ContextVar`, and the id helpers of the API.
 
+use crate::span::PySpan;
 use profilis::context::SpanContext;
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyInt, PyString};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// The `ContextVar` holding the current [`PySpanContext`].
 static CONTEXT_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
@@ -103,16 +106,121 @@ pub(crate) fn current(py: Python<'_>) -> SpanContext {
     }
     // SAFETY: `value` is a new, non-NULL reference we own.
     let value = unsafe { Bound::from_owned_ptr(py, value) };
-    match value.cast::<PySpanContext>() {
-        Ok(c) => c.get().ctx,
-        Err(_) => SpanContext::NONE,
+    if let Ok(c) = value.cast_exact::<PySpanContext>() {
+        return c.get().ctx;
     }
+    if let Ok(c) = value.cast_exact::<CallContext>() {
+        return c.get().get();
+    }
+    // An entered `use_span` span is its own value. It is borrowed
+    // mutably only inside its own `__enter__` and `__exit__`, which set or
+    // reset the variable before anything can read it.
+    match value.cast_exact::<PySpan>().map(|s| s.try_borrow()) {
+        Ok(Ok(span)) => span.ctx,
+        _ => SpanContext::NONE,
+    }
+}
+
+/// The context variable's value during a call of a `@profile`d function:
+/// a [`SpanContext`] that can be rewritten, so that the object of a call
+/// that nothing else kept (the usual case) serves the thread's next call.
+#[pyclass(frozen, name = "CallContext", module = "profilis")]
+pub(crate) struct CallContext {
+    trace_hi: AtomicU64,
+    trace_lo: AtomicU64,
+    span_id: AtomicU64,
+    parent_span_id: AtomicU64,
+    sampled: AtomicBool,
+}
+
+impl CallContext {
+    fn new(ctx: SpanContext) -> Self {
+        let c = CallContext {
+            trace_hi: AtomicU64::new(0),
+            trace_lo: AtomicU64::new(0),
+            span_id: AtomicU64::new(0),
+            parent_span_id: AtomicU64::new(0),
+            sampled: AtomicBool::new(false),
+        };
+        c.set(ctx);
+        c
+    }
+
+    // Relaxed: the GIL orders every access (the module does not run
+    // without it).
+    fn set(&self, ctx: SpanContext) {
+        self.trace_hi.store((ctx.trace_id >> 64) as u64, Relaxed);
+        self.trace_lo.store(ctx.trace_id as u64, Relaxed);
+        self.span_id.store(ctx.span_id, Relaxed);
+        self.parent_span_id.store(ctx.parent_span_id, Relaxed);
+        self.sampled.store(ctx.sampled, Relaxed);
+    }
+
+    fn get(&self) -> SpanContext {
+        SpanContext {
+            trace_id: u128::from(self.trace_hi.load(Relaxed)) << 64
+                | u128::from(self.trace_lo.load(Relaxed)),
+            span_id: self.span_id.load(Relaxed),
+            parent_span_id: self.parent_span_id.load(Relaxed),
+            sampled: self.sampled.load(Relaxed),
+        }
+    }
+}
+
+/// Spare [`CallContext`]s of this thread, at most this many.
+const SPARE_CALL_CONTEXTS: usize = 8;
+
+thread_local! {
+    static SPARES: RefCell<Vec<Py<CallContext>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A [`CallContext`] holding `ctx`, reused when the thread has a spare.
+pub(crate) fn call_context(py: Python<'_>, ctx: SpanContext) -> PyResult<Py<CallContext>> {
+    let spare = SPARES
+        .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.pop()))
+        .ok()
+        .flatten();
+    match spare {
+        Some(value) => {
+            value.get().set(ctx);
+            Ok(value)
+        }
+        None => Py::new(py, CallContext::new(ctx)),
+    }
+}
+
+/// Gives `value` back for the thread's next call when nothing else holds
+/// it any more (no task or copied context kept the call's context): it can
+/// then be rewritten without anyone seeing the change.
+pub(crate) fn spare_call_context(value: Py<CallContext>) {
+    // SAFETY: `value` is a live object; reading its reference count.
+    if unsafe { ffi::Py_REFCNT(value.as_ptr()) } != 1 {
+        return;
+    }
+    let rejected = SPARES
+        .try_with(|s| match s.try_borrow_mut() {
+            Ok(mut s) if s.len() < SPARE_CALL_CONTEXTS => {
+                s.push(value);
+                None
+            }
+            _ => Some(value),
+        })
+        .unwrap_or(None);
+    // Dropped outside the borrow.
+    drop(rejected);
 }
 
 /// Makes `ctx` current; returns the token that restores the previous value.
 pub(crate) fn enter(py: Python<'_>, ctx: SpanContext) -> PyResult<Py<PyAny>> {
+    let value = Bound::new(py, PySpanContext { ctx })?;
+    enter_value(py, value.as_any())
+}
+
+/// Makes `value` (a [`PySpanContext`], or an entered [`PySpan`]) the
+/// context variable's value; returns the token that restores the previous
+/// one.
+pub(crate) fn enter_value(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let var = context_var(py)?;
-    let value = Py::new(py, PySpanContext { ctx })?;
     // SAFETY: `var` is a live ContextVar and `value` a live object; the
     // result is a new reference (the token) or NULL with an exception set.
     let token = unsafe { ffi::PyContextVar_Set(var, value.as_ptr()) };

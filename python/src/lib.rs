@@ -12,13 +12,15 @@
 //! Modules: `setup` (the ring, counters, clock, SQL redactor), `names`
 //! (the per-process name caches), `context` (the current span in a
 //! `ContextVar`, ids and `traceparent`), `emit` (the emit functions),
-//! `span` (`use_span` and the request scope of framework adapters).
+//! `span` (`use_span` and the request scope of framework adapters),
+//! `profiled` (the callable `@profile` makes of a plain function).
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod context;
 mod emit;
 mod names;
+mod profiled;
 mod setup;
 mod span;
 
@@ -31,6 +33,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<context::PySpanContext>()?;
     m.add_class::<span::PySpan>()?;
     m.add_class::<span::RequestScope>()?;
+    m.add_class::<profiled::Profiled>()?;
     m.add_function(wrap_pyfunction!(setup::init, m)?)?;
     m.add_function(wrap_pyfunction!(setup::is_initialized, m)?)?;
     m.add_function(wrap_pyfunction!(setup::ring_path, m)?)?;

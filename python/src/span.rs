@@ -2,18 +2,20 @@
 //! adapters.
 
 use crate::context::{
-    current, enter, hex_id, id_arg, keep, leave, parse_header, trace_id_arg, traceparent_of,
-    PySpanContext,
+    current, enter, enter_value, hex_id, id_arg, keep, leave, parse_header, trace_id_arg,
+    traceparent_of, PySpanContext,
 };
 use crate::emit::{error_fields, written};
 use crate::names::name_id;
 use crate::setup::ring;
+use profilis::clock::Stamp;
 use profilis::context::SpanContext;
 use profilis::record::FLAG_ERROR;
 use profilis::{clock, Fields, Kind, Method, MsgRef, StrId};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use pyo3::{PyTraverseError, PyVisit};
 
 /// A span to use with `with`: entering makes it the current context of the
 /// thread or task; leaving restores the previous one and, for a named span,
@@ -26,17 +28,37 @@ pub(crate) struct PySpan {
     base: Option<SpanContext>,
     /// Explicit span id for an unnamed span.
     span_id: Option<u64>,
-    ctx: SpanContext,
+    /// The span's context once entered (read by `context::current` while
+    /// the span is current).
+    pub(crate) ctx: SpanContext,
     previous: SpanContext,
-    start_ns: u64,
+    start: Stamp,
     token: Option<Py<PyAny>>,
     entered: bool,
 }
 
 #[pymethods]
 impl PySpan {
-    fn __enter__(mut slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
-        let py = slf.py();
+    // While entered, the span is the context variable's value and holds
+    // the token, which holds the context: a cycle that the garbage
+    // collector breaks for a span that is never left.
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        if let Some(name) = &self.name {
+            visit.call(name)?;
+        }
+        if let Some(token) = &self.token {
+            visit.call(token)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.token = None;
+    }
+
+    fn __enter__<'py>(span: &Bound<'py, Self>) -> PyResult<Bound<'py, Self>> {
+        let py = span.py();
+        let mut slf = span.try_borrow_mut()?;
         if slf.entered {
             return Err(PyRuntimeError::new_err("a span can be entered only once"));
         }
@@ -58,12 +80,15 @@ impl PySpan {
             }
             ctx
         };
-        slf.token = Some(enter(py, ctx)?);
         slf.ctx = ctx;
         slf.previous = previous;
         slf.entered = true;
-        slf.start_ns = clock::mono_ns();
-        Ok(slf)
+        // The span itself is the context variable's value (`current`
+        // reads its `ctx`, which no longer changes): no object to make.
+        slf.token = Some(enter_value(py, span.as_any())?);
+        slf.start = clock::now();
+        drop(slf);
+        Ok(span.clone())
     }
 
     #[pyo3(signature = (exc_type=None, exc_value=None, traceback=None))]
@@ -75,7 +100,7 @@ impl PySpan {
         traceback: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
         let _ = traceback;
-        let end = clock::mono_ns();
+        let (dur_ns, end) = clock::since(self.start);
         if let Some(token) = self.token.take() {
             leave(py, token, self.previous)?;
         }
@@ -96,7 +121,7 @@ impl PySpan {
         };
         let fields = Fields {
             flags,
-            dur_ns: end.saturating_sub(self.start_ns),
+            dur_ns,
             ts_mono_ns: end,
             exception_type,
             message,
@@ -182,7 +207,7 @@ pub(crate) fn use_span(
         span_id,
         ctx: SpanContext::NONE,
         previous: SpanContext::NONE,
-        start_ns: 0,
+        start: Stamp::default(),
         token: None,
         entered: false,
     })
@@ -195,20 +220,47 @@ pub(crate) fn use_span(
 pub(crate) struct RequestScope {
     ctx: SpanContext,
     previous: SpanContext,
-    start_ns: u64,
+    start: Stamp,
     token: Option<Py<PyAny>>,
+    /// What `end` records, given to `start_request` (sampled requests
+    /// only) and `respond`.
+    route: Option<Py<PyString>>,
+    method: Method,
+    bytes_in: u64,
+    /// 0 until `respond`: `end` then records a 500.
+    status: u16,
+    bytes_out: u64,
+}
+
+/// A byte count given as an HTTP header value (text) or an int: 0 when
+/// absent, negative or not a number.
+fn byte_count(value: Option<&Bound<'_, PyAny>>) -> u64 {
+    let Some(value) = value else { return 0 };
+    if let Ok(text) = value.cast::<PyString>() {
+        return text
+            .to_str()
+            .ok()
+            .and_then(|t| t.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    value.extract::<u64>().unwrap_or(0)
 }
 
 /// Starts a request: continues the trace of an incoming `traceparent`
 /// (ignored when malformed) or starts one, decides sampling from the trace
 /// id at `sample` (0.0 to 1.0, the same decision for the same trace
-/// everywhere), and makes the request's span current.
+/// everywhere), and makes the request's span current. `route`, `method`
+/// and `content_length` (the header's text or an int) are what `end`
+/// records; `finish` takes them instead.
 #[pyfunction]
-#[pyo3(signature = (traceparent=None, sample=1.0))]
+#[pyo3(signature = (traceparent=None, sample=1.0, route=None, method=None, content_length=None))]
 pub(crate) fn start_request(
     py: Python<'_>,
     traceparent: Option<&str>,
     sample: f64,
+    route: Option<Py<PyString>>,
+    method: Option<&str>,
+    content_length: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<RequestScope> {
     let previous = current(py);
     let parent = traceparent
@@ -217,12 +269,71 @@ pub(crate) fn start_request(
     let mut ctx = parent.child();
     ctx.sampled = keep(ctx.trace_id, sample);
     let token = enter(py, ctx)?;
+    let sampled = ctx.sampled;
     Ok(RequestScope {
         ctx,
         previous,
-        start_ns: clock::mono_ns(),
+        start: clock::now(),
         token: Some(token),
+        route: route.filter(|_| sampled),
+        method: method
+            .filter(|_| sampled)
+            .map_or(Method::None, Method::parse),
+        bytes_in: if sampled {
+            byte_count(content_length)
+        } else {
+            0
+        },
+        status: 0,
+        bytes_out: 0,
     })
+}
+
+impl RequestScope {
+    /// Restores the previous context and, when the trace is sampled,
+    /// records the REQ event (once).
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &mut self,
+        py: Python<'_>,
+        route: &Bound<'_, PyString>,
+        method: Method,
+        status: u16,
+        bytes_in: u64,
+        bytes_out: u64,
+        error: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let (dur_ns, end) = clock::since(self.start);
+        let Some(token) = self.token.take() else {
+            return Ok(false);
+        };
+        leave(py, token, self.previous)?;
+        let Some(ring) = ring() else { return Ok(false) };
+        if !self.ctx.sampled {
+            return Ok(false);
+        }
+        let (mut flags, exception_type, message) = error_fields(py, ring, error)?;
+        if status >= 500 {
+            flags |= FLAG_ERROR;
+        }
+        let fields = Fields {
+            flags,
+            method,
+            status,
+            dur_ns,
+            ts_mono_ns: end,
+            exception_type,
+            message,
+            value: bytes_in,
+            value2: bytes_out,
+            span: Some(self.ctx),
+        };
+        Ok(written(ring.record(
+            Kind::Req,
+            name_id(py, ring, route)?,
+            &fields,
+        )))
+    }
 }
 
 #[pymethods]
@@ -242,36 +353,51 @@ impl RequestScope {
         bytes_out: u64,
         error: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
-        let end = clock::mono_ns();
-        let Some(token) = self.token.take() else {
+        let method = method.map_or(Method::None, Method::parse);
+        self.record(py, route, method, status, bytes_in, bytes_out, error)
+    }
+
+    /// Notes the response (`content_length`: the header's text or an int)
+    /// for `end`; does nothing for an unsampled request.
+    #[pyo3(signature = (status, content_length=None))]
+    fn respond(&mut self, status: u16, content_length: Option<&Bound<'_, PyAny>>) {
+        if self.ctx.sampled {
+            self.status = status;
+            self.bytes_out = byte_count(content_length);
+        }
+    }
+
+    /// Ends the request as `finish` does, with the route, method and
+    /// request length given to `start_request` and the response given to
+    /// `respond` (a 500 when there was none: an exception escaped).
+    /// Returns True when the event was written; an unsampled request only
+    /// restores the previous context.
+    #[pyo3(signature = (error=None))]
+    fn end(&mut self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<bool> {
+        if self.token.is_none() {
             return Ok(false);
-        };
-        leave(py, token, self.previous)?;
-        let Some(ring) = ring() else { return Ok(false) };
+        }
         if !self.ctx.sampled {
+            self.cancel(py)?;
             return Ok(false);
         }
-        let (mut flags, exception_type, message) = error_fields(py, ring, error)?;
-        if status >= 500 {
-            flags |= FLAG_ERROR;
-        }
-        let fields = Fields {
-            flags,
-            method: method.map_or(Method::None, Method::parse),
-            status,
-            dur_ns: end.saturating_sub(self.start_ns),
-            ts_mono_ns: end,
-            exception_type,
-            message,
-            value: bytes_in,
-            value2: bytes_out,
-            span: Some(self.ctx),
+        let Some(route) = self.route.take() else {
+            self.cancel(py)?;
+            return Err(PyValueError::new_err(
+                "end() needs the route given to start_request()",
+            ));
         };
-        Ok(written(ring.record(
-            Kind::Req,
-            name_id(py, ring, route)?,
-            &fields,
-        )))
+        let status = if self.status == 0 { 500 } else { self.status };
+        let (method, bytes_in, bytes_out) = (self.method, self.bytes_in, self.bytes_out);
+        self.record(
+            py,
+            route.bind(py),
+            method,
+            status,
+            bytes_in,
+            bytes_out,
+            error,
+        )
     }
 
     /// Restores the previous context without recording anything.

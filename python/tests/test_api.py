@@ -144,6 +144,180 @@ def test_profile_decorator_sync_async_and_generators(drain):
     assert only(events, ticks.__qualname__)["kind"] == "FN"
 
 
+@profilis.profile
+def module_level_profiled(x):
+    """Doubles x."""
+    return 2 * x
+
+
+def test_profiled_plain_functions_keep_their_metadata_and_bind_as_methods(drain):
+    import functools
+    import inspect
+    import pickle
+    import weakref
+
+    def original(a, b=2, *rest, key=None, **more):
+        """Adds."""
+        return a + b
+
+    original.marker = "kept"
+    wrapped = profilis.profile(original)
+    assert isinstance(wrapped, profilis.ProfiledFunction)
+    assert wrapped.__wrapped__ is original
+    assert (wrapped.__name__, wrapped.__qualname__) == ("original", original.__qualname__)
+    assert (wrapped.__doc__, wrapped.__module__) == ("Adds.", __name__)
+    assert wrapped.marker == "kept"
+    assert wrapped.profile_name == original.__qualname__
+    assert inspect.signature(wrapped) == inspect.signature(original)
+    assert weakref.ref(wrapped)() is wrapped
+    assert wrapped(1, b=4, key=3) == 5
+    assert pickle.loads(pickle.dumps(module_level_profiled)) is module_level_profiled
+    assert "original" in repr(wrapped)
+
+    class Counter:
+        def __init__(self):
+            self.n = 0
+
+        @profilis.profile
+        def bump(self, by=1):
+            """Adds to n."""
+            self.n += by
+            return profilis.get_span_id()
+
+        @staticmethod
+        @profilis.profile
+        def static(x):
+            return x + 1
+
+        @classmethod
+        @profilis.profile
+        def build(cls):
+            return cls()
+
+        @functools.cached_property
+        @profilis.profile
+        def once(self):
+            return self.n
+
+    c = Counter()
+    assert Counter.bump is Counter.__dict__["bump"]
+    assert Counter.bump.__doc__ == "Adds to n."
+    bound = c.bump
+    assert bound.__self__ is c and bound.__func__ is Counter.__dict__["bump"]
+    assert c.bump(by=2) is not None and c.n == 2
+    assert Counter.bump(c) is not None and c.n == 3
+    assert Counter.static(1) == 2 and c.static(2) == 3
+    assert isinstance(Counter.build(), Counter)
+    assert c.once == 3
+
+    with profilis.use_span("api.caller") as caller:
+        span_inside = c.bump()
+        assert profilis.get_span_id() == caller.span_id
+
+    events = drain()
+    bumps = by_name(events, Counter.bump.__qualname__)
+    assert len(bumps) == 3
+    inner = next(e for e in bumps if e["trace_id"] == caller.trace_id)
+    assert inner["span_id"] == span_inside
+    assert inner["parent_span_id"] == caller.span_id
+    assert len(by_name(events, original.__qualname__)) == 1
+    assert len(by_name(events, Counter.__dict__["static"].__func__.__qualname__)) == 2
+    assert len(by_name(events, Counter.__dict__["once"].func.__qualname__)) == 1
+    assert len(by_name(events, Counter.build.__func__.__qualname__)) == 1
+
+
+def test_contexts_kept_from_profiled_calls_keep_their_ids(drain):
+    import contextvars
+
+    kept = []
+
+    @profilis.profile(name="api.capture")
+    def capture():
+        kept.append((contextvars.copy_context(), profilis.get_span_id()))
+
+    @profilis.profile(name="api.recurse")
+    def recurse(n):
+        ids = [(profilis.get_span_id(), profilis.get_parent_span_id())]
+        return ids + (recurse(n - 1) if n else [])
+
+    for _ in range(3):
+        capture()
+        chain = recurse(3)
+    # A thread that ends with spare contexts of its own.
+    worker = threading.Thread(target=lambda: [capture() for _ in range(2)])
+    worker.start()
+    worker.join()
+    # Later calls did not rewrite the context a copy kept.
+    assert len({span for _, span in kept}) == 5
+    for ctx, span in kept:
+        assert ctx.run(profilis.get_span_id) == span
+    assert [parent for _, parent in chain[1:]] == [span for span, _ in chain[:-1]]
+    assert chain[0][1] is None
+    events = drain()
+    assert len(by_name(events, "api.capture")) == 5
+    assert len(by_name(events, "api.recurse")) == 12
+
+
+def test_profiled_call_records_the_exception_and_reraises_it(drain):
+    class Boom(RuntimeError):
+        pass
+
+    @profilis.profile(name="api.boom")
+    def boom(message):
+        raise Boom(message)
+
+    with pytest.raises(Boom, match="went wrong") as info:
+        boom("went wrong")
+    # The traceback still reaches the function's own frame.
+    assert info.traceback[-1].name == "boom"
+    assert profilis.get_trace_id() is None
+
+    @profilis.profile(name="api.unreadable")
+    def unreadable():
+        class Odd(Exception):
+            def __str__(self):
+                raise TypeError("no text")
+
+        raise Odd()
+
+    with pytest.raises(Exception) as odd:
+        unreadable()
+    assert type(odd.value).__name__ == "Odd"
+
+    @profilis.profile(name="api.interrupted")
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+
+    events = drain()
+    event = only(events, "api.boom")
+    assert (event["error"], event["exception_type"], event["exception_message"]) == (True, "Boom", "went wrong")
+    assert event.get("parent_span_id") is None
+    assert only(events, "api.unreadable")["error"] is True
+    interrupted_event = only(events, "api.interrupted")
+    assert (interrupted_event["error"], interrupted_event["exception_type"]) == (True, "KeyboardInterrupt")
+
+
+def test_a_span_never_left_is_collected_with_its_context(ring):
+    import contextvars
+    import gc
+    import sys
+
+    name = "".join(["api.", "never_left"])  # a string object of its own
+    before = sys.getrefcount(name)
+
+    def enter_only():
+        profilis.use_span(name).__enter__()
+        assert profilis.get_trace_id() is not None
+
+    contextvars.copy_context().run(enter_only)
+    assert profilis.get_trace_id() is None
+    gc.collect()
+    assert sys.getrefcount(name) == before
+
+
 def test_asyncio_tasks_keep_their_own_context(drain):
     async def worker(name, ready, go):
         with profilis.use_span(name) as span:
@@ -246,6 +420,39 @@ def test_unsampled_traces_record_nothing(drain):
     assert not scope.finish("/unsampled", "GET", 200)
     assert profilis.get_trace_id() is None
     assert drain() == []
+
+
+def test_a_request_scope_records_what_start_and_respond_gave(drain):
+    scope = profilis.start_request(None, 1.0, "/items/<int:id>", "PUT", " 12 ")
+    assert profilis.get_trace_id() == scope.trace_id
+    scope.respond(201, "34")
+    assert scope.end()
+    assert profilis.get_trace_id() is None
+    assert not scope.end()  # only the first end records
+
+    failed = profilis.start_request(None, 1.0, "/boom", "GET", "not a number")
+    assert failed.end(ValueError("exploded"))  # no response: a 500
+
+    unsampled = profilis.start_request(None, 0.0, "/skipped", "GET", 5)
+    unsampled.respond(200, 7)
+    assert not unsampled.end()
+    assert profilis.get_trace_id() is None
+
+    routeless = profilis.start_request()
+    with pytest.raises(ValueError, match="route"):
+        routeless.end()
+    assert profilis.get_trace_id() is None
+
+    events = drain()
+    item = only(events, "/items/<int:id>")
+    assert (item["kind"], item["method"], item["status"]) == ("REQ", "PUT", 201)
+    assert (item["bytes_in"], item["bytes_out"]) == (12, 34)
+    assert item["span_id"] == scope.context.span_id and not item["error"]
+    boom = only(events, "/boom")
+    assert (boom["status"], boom["bytes_in"], boom["bytes_out"]) == (500, 0, 0)
+    assert (boom["error"], boom["exception_type"], boom["exception_message"]) == (True, "ValueError", "exploded")
+    assert by_name(events, "/skipped") == []
+    assert len(events) == 2
 
 
 def trace_ids(n):
