@@ -1,7 +1,7 @@
 //! The trace context: the current span of each thread or asyncio task,
 //! kept in a Python `ContextVar`, and the id helpers of the API.
 
-use crate::span::PySpan;
+use profilis::clock::Stamp;
 use profilis::context::SpanContext;
 use pyo3::exceptions::PyValueError;
 use pyo3::ffi;
@@ -13,6 +13,28 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// The `ContextVar` holding the current [`PySpanContext`].
 static CONTEXT_VAR: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A span to use with `with`: entering makes it the current context of the
+/// thread or task; leaving restores the previous one and, for a named span,
+/// records an FN event (flagged as an error, with the exception's type and
+/// message, when an exception propagates). Its methods are in `span`; the
+/// type is here because an entered span is the context variable's value,
+/// which [`current`] reads.
+#[pyclass(name = "Span", module = "profilis")]
+pub(crate) struct PySpan {
+    pub(crate) name: Option<Py<PyString>>,
+    /// Context to start from instead of the current one.
+    pub(crate) base: Option<SpanContext>,
+    /// Explicit span id for an unnamed span.
+    pub(crate) span_id: Option<u64>,
+    /// The span's context once entered (read by `context::current` while
+    /// the span is current).
+    pub(crate) ctx: SpanContext,
+    pub(crate) previous: SpanContext,
+    pub(crate) start: Stamp,
+    pub(crate) token: Option<Py<PyAny>>,
+    pub(crate) entered: bool,
+}
 
 /// Where the current code sits in a trace: immutable, stored in a
 /// `ContextVar`.

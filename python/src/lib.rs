@@ -31,7 +31,7 @@ use pyo3::prelude::*;
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     context::context_var(m.py())?;
     m.add_class::<context::PySpanContext>()?;
-    m.add_class::<span::PySpan>()?;
+    m.add_class::<context::PySpan>()?;
     m.add_class::<span::RequestScope>()?;
     m.add_class::<profiled::Profiled>()?;
     m.add_function(wrap_pyfunction!(setup::init, m)?)?;

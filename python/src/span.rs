@@ -3,7 +3,7 @@
 
 use crate::context::{
     current, enter, enter_value, hex_id, id_arg, keep, leave, parse_header, trace_id_arg,
-    traceparent_of, PySpanContext,
+    traceparent_of, PySpan, PySpanContext,
 };
 use crate::emit::{error_fields, written};
 use crate::names::name_id;
@@ -16,26 +16,6 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use pyo3::{PyTraverseError, PyVisit};
-
-/// A span to use with `with`: entering makes it the current context of the
-/// thread or task; leaving restores the previous one and, for a named span,
-/// records an FN event (flagged as an error, with the exception's type and
-/// message, when an exception propagates).
-#[pyclass(name = "Span", module = "profilis")]
-pub(crate) struct PySpan {
-    name: Option<Py<PyString>>,
-    /// Context to start from instead of the current one.
-    base: Option<SpanContext>,
-    /// Explicit span id for an unnamed span.
-    span_id: Option<u64>,
-    /// The span's context once entered (read by `context::current` while
-    /// the span is current).
-    pub(crate) ctx: SpanContext,
-    previous: SpanContext,
-    start: Stamp,
-    token: Option<Py<PyAny>>,
-    entered: bool,
-}
 
 #[pymethods]
 impl PySpan {
