@@ -124,3 +124,63 @@ fn second_reader_on_the_same_jsonl_dir_is_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn otlp_receiver_down_counts_every_span_lost_not_exported() {
+    // A port with nothing listening: every connection is refused.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let ring_path = tmp.path().join("o.ring");
+    let ring = ring(&ring_path, 8192);
+    write_events(&ring, 3000);
+    let endpoint = format!("http://{addr}");
+    let out = run_reader(
+        &[
+            ring_path.to_str().unwrap(),
+            "--once",
+            "--accounting",
+            "--otlp-endpoint",
+            &endpoint,
+            "--otlp-retry-max-elapsed",
+            "300ms",
+            "--otlp-timeout",
+            "2s",
+            "--otlp-metrics-interval",
+            "0",
+        ],
+        Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let a = &accounting(&out.stdout)[0];
+    assert_eq!(a["received"], 3000, "the ring was drained anyway");
+    let spans = a["exporters"]["otlp"]["exported"].as_u64().unwrap()
+        + a["exporters"]["otlp"]["lost"].as_u64().unwrap();
+    assert_eq!(
+        spans, 2400,
+        "every REQ/FN/DB event (not CUSTOM) is a span: {a}"
+    );
+    assert_eq!(
+        a["exporters"]["otlp"]["exported"], 0,
+        "nothing reached a receiver: {a}"
+    );
+    let otlp: serde_json::Value = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("{\"exporter\":\"otlp\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .expect("an OTLP accounting line");
+    assert_eq!(otlp["spans_exported"], 0);
+    let given_up = ["spans_dropped", "spans_failed", "spans_rejected"]
+        .iter()
+        .map(|k| otlp[*k].as_u64().unwrap())
+        .sum::<u64>();
+    assert_eq!(
+        a["exporters"]["otlp"]["lost"].as_u64().unwrap(),
+        given_up,
+        "the ring's lost spans are the exporter's: {a} / {otlp}"
+    );
+    assert_eq!(given_up, spans);
+}

@@ -369,6 +369,7 @@ fn run_once_against(protocol: Protocol) {
     assert!(line["metric_exports"].as_u64().unwrap() >= 1);
     let ring_line = &accounting(&out.stdout)[0];
     assert_eq!(ring_line["exporters"]["otlp"]["exported"], total_spans);
+    assert_eq!(ring_line["exporters"]["otlp"]["lost"], 0);
 }
 
 #[test]
@@ -531,6 +532,12 @@ fn retryable_errors_are_retried_and_final_errors_counted() {
         assert_eq!(line["spans_exported"], 10, "{protocol:?}: {line}");
         assert_eq!(line["retries"], 2, "{protocol:?}: {line}");
         assert_eq!(receiver.span_count(), 10);
+        let ring_line = &accounting(&out.stdout)[0];
+        assert_eq!(
+            ring_line["exporters"]["otlp"]["exported"], 10,
+            "{ring_line}"
+        );
+        assert_eq!(ring_line["exporters"]["otlp"]["lost"], 0, "{ring_line}");
 
         // A final error: not retried, counted, exit code 3 under --once.
         write_requests(&ring, "/r", 10);
@@ -543,6 +550,12 @@ fn retryable_errors_are_retried_and_final_errors_counted() {
         let line = otlp_line(&out.stdout);
         assert_eq!(line["spans_failed"], 10, "{protocol:?}: {line}");
         assert_eq!(line["retries"], 0, "{protocol:?}: {line}");
+        let ring_line = &accounting(&out.stdout)[0];
+        assert_eq!(
+            ring_line["exporters"]["otlp"]["exported"], 0,
+            "the receiver rejected them: {ring_line}"
+        );
+        assert_eq!(ring_line["exporters"]["otlp"]["lost"], 10, "{ring_line}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("10 spans not sent"), "{stderr}");
     }

@@ -31,7 +31,7 @@ use super::convert::{Grouped, SpanConverter};
 use super::metrics;
 use super::spans::host_name;
 use super::transport::{Accepted, Client, Config, Failure, Signal};
-use super::{Chunk, OtlpOptions, Shared};
+use super::{Chunk, OtlpOptions, Shared, SlotSpans};
 use crate::support::report::ErrorReporter;
 use anyhow::Context;
 use bytes::Bytes;
@@ -56,7 +56,8 @@ const FREE_VECTORS: usize = 16;
 /// An encoded trace request.
 struct Encoded {
     body: Bytes,
-    spans: u64,
+    /// Its spans per ring.
+    spans: SlotSpans,
 }
 
 /// Starts the sender threads; the handle returned ends when both have.
@@ -148,10 +149,9 @@ impl Encoder {
             let Some(encoded) = self.encode(pieces) else {
                 continue;
             };
-            let spans = encoded.spans;
-            if tx.blocking_send(encoded).is_err() {
+            if let Err(mpsc::error::SendError(encoded)) = tx.blocking_send(encoded) {
                 // The network thread is gone (it could not start).
-                self.shared.counters.failed.fetch_add(spans, Relaxed);
+                self.shared.counters.settle_lost(&encoded.spans);
             }
         }
     }
@@ -170,14 +170,20 @@ impl Encoder {
         loop {
             let closing = q.closing;
             if closing.is_some_and(|d| Instant::now() >= d) {
-                let left = (q.spans + carried) as u64;
-                q.chunks.clear();
+                let mut left = SlotSpans::default();
+                for chunk in q.chunks.drain(..) {
+                    left.add(chunk.slot, chunk.spans.len() as u64);
+                }
                 q.spans = 0;
                 drop(q);
-                self.carry = None;
+                if let Some((chunk, at)) = self.carry.take() {
+                    left.add(chunk.slot, (chunk.spans.len() - at) as u64);
+                }
                 self.shared.counters.queue_spans.store(0, Relaxed);
-                if left > 0 {
-                    self.shared.counters.failed.fetch_add(left, Relaxed);
+                let left_spans = left.total();
+                if left_spans > 0 {
+                    self.shared.counters.settle_lost(&left);
+                    let left = left_spans;
                     report(
                         &self.errors,
                         &format!("{left} spans not sent: the shutdown flush timed out"),
@@ -237,18 +243,20 @@ impl Encoder {
 
     fn encode(&mut self, pieces: Vec<Piece>) -> Option<Encoded> {
         let mut grouped = Grouped::default();
+        let mut slots = SlotSpans::default();
         for piece in &pieces {
+            slots.add(piece.chunk.slot, piece.range.len() as u64);
             self.converter
                 .add_spans(&piece.chunk, piece.range.clone(), &mut grouped);
         }
         self.recycle(pieces);
-        let spans = grouped.spans as u64;
-        if spans == 0 {
+        if grouped.spans == 0 {
             return None;
         }
+        debug_assert_eq!(grouped.spans as u64, slots.total(), "one span per record");
         self.converter.encode(grouped, &mut self.out);
         let body = self.out.split().freeze();
-        Some(Encoded { body, spans })
+        Some(Encoded { body, spans: slots })
     }
 
     /// Keeps the rest of a partly sent chunk as the carry, and hands the
@@ -340,14 +348,14 @@ impl Network {
     }
 
     async fn send_spans(&self, encoded: Encoded) {
-        let Encoded { body, spans } = encoded;
+        let Encoded { body, spans: slots } = encoded;
+        let spans = slots.total();
         let c = &self.shared.counters;
         let size = body.len() as u64;
         match self.send_with_retry(Signal::Traces, body, None).await {
             Ok(accepted) => {
                 let rejected = accepted.rejected.min(spans);
-                c.exported.fetch_add(spans - rejected, Relaxed);
-                c.rejected.fetch_add(rejected, Relaxed);
+                c.settle_accepted(&slots, rejected);
                 c.requests.fetch_add(1, Relaxed);
                 c.bytes.fetch_add(size, Relaxed);
                 if rejected > 0 {
@@ -361,7 +369,7 @@ impl Network {
                 }
             }
             Err(failure) => {
-                c.failed.fetch_add(spans, Relaxed);
+                c.settle_lost(&slots);
                 report(
                     &self.errors,
                     &format!(
