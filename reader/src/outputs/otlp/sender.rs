@@ -11,7 +11,14 @@
 //!   runtime with up to [`IN_FLIGHT`] requests at a time (HTTP/2 streams
 //!   for gRPC, pooled connections for HTTP), so encoding the next batch,
 //!   sending this one and the receiver decoding the previous one overlap.
-//!   It also pushes the metrics every `metrics_interval`.
+//!   It also pushes the metrics every `metrics_interval`, outside the
+//!   span requests' slots: the push is started on schedule even while
+//!   every slot is held by a span request being retried (the loop waits
+//!   for a free slot without stopping its timer).
+//!
+//! Errors are reported per signal ("OTLP trace export", "OTLP metrics
+//! export"), and so is recovering: a metrics push that succeeds says
+//! nothing about spans that still fail.
 //!
 //! Both threads run at the dashboard's lowered priority (nice 10, see
 //! [`crate::support::priority::BACKGROUND_NICE`]): when the machine is short of CPU
@@ -71,7 +78,8 @@ pub fn start(
         .build()
         .context("starting the OTLP sender runtime")?;
     let (tx, rx) = mpsc::channel::<Encoded>(ENCODED_WAITING);
-    let errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP exporter")));
+    let errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP trace export")));
+    let metric_errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP metrics export")));
     let network = {
         let shared = shared.clone();
         let options = options.clone();
@@ -88,6 +96,7 @@ pub fn start(
                                 options,
                                 client,
                                 errors,
+                                metric_errors,
                                 host: host_name(),
                             };
                             network.run(rx).await;
@@ -296,7 +305,10 @@ struct Network {
     shared: Arc<Shared>,
     options: OtlpOptions,
     client: Client,
+    /// Errors of span requests.
     errors: Arc<Mutex<ErrorReporter>>,
+    /// Errors of metrics pushes.
+    metric_errors: Arc<Mutex<ErrorReporter>>,
     host: String,
 }
 
@@ -307,14 +319,22 @@ impl Network {
         let metrics_every = self.options.metrics_interval;
         let mut next_metrics = (!metrics_every.is_zero()).then(|| Instant::now() + metrics_every);
         let mut metrics_task: Option<tokio::task::JoinHandle<()>> = None;
+        // A request waiting for a free slot. Waiting for it is a branch of
+        // the loop, not an await inside one, so the metrics timer keeps
+        // firing while every slot is busy.
+        let mut waiting: Option<Encoded> = None;
         loop {
             let until_metrics = next_metrics.map_or(Duration::from_secs(3600), |at| {
                 at.saturating_duration_since(Instant::now())
             });
             tokio::select! {
-                encoded = rx.recv() => {
+                encoded = rx.recv(), if waiting.is_none() => {
                     let Some(encoded) = encoded else { break };
-                    let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                    waiting = Some(encoded);
+                }
+                permit = limit.clone().acquire_owned(), if waiting.is_some() => {
+                    let Ok(permit) = permit else { break };
+                    let Some(encoded) = waiting.take() else { continue };
                     let me = self.clone();
                     tasks.spawn(async move {
                         me.send_spans(encoded).await;
@@ -403,7 +423,7 @@ impl Network {
                 c.bytes.fetch_add(size, Relaxed);
                 if accepted.rejected > 0 {
                     report(
-                        &self.errors,
+                        &self.metric_errors,
                         &format!(
                             "the receiver rejected {} metric data points: {}",
                             accepted.rejected, accepted.message
@@ -414,7 +434,7 @@ impl Network {
             Err(failure) => {
                 c.metric_failures.fetch_add(1, Relaxed);
                 report(
-                    &self.errors,
+                    &self.metric_errors,
                     &format!(
                         "metrics not sent to {}: {}",
                         self.client.target(Signal::Metrics),
@@ -442,6 +462,10 @@ impl Network {
         let mut backoff = INITIAL_BACKOFF;
         let mut rng = crate::support::timefmt::now_ns() | 1;
         let mut client = self.client.clone();
+        let errors = match signal {
+            Signal::Traces => &self.errors,
+            Signal::Metrics => &self.metric_errors,
+        };
         if self.closing().is_some_and(|d| Instant::now() >= d) {
             return Err(Failure {
                 retryable: false,
@@ -452,7 +476,7 @@ impl Network {
         loop {
             match client.send(signal, body.clone()).await {
                 Ok(accepted) => {
-                    if let Ok(mut e) = self.errors.lock() {
+                    if let Ok(mut e) = errors.lock() {
                         e.recovered();
                     }
                     return Ok(accepted);
@@ -475,7 +499,7 @@ impl Network {
                         return Err(failure);
                     }
                     report(
-                        &self.errors,
+                        errors,
                         &format!("{} (retrying in {} ms)", failure.message, wait.as_millis()),
                     );
                     c.retries.fetch_add(1, Relaxed);
