@@ -189,13 +189,14 @@ impl Encoder {
                     left.add(chunk.slot, (chunk.spans.len() - at) as u64);
                 }
                 self.shared.counters.queue_spans.store(0, Relaxed);
-                let left_spans = left.total();
-                if left_spans > 0 {
+                if left.total() > 0 {
                     self.shared.counters.settle_lost(&left);
-                    let left = left_spans;
                     report(
                         &self.errors,
-                        &format!("{left} spans not sent: the shutdown flush timed out"),
+                        &format!(
+                            "{} spans not sent: the shutdown flush timed out",
+                            left.total()
+                        ),
                     );
                 }
                 return (Vec::new(), true);
