@@ -6,113 +6,20 @@
 //! two readers add up to the histogram of all their events.
 
 mod common;
+mod otlp_known;
 mod otlp_receiver;
 
 use common::*;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point, Metric};
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode, Span};
+use otlp_known::*;
 use otlp_receiver::{hex, int_attr, string_attr, Protocol, Receiver};
-use profilis::record::FLAG_ERROR;
-use profilis::{Fields, Kind, Method, Ring, SpanContext};
+use profilis::Ring;
 use profilis_reader::window::durations::BUCKET_BOUNDS_NS;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::Stdio;
 use std::time::Duration;
-
-const TRACES: u64 = 40;
-const ERRORS: u64 = 5;
-const ORPHANS: u64 = 3;
-const CUSTOM: u64 = 7;
-const ROUTES: [&str; 2] = ["/api/orders/{id}", "/api/users/{id}"];
-const QUERY: &str = "SELECT * FROM orders WHERE id = ?";
-const SECRET: &str = "Bearer s3cr3t-t0ken-9d1";
-
-/// What was written, to compare the export with.
-struct Emitted {
-    /// Request duration per route.
-    durations: HashMap<String, Vec<u64>>,
-}
-
-fn ids(i: u64) -> (u128, u64, u64, u64) {
-    let trace = 0xabc0_0000_0000_0000_0000_0000_0000_0000u128 + u128::from(i);
-    (trace, 0x1000 + i, 0x2000 + i, 0x3000 + i)
-}
-
-/// Writes `TRACES` traces of REQ → FN → DB, `ERRORS` failed requests,
-/// `ORPHANS` function events outside any trace and `CUSTOM` custom samples.
-fn emit_known(ring: &Ring) -> Emitted {
-    let mut durations: HashMap<String, Vec<u64>> = HashMap::new();
-    for i in 0..TRACES {
-        let (trace, req, func, db) = ids(i);
-        let route = ROUTES[(i % 2) as usize];
-        let dur = 50_000 + i * 120_000;
-        durations.entry(route.to_string()).or_default().push(dur);
-        let ctx = |span_id, parent_span_id| {
-            Some(SpanContext {
-                trace_id: trace,
-                span_id,
-                parent_span_id,
-                sampled: true,
-            })
-        };
-        let fields = Fields {
-            span: ctx(db, func),
-            dur_ns: 20_000,
-            value: i % 5,
-            ..Fields::default()
-        };
-        ring.record(Kind::Db, ring.intern(QUERY), &fields);
-        let fields = Fields {
-            span: ctx(func, req),
-            dur_ns: 40_000,
-            ..Fields::default()
-        };
-        ring.record(Kind::Fn, ring.intern("load_order"), &fields);
-        let fields = Fields {
-            span: ctx(req, 0),
-            method: Method::Get,
-            status: 200,
-            dur_ns: dur,
-            value: 100 + i,
-            value2: 200 + i,
-            ..Fields::default()
-        };
-        ring.record(Kind::Req, ring.intern(route), &fields);
-    }
-    for k in 0..ERRORS {
-        let dur = 3_000_000 + k;
-        durations.entry("/api/pay".into()).or_default().push(dur);
-        let fields = Fields {
-            span: Some(SpanContext {
-                trace_id: 0xeee0 + u128::from(k),
-                span_id: 0xe000 + k,
-                parent_span_id: 0,
-                sampled: true,
-            }),
-            method: Method::Post,
-            status: 503,
-            dur_ns: dur,
-            flags: FLAG_ERROR,
-            exception_type: ring.intern("TimeoutError"),
-            message: ring.message(&format!("upstream timed out #{k}")),
-            ..Fields::default()
-        };
-        ring.record(Kind::Req, ring.intern("/api/pay"), &fields);
-    }
-    for _ in 0..ORPHANS {
-        let fields = Fields {
-            span: Some(SpanContext::NONE),
-            dur_ns: 1_000,
-            ..Fields::default()
-        };
-        ring.record(Kind::Fn, ring.intern("orphan_job"), &fields);
-    }
-    for k in 0..CUSTOM {
-        ring.emit_custom("queue_depth", k as f64);
-    }
-    Emitted { durations }
-}
 
 fn attrs_of(span: &Span) -> &[opentelemetry_proto::tonic::common::v1::KeyValue] {
     &span.attributes
@@ -173,8 +80,15 @@ fn run_once_against(protocol: Protocol) {
                 .sum();
             assert!(n <= 50, "a request of {n} spans");
             let rs = &request.resource_spans;
-            assert_eq!(rs.len(), 1, "one service, one ResourceSpans");
+            assert_eq!(rs.len(), 1, "one process, one ResourceSpans");
             let res = rs[0].resource.as_ref().unwrap();
+            assert_eq!(
+                int_attr(&res.attributes, "process.pid"),
+                Some(std::process::id() as i64),
+                "the writer's pid is on the resource"
+            );
+            assert_eq!(rs[0].schema_url, SCHEMA_URL);
+            assert_eq!(rs[0].scope_spans[0].schema_url, SCHEMA_URL);
             assert_eq!(
                 string_attr(&res.attributes, "telemetry.sdk.name").as_deref(),
                 Some("profilis")
@@ -186,6 +100,16 @@ fn run_once_against(protocol: Protocol) {
             );
         }
         assert!(r.authorization.iter().all(|a| a.as_deref() == Some(SECRET)));
+        let agent = format!("profilis-reader/{}", env!("CARGO_PKG_VERSION"));
+        assert!(
+            r.user_agent
+                .iter()
+                .all(|a| a.as_deref().is_some_and(|a| a.starts_with(&agent))),
+            "{:?}",
+            r.user_agent
+        );
+        let last = r.metrics.last().expect("a metrics push");
+        assert_eq!(last.resource_metrics[0].schema_url, SCHEMA_URL);
     });
     assert!(spans.iter().all(|(service, _)| service == "test-svc"));
 
@@ -211,7 +135,8 @@ fn run_once_against(protocol: Protocol) {
             );
             assert_eq!(
                 int_attr(attrs_of(s), "process.pid"),
-                Some(std::process::id() as i64)
+                None,
+                "on the resource, not on each span"
             );
             assert!(int_attr(attrs_of(s), "thread.id").is_some());
             assert_eq!(s.flags & 1, 1, "sampled");
@@ -226,6 +151,12 @@ fn run_once_against(protocol: Protocol) {
         );
         let a = attrs_of(r);
         assert_eq!(string_attr(a, "http.route").as_deref(), Some(route));
+        assert_eq!(string_attr(a, "url.scheme").as_deref(), Some("http"));
+        assert_eq!(
+            string_attr(a, "url.path").as_deref(),
+            Some(route),
+            "the template: the path itself is never recorded"
+        );
         assert_eq!(
             string_attr(a, "http.request.method").as_deref(),
             Some("GET")
@@ -245,6 +176,10 @@ fn run_once_against(protocol: Protocol) {
         assert_eq!(hex(&d.parent_span_id), format!("{func:016x}"));
         let a = attrs_of(d);
         assert_eq!(string_attr(a, "db.query.text").as_deref(), Some(QUERY));
+        assert_eq!(
+            string_attr(a, "db.system.name").as_deref(),
+            Some("other_sql")
+        );
         assert_eq!(
             int_attr(a, "db.response.returned_rows"),
             Some((i % 5) as i64)
@@ -369,6 +304,7 @@ fn run_once_against(protocol: Protocol) {
     assert!(line["metric_exports"].as_u64().unwrap() >= 1);
     let ring_line = &accounting(&out.stdout)[0];
     assert_eq!(ring_line["exporters"]["otlp"]["exported"], total_spans);
+    assert_eq!(ring_line["exporters"]["otlp"]["lost"], 0);
 }
 
 #[test]
@@ -531,6 +467,12 @@ fn retryable_errors_are_retried_and_final_errors_counted() {
         assert_eq!(line["spans_exported"], 10, "{protocol:?}: {line}");
         assert_eq!(line["retries"], 2, "{protocol:?}: {line}");
         assert_eq!(receiver.span_count(), 10);
+        let ring_line = &accounting(&out.stdout)[0];
+        assert_eq!(
+            ring_line["exporters"]["otlp"]["exported"], 10,
+            "{ring_line}"
+        );
+        assert_eq!(ring_line["exporters"]["otlp"]["lost"], 0, "{ring_line}");
 
         // A final error: not retried, counted, exit code 3 under --once.
         write_requests(&ring, "/r", 10);
@@ -543,6 +485,12 @@ fn retryable_errors_are_retried_and_final_errors_counted() {
         let line = otlp_line(&out.stdout);
         assert_eq!(line["spans_failed"], 10, "{protocol:?}: {line}");
         assert_eq!(line["retries"], 0, "{protocol:?}: {line}");
+        let ring_line = &accounting(&out.stdout)[0];
+        assert_eq!(
+            ring_line["exporters"]["otlp"]["exported"], 0,
+            "the receiver rejected them: {ring_line}"
+        );
+        assert_eq!(ring_line["exporters"]["otlp"]["lost"], 10, "{ring_line}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("10 spans not sent"), "{stderr}");
     }

@@ -21,8 +21,8 @@ use crate::support::cpu::{clock_ticks_per_sec, cpu_ticks};
 use crate::support::recent::Recent;
 use crate::support::{json, timefmt};
 use crate::views::{
-    ExporterStatus, Limit, Limits, ProducersSnapshot, ReaderMetrics, RingAccount, Snapshot,
-    SnapshotHandle,
+    ExporterCounts, ExporterStatus, Limit, Limits, ProducersSnapshot, ReaderMetrics, RingAccount,
+    Snapshot, SnapshotHandle,
 };
 use crate::window::stats::StatsConfig;
 use crate::window::Window;
@@ -159,6 +159,32 @@ impl Outputs {
             counts.exported += written;
             counts.lost += lost;
             counts.duplicates_skipped += skipped;
+        }
+    }
+
+    /// Puts the final counts of exporters that learn what became of the
+    /// events after the batch (see [`Exporter::ring_counts`]) into a
+    /// ring's account.
+    fn settle(&self, account: &mut RingAccount) {
+        for (i, exporter) in self.exporters.iter().enumerate() {
+            let mut settled: Option<ExporterCounts> = None;
+            for &slot in &account.slots {
+                if let Some(c) = exporter.ring_counts(slot) {
+                    let sum = settled.get_or_insert_with(ExporterCounts::default);
+                    sum.exported += c.exported;
+                    sum.lost += c.lost;
+                }
+            }
+            let Some(settled) = settled else {
+                continue;
+            };
+            let entry = account.exporters.entry(exporter.name()).or_default();
+            entry.exported = settled.exported;
+            entry.lost = settled.lost;
+            if self.primary == Some(i) {
+                account.exported = settled.exported;
+                account.export_lost = settled.lost;
+            }
         }
     }
 
@@ -319,8 +345,12 @@ impl Drain {
         }
         self.publish(Instant::now());
         let exporters = self.outputs.status();
+        let mut rings = self.rings.accounts();
+        for account in &mut rings {
+            self.outputs.settle(account);
+        }
         DrainReport {
-            rings: self.rings.accounts(),
+            rings,
             export_lost: exporters.iter().map(|e| e.lost).sum(),
             exporters,
         }

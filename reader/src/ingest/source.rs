@@ -42,6 +42,8 @@ pub(super) struct Source {
     target: Option<Vec<u64>>,
     /// Per exporter, what became of this ring's events.
     pub exported: Vec<ExporterCounts>,
+    /// The slots of earlier attachments of this ring during the run.
+    earlier_slots: Vec<u32>,
     /// Losses (dropped + abandoned + torn) over the last minute.
     losses: Recent,
     /// String-table overflows over the last minute.
@@ -112,6 +114,7 @@ impl Source {
             recheck_at: None,
             target,
             exported: vec![ExporterCounts::default(); exporters],
+            earlier_slots: Vec::new(),
             losses: Recent::default(),
             overflows,
             truncation_reported: false,
@@ -127,6 +130,7 @@ impl Source {
         match old {
             Some(old) => {
                 self.exported = old.exported;
+                self.earlier_slots = old.account.slots;
                 self.loss = old.loss;
                 self.table = old.table;
             }
@@ -382,7 +386,10 @@ impl Source {
     pub fn account(&self, exporters: &[&'static str], primary: Option<usize>) -> RingAccount {
         let c = self.consumer.counters();
         let counts = primary.map(|p| self.exported[p]).unwrap_or_default();
+        let mut slots = self.earlier_slots.clone();
+        slots.push(self.ctx.slot);
         RingAccount {
+            slots,
             ring: self.ctx.path.display().to_string(),
             ring_id: json::hex64(self.ctx.ring_id),
             received: c.received,

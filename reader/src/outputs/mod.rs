@@ -11,13 +11,15 @@ pub mod web;
 use crate::ingest::loss::{LossCursor, LossMarker};
 use crate::ingest::Batch;
 use crate::ingest::RingContext;
-use crate::views::{ExporterStatus, SnapshotHandle};
+use crate::views::{ExporterCounts, ExporterStatus, SnapshotHandle};
 use std::time::Instant;
 
 /// What became of one batch in one exporter.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Exported {
-    /// Events written.
+    /// Events written. An exporter that learns only later whether they
+    /// arrived (OTLP) counts none here and reports them through
+    /// [`Exporter::ring_counts`].
     pub written: u64,
     /// Events that could not be written (counted loss).
     pub lost: u64,
@@ -63,6 +65,17 @@ pub trait Exporter: Send {
     /// output from an earlier run, so that a restarted reader neither
     /// repeats nor skips any (the JSONL exporter's).
     fn loss_cursor(&self, _ring_id: u64) -> Option<LossCursor> {
+        None
+    }
+
+    /// Its final counts for the ring attached as `slot`
+    /// ([`RingContext::slot`]), for an exporter that learns what became
+    /// of the events only after [`export`](Exporter::export) returned
+    /// (the OTLP exporter: accepted by the receiver, or given up on).
+    /// Asked after [`finish`](Exporter::finish); replaces the sums of the
+    /// per-batch [`Exported`] results in the `--accounting` line. `None`:
+    /// those sums stand.
+    fn ring_counts(&self, _slot: u32) -> Option<ExporterCounts> {
         None
     }
 

@@ -351,6 +351,11 @@ pub struct ExporterCounts {
 /// The `--accounting` line of one ring.
 #[derive(Clone, Debug, Serialize)]
 pub struct RingAccount {
+    /// Its attachment slots during the run, the current one last (an
+    /// exporter that settles its counts later reports them per slot, see
+    /// `Exporter::ring_counts`).
+    #[serde(skip)]
+    pub slots: Vec<u32>,
     /// Ring file.
     pub ring: String,
     /// Ring identity (16 hex digits).

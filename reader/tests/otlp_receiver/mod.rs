@@ -39,6 +39,8 @@ pub struct Received {
     pub metrics: Vec<ExportMetricsServiceRequest>,
     /// `authorization` header (metadata) of each request.
     pub authorization: Vec<Option<String>>,
+    /// `User-Agent` header of each trace request.
+    pub user_agent: Vec<Option<String>>,
 }
 
 /// What the receiver answers.
@@ -91,8 +93,14 @@ impl TraceService for Store {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let agent = request
+            .metadata()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let mut r = self.received.lock().unwrap();
         r.authorization.push(auth);
+        r.user_agent.push(agent);
         r.traces.push(request.into_inner());
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
@@ -135,9 +143,14 @@ async fn http_traces(State(store): State<Store>, headers: HeaderMap, body: Bytes
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     {
         let mut r = store.received.lock().unwrap();
         r.authorization.push(auth);
+        r.user_agent.push(agent);
         r.traces.push(request);
     }
     protobuf(ExportTraceServiceResponse::default().encode_to_vec())

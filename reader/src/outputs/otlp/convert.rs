@@ -1,8 +1,9 @@
 //! The sender's side of the conversion: the texts of each ring (learnt
-//! from the chunks' [`Def`]s), spans grouped by service, and the export
-//! request, built as messages or encoded in one pass.
+//! from the chunks' [`Def`]s), spans grouped by writer process (service
+//! and pid, one resource each), and the export request, built as messages
+//! or encoded in one pass.
 
-use super::spans::{fill, resource, scope, DEFAULT_SERVICE};
+use super::spans::{fill, kv_int, resource, scope, DEFAULT_SERVICE, SCHEMA_URL};
 use super::{Chunk, Def};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -70,15 +71,36 @@ impl RingTexts {
 pub struct SpanConverter {
     rings: HashMap<u32, RingTexts>,
     host: String,
-    resources: HashMap<Arc<str>, Resource>,
+    resources: HashMap<Process, Resource>,
     default_service: Arc<str>,
     unknown: Arc<str>,
     rng: u64,
     pools: [Vec<Span>; 3],
     span_vectors: Vec<Vec<Span>>,
     scratch: Vec<u8>,
-    /// Per service: the encoded `resource` and `scope` fields.
-    envelopes: HashMap<Arc<str>, (Vec<u8>, Vec<u8>)>,
+    /// Per process: the encoded `resource` and `scope` fields.
+    envelopes: HashMap<Process, (Vec<u8>, Vec<u8>)>,
+    /// The encoded `schema_url` field (of both enclosing messages).
+    schema_field: Vec<u8>,
+}
+
+// The schema URL field's length is one varint byte.
+const _: () = assert!(SCHEMA_URL.len() < 128);
+
+/// A writer process, the resource of its spans: service name and pid.
+pub type Process = (Arc<str>, u32);
+
+/// Most processes whose encoded resource is kept; past it the cache starts
+/// over (a reader draining many short-lived processes).
+const CACHED_RESOURCES: usize = 4096;
+
+/// The resource of a writer process's spans.
+fn process_resource(process: &Process, host: &str) -> Resource {
+    resource(
+        &process.0,
+        host,
+        &[kv_int("process.pid", i64::from(process.1))],
+    )
 }
 
 /// Field keys (number << 3 | length-delimited) of the enclosing messages:
@@ -89,6 +111,8 @@ const TAG_RESOURCE: u8 = 1 << 3 | 2;
 const TAG_SCOPE_SPANS: u8 = 2 << 3 | 2;
 const TAG_SCOPE: u8 = 1 << 3 | 2;
 const TAG_SPANS: u8 = 2 << 3 | 2;
+/// `ResourceSpans.schema_url` and `ScopeSpans.schema_url` (3).
+const TAG_SCHEMA_URL: u8 = 3 << 3 | 2;
 
 fn varint_len(mut v: u64) -> usize {
     let mut n = 1;
@@ -107,10 +131,10 @@ fn push_varint(out: &mut bytes::BytesMut, mut v: u64) {
     out.extend_from_slice(&[v as u8]);
 }
 
-/// Spans of one export request, by service.
+/// Spans of one export request, by writer process.
 #[derive(Default)]
 pub struct Grouped {
-    services: Vec<(Arc<str>, Vec<Span>)>,
+    services: Vec<(Process, Vec<Span>)>,
     /// Spans in the request.
     pub spans: usize,
 }
@@ -143,6 +167,11 @@ impl SpanConverter {
             span_vectors: Vec::new(),
             scratch: Vec::new(),
             envelopes: HashMap::new(),
+            schema_field: {
+                let mut field = vec![TAG_SCHEMA_URL, SCHEMA_URL.len() as u8];
+                field.extend_from_slice(SCHEMA_URL.as_bytes());
+                field
+            },
         }
     }
 
@@ -173,13 +202,18 @@ impl SpanConverter {
         let mut current: Option<usize> = None;
         for record in &chunk.spans[range] {
             let service = texts.service(record.writer).unwrap_or(default_service);
+            let same = |(s, pid): &Process| *pid == record.pid && Arc::ptr_eq(s, service);
             let at = match current {
-                Some(i) if Arc::ptr_eq(&out.services[i].0, service) => i,
-                _ => match out.services.iter().position(|(s, _)| s == service) {
+                Some(i) if same(&out.services[i].0) => i,
+                _ => match out
+                    .services
+                    .iter()
+                    .position(|((s, pid), _)| *pid == record.pid && s == service)
+                {
                     Some(i) => i,
                     None => {
                         let spans = span_vectors.pop().unwrap_or_default();
-                        out.services.push((service.clone(), spans));
+                        out.services.push(((service.clone(), record.pid), spans));
                         out.services.len() - 1
                     }
                 },
@@ -201,25 +235,28 @@ impl SpanConverter {
     }
 
     /// The export request of the grouped spans (one `ResourceSpans` per
-    /// service).
+    /// writer process).
     pub fn request(&mut self, grouped: Grouped) -> ExportTraceServiceRequest {
+        if self.resources.len() > CACHED_RESOURCES {
+            self.resources.clear();
+        }
         let resource_spans = grouped
             .services
             .into_iter()
-            .map(|(service, spans)| {
+            .map(|(process, spans)| {
                 let resource = self
                     .resources
-                    .entry(service.clone())
-                    .or_insert_with(|| resource(&service, &self.host, &[]))
+                    .entry(process.clone())
+                    .or_insert_with(|| process_resource(&process, &self.host))
                     .clone();
                 ResourceSpans {
                     resource: Some(resource),
                     scope_spans: vec![ScopeSpans {
                         scope: Some(scope()),
                         spans,
-                        schema_url: String::new(),
+                        schema_url: SCHEMA_URL.to_string(),
                     }],
-                    schema_url: String::new(),
+                    schema_url: SCHEMA_URL.to_string(),
                 }
             })
             .collect();
@@ -234,11 +271,16 @@ impl SpanConverter {
     /// it is nested in; spans sit four levels deep and their attributes six.
     /// Here each span is encoded once, length-delimited, into a scratch
     /// buffer, and the three enclosing levels (whose fields are the
-    /// resource, the scope and the spans) are framed around it, with the
-    /// resource and scope encoded once per service and cached.
+    /// resource, the scope, the spans and the schema URLs) are framed
+    /// around it, with the resource and scope encoded once per process and
+    /// cached.
     pub fn encode(&mut self, grouped: Grouped, out: &mut bytes::BytesMut) {
         use prost::Message;
-        for (service, mut spans) in grouped.services {
+        if self.envelopes.len() > CACHED_RESOURCES {
+            self.envelopes.clear();
+        }
+        let schema_field = &self.schema_field[..];
+        for (process, mut spans) in grouped.services {
             self.scratch.clear();
             for span in &spans {
                 self.scratch.push(TAG_SPANS);
@@ -246,17 +288,21 @@ impl SpanConverter {
                 let _ = span.encode_length_delimited(&mut self.scratch);
             }
             let host = &self.host;
-            let envelope = self.envelopes.entry(service.clone()).or_insert_with(|| {
+            let envelope = self.envelopes.entry(process.clone()).or_insert_with(|| {
                 let mut resource_field = vec![TAG_RESOURCE];
-                let _ = resource(&service, host, &[]).encode_length_delimited(&mut resource_field);
+                let _ =
+                    process_resource(&process, host).encode_length_delimited(&mut resource_field);
                 let mut scope_field = vec![TAG_SCOPE];
                 let _ = scope().encode_length_delimited(&mut scope_field);
                 (resource_field, scope_field)
             });
             let (resource_field, scope_field) = &*envelope;
-            let scope_spans_len = scope_field.len() + self.scratch.len();
-            let resource_spans_len =
-                resource_field.len() + 1 + varint_len(scope_spans_len as u64) + scope_spans_len;
+            let scope_spans_len = scope_field.len() + self.scratch.len() + schema_field.len();
+            let resource_spans_len = resource_field.len()
+                + 1
+                + varint_len(scope_spans_len as u64)
+                + scope_spans_len
+                + schema_field.len();
             out.reserve(resource_spans_len + 12);
             out.extend_from_slice(&[TAG_RESOURCE_SPANS]);
             push_varint(out, resource_spans_len as u64);
@@ -265,6 +311,8 @@ impl SpanConverter {
             push_varint(out, scope_spans_len as u64);
             out.extend_from_slice(scope_field);
             out.extend_from_slice(&self.scratch);
+            out.extend_from_slice(schema_field);
+            out.extend_from_slice(schema_field);
             for span in spans.drain(..) {
                 let pool = &mut self.pools[pool_index(span.kind)];
                 if pool.len() < POOLED_SPANS {
@@ -322,6 +370,7 @@ mod tests {
             let mut r = record([Kind::Req, Kind::Db, Kind::Fn][(i % 3) as usize]);
             r.name = StrId((i % 3) as u32 + 1);
             r.writer = (i % 2) as u16;
+            r.pid = if i % 5 == 0 && r.writer == 0 { 43 } else { 42 };
             r.span_id = i + 1;
             r.status = if i % 7 == 0 { 500 } else { 200 };
             r.error = r.status >= 500;
@@ -340,7 +389,37 @@ mod tests {
             assert_eq!(&out[..], &request.encode_to_vec()[..]);
             let decoded = ExportTraceServiceRequest::decode(out.freeze()).unwrap();
             assert_eq!(decoded, request);
-            assert_eq!(decoded.resource_spans.len(), 2, "two services");
+            assert_eq!(
+                decoded.resource_spans.len(),
+                3,
+                "two services, three processes"
+            );
+            let mut processes = Vec::new();
+            for rs in &decoded.resource_spans {
+                assert_eq!(rs.schema_url, SCHEMA_URL);
+                assert_eq!(rs.scope_spans[0].schema_url, SCHEMA_URL);
+                let attrs = &rs.resource.as_ref().unwrap().attributes;
+                let value = |key: &str| {
+                    attrs
+                        .iter()
+                        .find(|kv| kv.key == key)
+                        .and_then(|kv| kv.value.as_ref()?.value.clone())
+                };
+                use opentelemetry_proto::tonic::common::v1::any_value::Value;
+                let (Some(Value::StringValue(service)), Some(Value::IntValue(pid))) =
+                    (value("service.name"), value("process.pid"))
+                else {
+                    panic!("service.name and process.pid on the resource: {attrs:?}");
+                };
+                for span in &rs.scope_spans[0].spans {
+                    assert!(span.attributes.iter().all(|kv| kv.key != "process.pid"));
+                }
+                processes.push((service, pid));
+            }
+            processes.sort();
+            let want = [("profilis", 42), ("shop", 42), ("shop", 43)];
+            let want: Vec<(String, i64)> = want.iter().map(|(s, p)| (s.to_string(), *p)).collect();
+            assert_eq!(processes, want, "one resource per (service, pid)");
             plain.reclaim(request);
         }
     }

@@ -17,7 +17,7 @@
 //! collide, and `service.name`: the writers' service when every attached
 //! ring names the same one, else `profilis`.
 
-use super::spans::{kv_str, resource, scope, DEFAULT_SERVICE};
+use super::spans::{kv_str, resource, scope, DEFAULT_SERVICE, SCHEMA_URL};
 use crate::views::{DurationHistogram, Snapshot};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
@@ -115,9 +115,9 @@ pub fn request(snapshot: &Snapshot, host: &str) -> Option<ExportMetricsServiceRe
             scope_metrics: vec![ScopeMetrics {
                 scope: Some(scope()),
                 metrics,
-                schema_url: String::new(),
+                schema_url: SCHEMA_URL.to_string(),
             }],
-            schema_url: String::new(),
+            schema_url: SCHEMA_URL.to_string(),
         }],
     })
 }

@@ -24,7 +24,7 @@ pub mod transport;
 use super::{Exported, Exporter};
 use crate::ingest::Batch;
 use crate::ingest::RingContext;
-use crate::views::{ExporterStatus, OtlpStatus, SnapshotHandle};
+use crate::views::{ExporterCounts, ExporterStatus, OtlpStatus, SnapshotHandle};
 use profilis::record::FLAG_SAMPLED;
 use profilis::{Kind, Method, StrId};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -234,6 +234,32 @@ pub struct OtlpCounters {
     /// Spans in the queue now.
     pub queue_spans: AtomicU64,
     last_error: Mutex<Option<String>>,
+    /// Per ring (attachment slot): spans the receiver accepted
+    /// (`exported`) and spans given up on (`lost`: dropped at the queue,
+    /// failed, rejected), for the `--accounting` line.
+    rings: Mutex<HashMap<u32, ExporterCounts>>,
+}
+
+/// Spans of one request per ring (attachment slot), in request order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SlotSpans(pub Vec<(u32, u64)>);
+
+impl SlotSpans {
+    /// Counts `n` more spans of ring `slot`.
+    pub fn add(&mut self, slot: u32, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.0.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, count)) => *count += n,
+            None => self.0.push((slot, n)),
+        }
+    }
+
+    /// All spans.
+    pub fn total(&self) -> u64 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
 }
 
 impl OtlpCounters {
@@ -242,6 +268,49 @@ impl OtlpCounters {
         if let Ok(mut e) = self.last_error.lock() {
             *e = Some(message);
         }
+    }
+
+    /// Adds to the final figures of the ring attached as `slot`.
+    pub fn settle(&self, slot: u32, exported: u64, lost: u64) {
+        let mut rings = match self.rings.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let c = rings.entry(slot).or_default();
+        c.exported += exported;
+        c.lost += lost;
+    }
+
+    /// Counts every span of `spans` as given up on.
+    pub fn settle_lost(&self, spans: &SlotSpans) {
+        for &(slot, n) in &spans.0 {
+            self.settle(slot, 0, n);
+        }
+        self.failed.fetch_add(spans.total(), Relaxed);
+    }
+
+    /// Counts the spans of an accepted request: `rejected` of them (the
+    /// receiver's partial success, which does not say which) are charged
+    /// to the request's rings in request order, the rest as exported.
+    pub fn settle_accepted(&self, spans: &SlotSpans, rejected: u64) {
+        let mut rejected_left = rejected;
+        for &(slot, n) in &spans.0 {
+            let lost = rejected_left.min(n);
+            rejected_left -= lost;
+            self.settle(slot, n - lost, lost);
+        }
+        let rejected = rejected.min(spans.total());
+        self.exported.fetch_add(spans.total() - rejected, Relaxed);
+        self.rejected.fetch_add(rejected, Relaxed);
+    }
+
+    /// What became of the spans of the ring attached as `slot` so far.
+    pub fn ring(&self, slot: u32) -> ExporterCounts {
+        let rings = match self.rings.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        rings.get(&slot).copied().unwrap_or_default()
     }
 
     /// The latest error.
@@ -470,14 +539,23 @@ impl Exporter for OtlpExporter {
         c.queued.fetch_add(accepted as u64, Relaxed);
         c.dropped.fetch_add(dropped as u64, Relaxed);
         c.queue_spans.store(queued as u64, Relaxed);
+        if dropped > 0 {
+            c.settle(ctx.slot, 0, dropped as u64);
+        }
         if full_batch {
             self.shared.wake.notify_one();
         }
+        // Queued is not exported: what the receiver accepts is counted
+        // when it answers, and reported by `ring_counts`.
         Exported {
-            written: accepted as u64,
+            written: 0,
             lost: dropped as u64,
             skipped: 0,
         }
+    }
+
+    fn ring_counts(&self, slot: u32) -> Option<ExporterCounts> {
+        Some(self.shared.counters.ring(slot))
     }
 
     fn finish(&mut self) {

@@ -11,7 +11,14 @@
 //!   runtime with up to [`IN_FLIGHT`] requests at a time (HTTP/2 streams
 //!   for gRPC, pooled connections for HTTP), so encoding the next batch,
 //!   sending this one and the receiver decoding the previous one overlap.
-//!   It also pushes the metrics every `metrics_interval`.
+//!   It also pushes the metrics every `metrics_interval`, outside the
+//!   span requests' slots: the push is started on schedule even while
+//!   every slot is held by a span request being retried (the loop waits
+//!   for a free slot without stopping its timer).
+//!
+//! Errors are reported per signal ("OTLP trace export", "OTLP metrics
+//! export"), and so is recovering: a metrics push that succeeds says
+//! nothing about spans that still fail.
 //!
 //! Both threads run at the dashboard's lowered priority (nice 10, see
 //! [`crate::support::priority::BACKGROUND_NICE`]): when the machine is short of CPU
@@ -31,7 +38,7 @@ use super::convert::{Grouped, SpanConverter};
 use super::metrics;
 use super::spans::host_name;
 use super::transport::{Accepted, Client, Config, Failure, Signal};
-use super::{Chunk, OtlpOptions, Shared};
+use super::{Chunk, OtlpOptions, Shared, SlotSpans};
 use crate::support::report::ErrorReporter;
 use anyhow::Context;
 use bytes::Bytes;
@@ -56,7 +63,8 @@ const FREE_VECTORS: usize = 16;
 /// An encoded trace request.
 struct Encoded {
     body: Bytes,
-    spans: u64,
+    /// Its spans per ring.
+    spans: SlotSpans,
 }
 
 /// Starts the sender threads; the handle returned ends when both have.
@@ -70,7 +78,8 @@ pub fn start(
         .build()
         .context("starting the OTLP sender runtime")?;
     let (tx, rx) = mpsc::channel::<Encoded>(ENCODED_WAITING);
-    let errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP exporter")));
+    let errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP trace export")));
+    let metric_errors = Arc::new(Mutex::new(ErrorReporter::new("OTLP metrics export")));
     let network = {
         let shared = shared.clone();
         let options = options.clone();
@@ -87,6 +96,7 @@ pub fn start(
                                 options,
                                 client,
                                 errors,
+                                metric_errors,
                                 host: host_name(),
                             };
                             network.run(rx).await;
@@ -148,10 +158,9 @@ impl Encoder {
             let Some(encoded) = self.encode(pieces) else {
                 continue;
             };
-            let spans = encoded.spans;
-            if tx.blocking_send(encoded).is_err() {
+            if let Err(mpsc::error::SendError(encoded)) = tx.blocking_send(encoded) {
                 // The network thread is gone (it could not start).
-                self.shared.counters.failed.fetch_add(spans, Relaxed);
+                self.shared.counters.settle_lost(&encoded.spans);
             }
         }
     }
@@ -170,17 +179,24 @@ impl Encoder {
         loop {
             let closing = q.closing;
             if closing.is_some_and(|d| Instant::now() >= d) {
-                let left = (q.spans + carried) as u64;
-                q.chunks.clear();
+                let mut left = SlotSpans::default();
+                for chunk in q.chunks.drain(..) {
+                    left.add(chunk.slot, chunk.spans.len() as u64);
+                }
                 q.spans = 0;
                 drop(q);
-                self.carry = None;
+                if let Some((chunk, at)) = self.carry.take() {
+                    left.add(chunk.slot, (chunk.spans.len() - at) as u64);
+                }
                 self.shared.counters.queue_spans.store(0, Relaxed);
-                if left > 0 {
-                    self.shared.counters.failed.fetch_add(left, Relaxed);
+                if left.total() > 0 {
+                    self.shared.counters.settle_lost(&left);
                     report(
                         &self.errors,
-                        &format!("{left} spans not sent: the shutdown flush timed out"),
+                        &format!(
+                            "{} spans not sent: the shutdown flush timed out",
+                            left.total()
+                        ),
                     );
                 }
                 return (Vec::new(), true);
@@ -237,18 +253,20 @@ impl Encoder {
 
     fn encode(&mut self, pieces: Vec<Piece>) -> Option<Encoded> {
         let mut grouped = Grouped::default();
+        let mut slots = SlotSpans::default();
         for piece in &pieces {
+            slots.add(piece.chunk.slot, piece.range.len() as u64);
             self.converter
                 .add_spans(&piece.chunk, piece.range.clone(), &mut grouped);
         }
         self.recycle(pieces);
-        let spans = grouped.spans as u64;
-        if spans == 0 {
+        if grouped.spans == 0 {
             return None;
         }
+        debug_assert_eq!(grouped.spans as u64, slots.total(), "one span per record");
         self.converter.encode(grouped, &mut self.out);
         let body = self.out.split().freeze();
-        Some(Encoded { body, spans })
+        Some(Encoded { body, spans: slots })
     }
 
     /// Keeps the rest of a partly sent chunk as the carry, and hands the
@@ -288,7 +306,10 @@ struct Network {
     shared: Arc<Shared>,
     options: OtlpOptions,
     client: Client,
+    /// Errors of span requests.
     errors: Arc<Mutex<ErrorReporter>>,
+    /// Errors of metrics pushes.
+    metric_errors: Arc<Mutex<ErrorReporter>>,
     host: String,
 }
 
@@ -299,14 +320,22 @@ impl Network {
         let metrics_every = self.options.metrics_interval;
         let mut next_metrics = (!metrics_every.is_zero()).then(|| Instant::now() + metrics_every);
         let mut metrics_task: Option<tokio::task::JoinHandle<()>> = None;
+        // A request waiting for a free slot. Waiting for it is a branch of
+        // the loop, not an await inside one, so the metrics timer keeps
+        // firing while every slot is busy.
+        let mut waiting: Option<Encoded> = None;
         loop {
             let until_metrics = next_metrics.map_or(Duration::from_secs(3600), |at| {
                 at.saturating_duration_since(Instant::now())
             });
             tokio::select! {
-                encoded = rx.recv() => {
+                encoded = rx.recv(), if waiting.is_none() => {
                     let Some(encoded) = encoded else { break };
-                    let Ok(permit) = limit.clone().acquire_owned().await else { break };
+                    waiting = Some(encoded);
+                }
+                permit = limit.clone().acquire_owned(), if waiting.is_some() => {
+                    let Ok(permit) = permit else { break };
+                    let Some(encoded) = waiting.take() else { continue };
                     let me = self.clone();
                     tasks.spawn(async move {
                         me.send_spans(encoded).await;
@@ -340,14 +369,14 @@ impl Network {
     }
 
     async fn send_spans(&self, encoded: Encoded) {
-        let Encoded { body, spans } = encoded;
+        let Encoded { body, spans: slots } = encoded;
+        let spans = slots.total();
         let c = &self.shared.counters;
         let size = body.len() as u64;
         match self.send_with_retry(Signal::Traces, body, None).await {
             Ok(accepted) => {
                 let rejected = accepted.rejected.min(spans);
-                c.exported.fetch_add(spans - rejected, Relaxed);
-                c.rejected.fetch_add(rejected, Relaxed);
+                c.settle_accepted(&slots, rejected);
                 c.requests.fetch_add(1, Relaxed);
                 c.bytes.fetch_add(size, Relaxed);
                 if rejected > 0 {
@@ -361,7 +390,7 @@ impl Network {
                 }
             }
             Err(failure) => {
-                c.failed.fetch_add(spans, Relaxed);
+                c.settle_lost(&slots);
                 report(
                     &self.errors,
                     &format!(
@@ -395,7 +424,7 @@ impl Network {
                 c.bytes.fetch_add(size, Relaxed);
                 if accepted.rejected > 0 {
                     report(
-                        &self.errors,
+                        &self.metric_errors,
                         &format!(
                             "the receiver rejected {} metric data points: {}",
                             accepted.rejected, accepted.message
@@ -406,7 +435,7 @@ impl Network {
             Err(failure) => {
                 c.metric_failures.fetch_add(1, Relaxed);
                 report(
-                    &self.errors,
+                    &self.metric_errors,
                     &format!(
                         "metrics not sent to {}: {}",
                         self.client.target(Signal::Metrics),
@@ -434,6 +463,10 @@ impl Network {
         let mut backoff = INITIAL_BACKOFF;
         let mut rng = crate::support::timefmt::now_ns() | 1;
         let mut client = self.client.clone();
+        let errors = match signal {
+            Signal::Traces => &self.errors,
+            Signal::Metrics => &self.metric_errors,
+        };
         if self.closing().is_some_and(|d| Instant::now() >= d) {
             return Err(Failure {
                 retryable: false,
@@ -444,7 +477,7 @@ impl Network {
         loop {
             match client.send(signal, body.clone()).await {
                 Ok(accepted) => {
-                    if let Ok(mut e) = self.errors.lock() {
+                    if let Ok(mut e) = errors.lock() {
                         e.recovered();
                     }
                     return Ok(accepted);
@@ -467,7 +500,7 @@ impl Network {
                         return Err(failure);
                     }
                     report(
-                        &self.errors,
+                        errors,
                         &format!("{} (retrying in {} ms)", failure.message, wait.as_millis()),
                     );
                     c.retries.fetch_add(1, Relaxed);

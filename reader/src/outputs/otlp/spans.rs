@@ -3,11 +3,20 @@
 //!
 //! | event | span kind | span name | attributes |
 //! |---|---|---|---|
-//! | REQ | SERVER | `METHOD route` (`route` without a method) | `http.route`, `http.request.method`, `http.response.status_code`, `http.request.body.size`, `http.response.body.size` (sizes only when non-zero) |
+//! | REQ | SERVER | `METHOD route` (`route` without a method) | `http.route`, `http.request.method`, `url.scheme` (`http`), `url.path` (the route template, when it is a path), `http.response.status_code`, `http.request.body.size`, `http.response.body.size` (sizes only when non-zero) |
 //! | FN | INTERNAL | the function name | `code.function.name` |
-//! | DB | CLIENT | `OPERATION table` parsed from the redacted text (`SELECT users`), else the text cut to 64 characters | `db.query.text` (redacted), `db.response.returned_rows`, `db.operation.name`, `db.collection.name` |
+//! | DB | CLIENT | `OPERATION table` parsed from the redacted text (`SELECT users`), else the text cut to 64 characters | `db.system.name` (`other_sql`), `db.query.text` (redacted), `db.response.returned_rows`, `db.operation.name`, `db.collection.name` |
 //!
-//! Every span also gets `process.pid` and `thread.id`. An error event gets
+//! A request event records the route template only, never the path that
+//! was asked for (which holds ids and other personal data) nor the scheme:
+//! `url.path` carries the template (a scrubbed path, as the conventions
+//! allow), and `url.scheme` is `http`, the application's own listener
+//! (TLS is terminated in front of it). A DB event records the query text,
+//! not the database product: `db.system.name` is `other_sql`, the
+//! conventions' value for a SQL database not otherwise identified.
+//!
+//! Every span also gets `thread.id`; `process.pid` is on the resource. An
+//! error event gets
 //! status ERROR (with the exception message, if any), `error.type` (the
 //! exception type; else the HTTP status code of a 5xx; else `_OTHER`) and,
 //! when an exception was recorded, an `exception` span event with
@@ -17,9 +26,11 @@
 //! trace id (recorded outside any span context) becomes the root span of a
 //! fresh random trace id; one without a span id gets a fresh span id.
 //!
-//! Spans are grouped into one `ResourceSpans` per service: `service.name`
-//! is the writer's service name (`RingOptions::service`), else `profilis`;
-//! with `host.name` and `telemetry.sdk.*`.
+//! Spans are grouped into one `ResourceSpans` per writer process (service
+//! and pid): `service.name` is the writer's service name
+//! (`RingOptions::service`), else `profilis`; with `process.pid`,
+//! `host.name` and `telemetry.sdk.*`. Resource and scope spans carry
+//! [`SCHEMA_URL`], the version of the conventions these names follow.
 
 use super::SpanRecord;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
@@ -29,6 +40,13 @@ use profilis::{Kind, Method};
 
 /// `service.name` of spans whose writer set no service.
 pub const DEFAULT_SERVICE: &str = "profilis";
+/// The semantic conventions version the attribute names follow
+/// (`schema_url` of resource and scope spans and metrics).
+pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.34.0";
+/// `db.system.name` of DB spans: the event does not say which database.
+pub const DB_SYSTEM: &str = "other_sql";
+/// `url.scheme` of request spans: the event does not record it.
+pub const URL_SCHEME: &str = "http";
 /// Longest DB span name made from the query text, in characters.
 pub const DB_NAME_CHARS: usize = 64;
 
@@ -166,6 +184,10 @@ pub fn fill(
                 span.name.push_str(r.method.as_str());
                 span.name.push(' ');
             }
+            attrs.str("url.scheme", URL_SCHEME);
+            if name.starts_with('/') {
+                attrs.str("url.path", name);
+            }
             span.name.push_str(name);
             if r.status != 0 {
                 attrs.int("http.response.status_code", i64::from(r.status));
@@ -179,6 +201,7 @@ pub fn fill(
             span::SpanKind::Server
         }
         Kind::Db => {
+            attrs.str("db.system.name", DB_SYSTEM);
             attrs.str("db.query.text", name);
             attrs.int("db.response.returned_rows", clamp(r.value));
             match db_summary(name) {
@@ -204,7 +227,6 @@ pub fn fill(
         }
     };
     span.kind = kind as i32;
-    attrs.int("process.pid", i64::from(r.pid));
     attrs.int("thread.id", i64::from(r.tid));
     span.status = None;
     if r.error {
@@ -250,18 +272,20 @@ fn set_bytes(v: &mut Vec<u8>, bytes: &[u8]) {
 }
 
 /// Every attribute key [`fill`] writes.
-const SPAN_KEYS: [&str; 14] = [
+const SPAN_KEYS: [&str; 16] = [
     "http.route",
     "http.request.method",
+    "url.scheme",
+    "url.path",
     "http.response.status_code",
     "http.request.body.size",
     "http.response.body.size",
+    "db.system.name",
     "db.query.text",
     "db.response.returned_rows",
     "db.operation.name",
     "db.collection.name",
     "code.function.name",
-    "process.pid",
     "thread.id",
     "error.type",
     "",
@@ -457,7 +481,12 @@ pub(super) mod tests {
             attr(&s, "error.type"),
             Some(&StringValue("TimeoutError".into()))
         );
-        assert_eq!(attr(&s, "process.pid"), Some(&IntValue(42)));
+        assert_eq!(attr(&s, "url.scheme"), Some(&StringValue("http".into())));
+        assert_eq!(
+            attr(&s, "url.path"),
+            Some(&StringValue("/api/orders/{id}".into()))
+        );
+        assert_eq!(attr(&s, "process.pid"), None, "on the resource");
         assert_eq!(attr(&s, "thread.id"), Some(&IntValue(7)));
         let status = s.status.as_ref().unwrap();
         assert_eq!(status.code, status::StatusCode::Error as i32);
@@ -478,6 +507,9 @@ pub(super) mod tests {
         let a = convert(&r, "/x", None, &mut rng);
         let b = convert(&r, "/x", None, &mut rng);
         assert_eq!(a.name, "/x", "no method: the route alone");
+        let not_a_path = convert(&r, "grpc.Health/Check", None, &mut rng);
+        assert_eq!(attr(&not_a_path, "url.path"), None, "not a URL path");
+        assert!(attr(&not_a_path, "url.scheme").is_some());
         assert_eq!(
             attr(&a, "error.type"),
             Some(&any_value::Value::StringValue("500".into()))
@@ -502,6 +534,11 @@ pub(super) mod tests {
         let s = convert(&r, "SELECT * FROM users WHERE id = ?", None, &mut rng);
         assert_eq!(s.name, "SELECT users");
         assert_eq!(s.kind, span::SpanKind::Client as i32);
+        assert_eq!(
+            attr(&s, "db.system.name"),
+            Some(&any_value::Value::StringValue("other_sql".into()))
+        );
+        assert_eq!(attr(&s, "process.pid"), None);
         assert_eq!(
             attr(&s, "db.response.returned_rows"),
             Some(&any_value::Value::IntValue(3))

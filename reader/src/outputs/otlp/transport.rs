@@ -13,6 +13,10 @@
 //! `OUT_OF_RANGE`, `DATA_LOSS`; HTTP 429, 502, 503 and 504 (honouring a
 //! `Retry-After` given in seconds); connection errors and timeouts. Every
 //! other failure is final for the request.
+//!
+//! Every request names the reader in `User-Agent` ([`USER_AGENT`]; tonic
+//! appends its own name and version over gRPC); a `--otlp-header
+//! user-agent=...` replaces it over HTTP.
 
 use super::{OtlpHeader, OtlpOptions, OtlpProtocol};
 use anyhow::{anyhow, bail};
@@ -27,6 +31,9 @@ use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue};
 use tonic::transport::{Channel, Endpoint};
+
+/// `User-Agent` of every request.
+pub const USER_AGENT: &str = concat!("profilis-reader/", env!("CARGO_PKG_VERSION"));
 
 /// What a request carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +194,7 @@ impl Client {
             OtlpProtocol::Grpc => {
                 let uri = config.grpc.clone().expect("checked in Config::new");
                 let channel = Endpoint::from(uri)
+                    .user_agent(USER_AGENT)?
                     .connect_timeout(config.timeout)
                     .timeout(config.timeout)
                     .tcp_nodelay(true)
@@ -345,6 +353,7 @@ async fn http_send(
 ) -> Result<Accepted, Failure> {
     let mut request = hyper::Request::post(uri.clone())
         .header(CONTENT_TYPE, "application/x-protobuf")
+        .header(hyper::header::USER_AGENT, USER_AGENT)
         .body(Full::new(body))
         .map_err(|e| Failure {
             retryable: false,
