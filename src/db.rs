@@ -201,14 +201,19 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
             continue;
         }
         // Double-quoted text: an identifier or, in SQLite and MySQL, a
-        // string; which one is decided by `redact_double_quoted`. Where a
-        // backslash is inside, MySQL reads it as an escape and the string
-        // may run on past the first closing quote: the run ends where the
-        // later of both readings ends, and is a value.
+        // string; which one is decided by `redact_double_quoted`. With a
+        // backslash inside it is a value: MySQL reads the backslash as an
+        // escape, SQLite and PostgreSQL do not, and where the two readings
+        // end it differently (`"a\" AND b = "x"`), each reads as SQL what
+        // the other reads as a string, so the rest of the text is redacted.
         if c == b'"' {
             let end = quoted_end(b, i, c, false);
             if b[i + 1..end].contains(&b'\\') {
-                i = end.max(quoted_end(b, i, c, true)).min(b.len());
+                i = if quoted_end(b, i, c, true) == end {
+                    end
+                } else {
+                    b.len()
+                };
                 push_value(&mut out, &mut space);
                 continue;
             }
@@ -734,8 +739,9 @@ fn write_token(out: &mut String, token: &Token<'_>) {
 /// Everywhere else (comparisons, select lists, `VALUES`, the value of an
 /// assignment, function arguments, `ORDER BY`, a second table after a
 /// comma, an alias without `AS`) it becomes `?`, name or not. Double-quoted
-/// text with a backslash in it is always `?`, and runs to the later of its
-/// ends with and without backslash escapes (MySQL reads `\"` as a quote).
+/// text with a backslash in it is always `?`; where it ends elsewhere with
+/// backslash escapes (MySQL: `"a\" b"` is one string) than without (SQLite,
+/// PostgreSQL: `"a\"` then `b"`), the rest of the text is redacted.
 /// Backtick-quoted names are MySQL and SQLite identifiers only and are
 /// always kept.
 ///
@@ -1124,13 +1130,13 @@ mod tests {
         // An unterminated one swallows the rest, kept only as a name.
         redacts(r#"WHERE x = "secret AND y = 1"#, "WHERE x = ?");
         redacts(r#"SELECT * FROM "t"#, r#"SELECT * FROM "t"#);
-        // MySQL reads a backslash as an escape in a double-quoted string:
-        // the value runs to the later of both ends and is never a name.
-        redacts(
-            r#"WHERE x = "a\" secret words" AND y = 1"#,
-            "WHERE x = ? AND y = ?",
-        );
+        // MySQL reads a backslash as an escape in a double-quoted string,
+        // SQLite and PostgreSQL do not: such text is never a name, and
+        // where the readings end it differently the rest is redacted.
+        redacts(r#"WHERE x = "C:\dir" AND y = 1"#, "WHERE x = ? AND y = ?");
         redacts(r#"WHERE x = "a\\" AND y = 1"#, "WHERE x = ? AND y = ?");
+        redacts(r#"WHERE x = "a\" secret words" AND y = 1"#, "WHERE x = ?");
+        redacts(r#"WHERE x = "a\" AND y = "secret""#, "WHERE x = ?");
         redacts(r#"SELECT * FROM "dir\" WHERE secret""#, "SELECT * FROM ?");
         // Backticks are MySQL and SQLite names only.
         redacts(
