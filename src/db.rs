@@ -513,13 +513,14 @@ fn keyword_before<'a>(tokens: &[Token<'a>], at: usize) -> Option<Tok<'a>> {
     Some(tokens[k].tok)
 }
 
-/// Whether `tokens[on]` is the `ON` of `CREATE INDEX name ON table`.
+/// Whether `tokens[on]` is the `ON` of `CREATE INDEX [name] ON table`.
 fn is_index_on(tokens: &[Token<'_>], on: usize) -> bool {
     is_word(tokens[on].tok, "ON")
         && on > 0
-        && name_start(tokens, on - 1)
-            .and_then(|start| keyword_before(tokens, start))
-            .is_some_and(|t| is_word(t, "INDEX"))
+        && (is_word(tokens[on - 1].tok, "INDEX")
+            || name_start(tokens, on - 1)
+                .and_then(|start| keyword_before(tokens, start))
+                .is_some_and(|t| is_word(t, "INDEX")))
 }
 
 /// Whether a name starting at `tokens[at]` is the object of a statement
@@ -1109,6 +1110,8 @@ mod tests {
             r#"DELETE FROM "t" WHERE x = ?"#,
             r#"CREATE TABLE IF NOT EXISTS "t" ("a" TEXT, "b" INTEGER REFERENCES "u" ("id"))"#,
             r#"CREATE UNIQUE INDEX "i" ON "t" ("a", "b")"#,
+            r#"CREATE INDEX IF NOT EXISTS "s"."i" ON "s"."t" ("a" DESC)"#,
+            r#"CREATE INDEX ON "t" ("a")"#,
             r#"WITH "c" ("x") AS (SELECT 1) SELECT "c"."x" FROM "c""#,
             r#"SELECT * FROM a JOIN b USING ("id")"#,
             r#"INSERT INTO t ("a") VALUES (?) ON CONFLICT ("a") DO UPDATE SET "b" = excluded."b""#,
