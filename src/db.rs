@@ -36,7 +36,8 @@ use std::task::{Context, Poll};
 enum Tok<'a> {
     /// Identifier or keyword (kept).
     Word(&'a str),
-    /// Quoted identifier: `"col"`, `` `col` `` (kept).
+    /// Quoted identifier: `` `col` ``, or `"col"` where it can only be a
+    /// name (kept; see [`redact`]).
     Quoted(&'a str),
     /// A literal or placeholder, written as `?`.
     Value,
@@ -199,8 +200,33 @@ fn tokenize(text: &str) -> Vec<Token<'_>> {
             push_value(&mut out, &mut space);
             continue;
         }
-        // Quoted identifiers.
-        if c == b'"' || c == b'`' {
+        // Double-quoted text: an identifier or, in SQLite and MySQL, a
+        // string; which one is decided by `redact_double_quoted`. With a
+        // backslash inside it is a value: MySQL reads the backslash as an
+        // escape, SQLite and PostgreSQL do not, and where the two readings
+        // end it differently (`"a\" AND b = "x"`), each reads as SQL what
+        // the other reads as a string, so the rest of the text is redacted.
+        if c == b'"' {
+            let end = quoted_end(b, i, c, false);
+            if b[i + 1..end].contains(&b'\\') {
+                i = if quoted_end(b, i, c, true) == end {
+                    end
+                } else {
+                    b.len()
+                };
+                push_value(&mut out, &mut space);
+                continue;
+            }
+            out.push(Token {
+                tok: Tok::Quoted(&text[i..end]),
+                space,
+            });
+            space = false;
+            i = end;
+            continue;
+        }
+        // Backtick-quoted identifiers (MySQL, SQLite: never a value).
+        if c == b'`' {
             let end = quoted_end(b, i, c, false);
             out.push(Token {
                 tok: Tok::Quoted(&text[i..end]),
@@ -357,6 +383,311 @@ fn value_list_end(tokens: &[Token<'_>], open: usize) -> Option<usize> {
     None
 }
 
+fn is_word(tok: Tok<'_>, keyword: &str) -> bool {
+    matches!(tok, Tok::Word(w) if w.eq_ignore_ascii_case(keyword))
+}
+
+fn is_any_word(tok: Tok<'_>, keywords: &[&str]) -> bool {
+    keywords.iter().any(|k| is_word(tok, k))
+}
+
+/// Words that never name a table or column where [`name_start`] looks for
+/// one (`INSERT INTO t VALUES (...)`: `VALUES` is no table).
+const NOT_NAMES: &[&str] = &[
+    "SELECT",
+    "VALUES",
+    "VALUE",
+    "IN",
+    "SET",
+    "DEFAULT",
+    "WHERE",
+    "FROM",
+    "ON",
+    "USING",
+    "AS",
+    "AND",
+    "OR",
+    "NOT",
+    "EXISTS",
+    "ALL",
+    "ANY",
+    "SOME",
+    "CASE",
+    "WHEN",
+    "THEN",
+    "ELSE",
+    "END",
+    "RETURNING",
+    "LIKE",
+    "IS",
+    "NULL",
+    "BETWEEN",
+    "DISTINCT",
+    "OVER",
+    "FILTER",
+    "WITHIN",
+];
+
+/// Keywords directly after which a double-quoted token names a table,
+/// column, index, view, constraint, CTE, alias or type (`INSERT INTO "t"`,
+/// `UPDATE "t" SET "c" = ...`, `AS "n"`, `CAST(x AS "t")`). `FROM` and
+/// `ON` are decided by [`keeps_double_quoted`].
+const NAME_AFTER: &[&str] = &[
+    "JOIN",
+    "INTO",
+    "UPDATE",
+    "TABLE",
+    "INDEX",
+    "VIEW",
+    "TRIGGER",
+    "REFERENCES",
+    "CONSTRAINT",
+    "COLUMN",
+    "WITH",
+    "RECURSIVE",
+    "AS",
+    "SET",
+];
+
+/// Keywords that end the assignments of a `SET` clause.
+const SET_ENDS: &[&str] = &[
+    "WHERE",
+    "FROM",
+    "RETURNING",
+    "ORDER",
+    "LIMIT",
+    "GROUP",
+    "HAVING",
+    "SELECT",
+    "VALUES",
+    "ON",
+    "UNION",
+    "INTERSECT",
+    "EXCEPT",
+    "WINDOW",
+    "OFFSET",
+    "INTO",
+];
+
+/// Words after a double-quoted token that make it an operand, not a column
+/// of a name list (`("a" AND "b")`).
+const OPERATOR_WORDS: &[&str] = &[
+    "AND", "OR", "NOT", "IS", "IN", "LIKE", "ILIKE", "GLOB", "REGEXP", "RLIKE", "MATCH", "BETWEEN",
+    "ESCAPE", "ISNULL", "NOTNULL", "DIV", "MOD", "XOR",
+];
+
+/// The index of the first token of the name (`t`, `"t"`, `s.t`, `"s"."t"`)
+/// that ends at `tokens[last]`, if one does.
+fn name_start(tokens: &[Token<'_>], last: usize) -> Option<usize> {
+    let is_name = |t: Tok<'_>| match t {
+        Tok::Quoted(_) => true,
+        Tok::Word(_) => !is_any_word(t, NOT_NAMES),
+        _ => false,
+    };
+    if !is_name(tokens.get(last)?.tok) {
+        return None;
+    }
+    let mut start = last;
+    while start >= 2
+        && matches!(tokens[start - 1].tok, Tok::Punct('.'))
+        && is_name(tokens[start - 2].tok)
+    {
+        start -= 2;
+    }
+    Some(start)
+}
+
+/// The token before `tokens[at]`, passing over `IF [NOT] EXISTS`
+/// (`CREATE TABLE IF NOT EXISTS "t"`).
+fn keyword_before<'a>(tokens: &[Token<'a>], at: usize) -> Option<Tok<'a>> {
+    let mut k = at.checked_sub(1)?;
+    if is_word(tokens[k].tok, "EXISTS") {
+        let mut j = k.checked_sub(1)?;
+        if is_word(tokens[j].tok, "NOT") {
+            j = j.checked_sub(1)?;
+        }
+        if is_word(tokens[j].tok, "IF") {
+            k = j.checked_sub(1)?;
+        }
+    }
+    Some(tokens[k].tok)
+}
+
+/// Whether `tokens[on]` is the `ON` of `CREATE INDEX [name] ON table`.
+fn is_index_on(tokens: &[Token<'_>], on: usize) -> bool {
+    is_word(tokens[on].tok, "ON")
+        && on > 0
+        && (is_word(tokens[on - 1].tok, "INDEX")
+            || name_start(tokens, on - 1)
+                .and_then(|start| keyword_before(tokens, start))
+                .is_some_and(|t| is_word(t, "INDEX")))
+}
+
+/// Whether a name starting at `tokens[at]` is the object of a statement
+/// (the table of `INSERT INTO`, `CREATE TABLE`, `REFERENCES`, an index's
+/// `ON`; a view; a CTE), whose `( ... )` that follows lists columns.
+fn names_columns(tokens: &[Token<'_>], at: usize) -> bool {
+    match at.checked_sub(1).map(|k| tokens[k].tok) {
+        Some(t) if is_word(t, "ON") => is_index_on(tokens, at - 1),
+        _ => keyword_before(tokens, at).is_some_and(|t| {
+            is_any_word(
+                t,
+                &["INTO", "TABLE", "VIEW", "REFERENCES", "WITH", "RECURSIVE"],
+            )
+        }),
+    }
+}
+
+/// What [`redact_double_quoted`] knows of one level of parentheses.
+#[derive(Clone, Copy, Default)]
+struct Level {
+    /// A `SELECT`, `DELETE` or `UPDATE` came at this level, so a `FROM`
+    /// here starts a table list (not `EXTRACT(YEAR FROM x)`).
+    statement: bool,
+    /// Inside the assignments of a `SET` clause.
+    set: bool,
+    /// This `( ... )` lists columns (`INSERT INTO t ("a", "b")`).
+    columns: bool,
+    /// The next token starts an element of the list (after `(` or `,`).
+    element_start: bool,
+    /// After MySQL's `IDENTIFIED`, where `WITH "plugin" AS "hash"` are
+    /// strings.
+    identified: bool,
+}
+
+/// Turns every double-quoted token that SQLite or MySQL could read as a
+/// string into a value; keeps those that can only be names (see
+/// [`redact`]).
+fn redact_double_quoted(tokens: &mut [Token<'_>]) {
+    let mut levels = vec![Level::default()];
+    let mut to_value = Vec::new();
+    for k in 0..tokens.len() {
+        let tok = tokens[k].tok;
+        let prev = k.checked_sub(1).map(|j| tokens[j].tok);
+        let level = *levels.last().expect("never empty");
+        if let Tok::Quoted(q) = tok {
+            if q.starts_with('"') && !keeps_double_quoted(tokens, k, level) {
+                to_value.push(k);
+            }
+        }
+        let depth = levels.len();
+        let top = levels.last_mut().expect("never empty");
+        top.element_start = false;
+        match tok {
+            Tok::Punct('(') => {
+                let columns = match prev {
+                    Some(t) if is_any_word(t, &["USING", "KEY", "UNIQUE", "CONFLICT"]) => true,
+                    // `UPDATE t SET ("a", "b") = (...)`, not MySQL's
+                    // `c SET('x', 'y')` column type.
+                    Some(t) if is_word(t, "SET") => level.statement,
+                    _ => k
+                        .checked_sub(1)
+                        .and_then(|last| name_start(tokens, last))
+                        .is_some_and(|start| names_columns(tokens, start)),
+                };
+                levels.push(Level {
+                    columns,
+                    element_start: true,
+                    ..Level::default()
+                });
+            }
+            // An unmatched `)` closes nothing.
+            Tok::Punct(')') if depth > 1 => {
+                levels.pop();
+            }
+            Tok::Punct(',') => top.element_start = true,
+            Tok::Punct(';') => {
+                levels.truncate(1);
+                levels[0] = Level::default();
+            }
+            Tok::Word(_) => {
+                if is_any_word(tok, &["SELECT", "DELETE", "UPDATE"]) {
+                    top.statement = true;
+                }
+                if is_word(tok, "IDENTIFIED") {
+                    top.identified = true;
+                }
+                if is_word(tok, "SET") {
+                    top.set = true;
+                } else if is_any_word(tok, SET_ENDS) {
+                    top.set = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    for k in to_value {
+        tokens[k].tok = Tok::Value;
+    }
+}
+
+/// Whether the double-quoted `tokens[k]` can only be a name, at a
+/// parenthesis level described by `level`.
+fn keeps_double_quoted(tokens: &[Token<'_>], k: usize, level: Level) -> bool {
+    let tok = |j: usize| tokens.get(j).map(|t| t.tok);
+    let prev = k.checked_sub(1).and_then(tok);
+    let next = tok(k + 1);
+    let is_name = |t: Option<Tok<'_>>| matches!(t, Some(Tok::Word(_) | Tok::Quoted(_)));
+    // Part of a qualified name: `"s"."t"`, `t."c"`, `"t".*`.
+    if matches!(next, Some(Tok::Punct('.')))
+        && matches!(
+            tok(k + 2),
+            Some(Tok::Word(_) | Tok::Quoted(_) | Tok::Punct('*'))
+        )
+    {
+        return true;
+    }
+    if matches!(prev, Some(Tok::Punct('.'))) && is_name(k.checked_sub(2).and_then(tok)) {
+        return true;
+    }
+    // A function or a table with a column list: `"f"(x)`, `"t" ("a")`.
+    if matches!(next, Some(Tok::Punct('('))) {
+        return true;
+    }
+    // Directly after a keyword that takes a name.
+    if let Some(before) = keyword_before(tokens, k) {
+        if is_any_word(before, NAME_AFTER)
+            && !(level.identified && is_any_word(before, &["WITH", "AS"]))
+        {
+            return true;
+        }
+    }
+    if let Some(p) = prev {
+        // `FROM "t"` of a statement; not `IS DISTINCT FROM "x"` nor
+        // `EXTRACT(YEAR FROM "x")`.
+        if is_word(p, "FROM")
+            && level.statement
+            && !k
+                .checked_sub(2)
+                .is_some_and(|j| is_word(tokens[j].tok, "DISTINCT"))
+        {
+            return true;
+        }
+        // `CREATE INDEX i ON "t"`, not `JOIN t ON "a" = "b"`.
+        if is_index_on(tokens, k - 1) {
+            return true;
+        }
+        // The next assignment of a SET clause: `SET a = 1, "b" = 2`.
+        if level.set
+            && matches!(p, Tok::Punct(','))
+            && matches!(next, Some(Tok::Punct('=')))
+            && !matches!(tok(k + 2), Some(Tok::Punct('=')))
+        {
+            return true;
+        }
+    }
+    // An element of a column list: `INSERT INTO t ("a", "b")`,
+    // `CREATE TABLE t ("a" TEXT, ...)`, `USING ("id")`.
+    if level.columns && level.element_start {
+        return match next {
+            Some(Tok::Punct(',' | ')')) | None => true,
+            Some(t @ Tok::Word(_)) => !is_any_word(t, OPERATOR_WORDS),
+            _ => false,
+        };
+    }
+    false
+}
+
 fn write_token(out: &mut String, token: &Token<'_>) {
     if token.space && !out.is_empty() {
         out.push(' ');
@@ -383,17 +714,51 @@ fn write_token(out: &mut String, token: &Token<'_>) {
 ///   space.
 ///
 /// Identifiers stay as written, including digits in them (`t1.col2`) and
-/// quoted ones (`"order"`, `` `order` ``): double quotes are identifiers, as
-/// in standard SQL.
+/// backtick-quoted ones (`` `order` ``).
+///
+/// Double-quoted text is an identifier in PostgreSQL, but a string in MySQL
+/// (default mode), and SQLite reads it as a string where no column has that
+/// name. So `"..."` becomes `?` unless it stands where only a name can:
+///
+/// - directly after `FROM` (of a `SELECT`, `DELETE` or `UPDATE` at the same
+///   parenthesis level; not `IS DISTINCT FROM`, `EXTRACT(x FROM ...)`),
+///   `JOIN`, `INTO`, `UPDATE`, `TABLE`, `INDEX`, `VIEW`, `TRIGGER`,
+///   `REFERENCES`, `CONSTRAINT`, `COLUMN`, `WITH`, `RECURSIVE`, `SET` (the
+///   first column assigned) or `AS` (an alias or a type), also past
+///   `IF [NOT] EXISTS`; not after MySQL's `IDENTIFIED`, where
+///   `WITH "plugin" AS "hash"` are strings;
+/// - the table after the `ON` of `CREATE INDEX name ON`;
+/// - a column assigned in a `SET` list: `, "c" =`;
+/// - a part of a qualified name (`"s"."t"`, `t."c"`, `"t".*`);
+/// - a function or table name directly before `(` (`"f"(x)`);
+/// - an element of a column list (followed by `,`, `)` or a type or other
+///   word, not by an operator): the `( ... )` after the table of
+///   `INSERT INTO`, `CREATE TABLE`, `REFERENCES`, a view, a CTE or an
+///   index's `ON`, and after `USING`, `KEY`, `UNIQUE`, `ON CONFLICT` and
+///   `UPDATE ... SET`.
+///
+/// Everywhere else (comparisons, select lists, `VALUES`, the value of an
+/// assignment, function arguments, `ORDER BY`, a second table after a
+/// comma, an alias without `AS`) it becomes `?`, name or not. Double-quoted
+/// text with a backslash in it is always `?`; where it ends elsewhere with
+/// backslash escapes (MySQL: `"a\" b"` is one string) than without (SQLite,
+/// PostgreSQL: `"a\"` then `b"`), the rest of the text is redacted.
+/// Backtick-quoted names are MySQL and SQLite identifiers only and are
+/// always kept.
 ///
 /// ```
 /// assert_eq!(
 ///     profilis::db::redact("select * from t1 where id in (1, 2, 3) -- by id\n and name = 'O''Brien'"),
 ///     "select * from t1 where id in (?) and name = ?"
 /// );
+/// assert_eq!(
+///     profilis::db::redact(r#"UPDATE "users" SET "email" = "ann@example.com" WHERE "id" = 7"#),
+///     r#"UPDATE "users" SET "email" = ? WHERE ? = ?"#
+/// );
 /// ```
 pub fn redact(sql: &str) -> String {
-    let tokens = tokenize(sql);
+    let mut tokens = tokenize(sql);
+    redact_double_quoted(&mut tokens);
     let mut out = String::with_capacity(sql.len().min(1024));
     let mut k = 0;
     while k < tokens.len() {
@@ -666,6 +1031,126 @@ mod tests {
         );
         assert_eq!(redact("SELECT (a) - 1"), "SELECT (a) - ?");
         assert_eq!(redact("SELECT -1, x = -2.5"), "SELECT ?, x = ?");
+    }
+
+    /// Asserts `redact(sql) == expected`, that no `secret` is left in it
+    /// and that redacting again changes nothing.
+    fn redacts(sql: &str, expected: &str) {
+        let out = redact(sql);
+        assert_eq!(out, expected, "{sql:?}");
+        assert!(!out.contains("secret"), "{sql:?} -> {out:?}");
+        assert_eq!(redact(&out), out, "not idempotent: {sql:?}");
+    }
+
+    #[test]
+    fn double_quoted_values_are_redacted() {
+        // SQLite (for a name that is no column) and MySQL read these as
+        // strings.
+        redacts(
+            r#"SELECT * FROM users WHERE email = "ann@secret.example""#,
+            "SELECT * FROM users WHERE email = ?",
+        );
+        redacts(
+            r#"SELECT "name" FROM "users" WHERE "id" = 7"#,
+            r#"SELECT ? FROM "users" WHERE ? = ?"#,
+        );
+        redacts(
+            r#"INSERT INTO "t" ("a", "b") VALUES ("secret x", 'y')"#,
+            r#"INSERT INTO "t" ("a", "b") VALUES (?, ?)"#,
+        );
+        redacts(
+            r#"UPDATE "t" SET "c" = "secret", "d" = "secret" WHERE "k" = "secret""#,
+            r#"UPDATE "t" SET "c" = ?, "d" = ? WHERE ? = ?"#,
+        );
+        redacts(
+            r#"SELECT * FROM t WHERE a IN ("secret", "secret") AND b LIKE "secret%""#,
+            "SELECT * FROM t WHERE a IN (?) AND b LIKE ?",
+        );
+        redacts(
+            r#"INSERT INTO t VALUES ("secret", 1), ("secret", 2)"#,
+            "INSERT INTO t VALUES (?, ?)",
+        );
+        redacts(
+            r#"SELECT lower("secret"), CASE WHEN a THEN "secret" ELSE "secret" END FROM t"#,
+            "SELECT lower(?), CASE WHEN a THEN ? ELSE ? END FROM t",
+        );
+        // A condition of ON, unlike the table of CREATE INDEX ... ON.
+        redacts(
+            r#"SELECT * FROM a JOIN b ON "secret" = "secret""#,
+            "SELECT * FROM a JOIN b ON ? = ?",
+        );
+        // FROM of a function or IS DISTINCT FROM takes a value.
+        redacts(
+            r#"SELECT EXTRACT(YEAR FROM "secret"), a IS DISTINCT FROM "secret" FROM t"#,
+            "SELECT EXTRACT(YEAR FROM ?), a IS DISTINCT FROM ? FROM t",
+        );
+        // A name list only after a table: not a function's arguments.
+        redacts(r#"SELECT f("secret", "secret")"#, "SELECT f(?, ?)");
+        // MySQL: a SET column's members, a plugin's authentication string.
+        redacts(
+            r#"CREATE TABLE t (c SET("secret", "secret"))"#,
+            "CREATE TABLE t (c SET(?, ?))",
+        );
+        redacts(
+            r#"CREATE USER u IDENTIFIED WITH "p" AS "secret""#,
+            "CREATE USER u IDENTIFIED WITH ? AS ?",
+        );
+        redacts(
+            r#"INSERT INTO t ("a" || "secret") VALUES (1)"#,
+            r#"INSERT INTO t (? || ?) VALUES (?)"#,
+        );
+    }
+
+    #[test]
+    fn double_quoted_names_are_kept() {
+        for sql in [
+            r#"SELECT "s"."t"."c", t."c", "t".* FROM "s"."t""#,
+            r#"SELECT count(*) AS "n" FROM t"#,
+            r#"SELECT * FROM "a" JOIN "b" ON "a"."id" = "b"."id""#,
+            r#"DELETE FROM "t" WHERE x = ?"#,
+            r#"CREATE TABLE IF NOT EXISTS "t" ("a" TEXT, "b" INTEGER REFERENCES "u" ("id"))"#,
+            r#"CREATE UNIQUE INDEX "i" ON "t" ("a", "b")"#,
+            r#"CREATE INDEX IF NOT EXISTS "s"."i" ON "s"."t" ("a" DESC)"#,
+            r#"CREATE INDEX ON "t" ("a")"#,
+            r#"WITH "c" ("x") AS (SELECT 1) SELECT "c"."x" FROM "c""#,
+            r#"SELECT * FROM a JOIN b USING ("id")"#,
+            r#"INSERT INTO t ("a") VALUES (?) ON CONFLICT ("a") DO UPDATE SET "b" = excluded."b""#,
+            r#"SELECT "my func"(x) FROM t"#,
+            r#"SELECT CAST(x AS "int4") FROM t"#,
+            r#"ALTER TABLE "t" ADD COLUMN "c" TEXT"#,
+            r#"SELECT * FROM (SELECT * FROM "t") AS "q""#,
+            r#"UPDATE t SET ("a", "b") = (?, ?)"#,
+        ] {
+            redacts(sql, &sql.replace("1", "?"));
+        }
+    }
+
+    #[test]
+    fn double_quoted_edge_cases() {
+        // Doubled quotes escape a quote, as a name and as a value.
+        redacts(r#"SELECT * FROM "a""b""#, r#"SELECT * FROM "a""b""#);
+        redacts(r#"WHERE x = "se""cret" AND y = 1"#, "WHERE x = ? AND y = ?");
+        // An unterminated one swallows the rest, kept only as a name.
+        redacts(r#"WHERE x = "secret AND y = 1"#, "WHERE x = ?");
+        redacts(r#"SELECT * FROM "t"#, r#"SELECT * FROM "t"#);
+        // MySQL reads a backslash as an escape in a double-quoted string,
+        // SQLite and PostgreSQL do not: such text is never a name, and
+        // where the readings end it differently the rest is redacted.
+        redacts(r#"WHERE x = "C:\dir" AND y = 1"#, "WHERE x = ? AND y = ?");
+        redacts(r#"WHERE x = "a\\" AND y = 1"#, "WHERE x = ? AND y = ?");
+        redacts(r#"WHERE x = "a\" secret words" AND y = 1"#, "WHERE x = ?");
+        redacts(r#"WHERE x = "a\" AND y = "secret""#, "WHERE x = ?");
+        redacts(r#"SELECT * FROM "dir\" WHERE secret""#, "SELECT * FROM ?");
+        // Backticks are MySQL and SQLite names only.
+        redacts(
+            "SELECT `a` FROM `t` WHERE `b` = ?",
+            "SELECT `a` FROM `t` WHERE `b` = ?",
+        );
+        // A statement after `;` starts afresh.
+        redacts(
+            r#"SELECT a FROM "t"; SELECT EXTRACT(DAY FROM "secret")"#,
+            r#"SELECT a FROM "t"; SELECT EXTRACT(DAY FROM ?)"#,
+        );
     }
 
     #[test]

@@ -330,7 +330,8 @@ profilis_status profilis_read_counters(const profilis_ring *ring, profilis_count
 
 /**
  * Redacts the literals of an SQL statement sql[0..sql_len) (UTF-8):
- * numbers, strings and IN lists become '?'. Writes the result to out
+ * numbers, strings, double-quoted text where a value can stand (SQLite
+ * and MySQL read "..." as a string there) and IN lists become '?'. Writes the result to out
  * (NUL-terminated when out_cap leaves room for it) and its length without
  * the NUL to *out_len (out_len may be NULL). Returns
  * PROFILIS_ERR_BUFFER_TOO_SMALL, writing nothing to out, when out_cap is

@@ -7,8 +7,10 @@ use crate::status::Status;
 use std::ffi::c_char;
 
 /// Redacts the literals of an SQL statement (`sql[..sql_len]`, UTF-8):
-/// numbers, strings and IN lists become `?`, so queries that differ only in
-/// their values share one name and no value reaches the ring. Writes the
+/// numbers, strings, double-quoted text where a value can stand (SQLite and
+/// MySQL read `"..."` as a string there) and IN lists become `?`, so
+/// queries that differ only in their values share one name and no value
+/// reaches the ring (see `profilis::db::redact`). Writes the
 /// result to `out` (NUL-terminated when `out_cap` leaves room) and its
 /// length to `*out_len`; returns `PROFILIS_ERR_BUFFER_TOO_SMALL`, writing
 /// nothing to `out`, when `out_cap` is below that length (call with

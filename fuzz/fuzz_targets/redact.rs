@@ -4,16 +4,20 @@
 //! Properties, for any input text:
 //! - it never panics;
 //! - it is idempotent: `redact(redact(x)) == redact(x)`;
-//! - no string literal survives: outside quoted identifiers (`"..."`,
-//!   `` `...` ``) the output has no `'`;
+//! - no string literal survives: outside quoted identifiers (`"..."`
+//!   where only a name can stand, `` `...` ``) the output has no `'`;
 //! - no number survives: outside quoted identifiers, every ASCII digit in
 //!   the output belongs to an identifier (a run of letters, digits, `_` and
 //!   `$` that starts with a letter or `_`, such as `t1`, `col_2`, `a$1`).
 //!
-//! For generated queries (keywords, identifiers, operators, placeholders,
-//! casts and comments, with string, dollar-quoted, hex and decimal literals
-//! whose content carries a marker): the output never holds a marker, i.e.
-//! no literal content, and is what redacting it again gives.
+//! For generated queries (keywords, identifiers, quoted names, operators,
+//! placeholders, casts and comments, with string, dollar-quoted, hex and
+//! decimal literals, and double-quoted text in value positions (`= "..."`,
+//! `IN ("...", "...")`, `VALUES ("...")`, `THEN "..."`, `LIKE "..."`,
+//! `lower("...")`, with doubled quotes and backslashes), whose content
+//! carries a marker): the output never holds a marker, i.e. no literal
+//! content, and is what redacting it again gives. SQLite and MySQL read
+//! such double-quoted text as a string, whatever precedes it.
 #![no_main]
 
 #[path = "common/mod.rs"]
@@ -161,7 +165,7 @@ fn generate(b: &mut Bytes) -> String {
             break;
         }
         let pick = b.u8();
-        let part = match pick % 8 {
+        let part = match pick % 9 {
             0 => {
                 // 'SECRET...' with quotes and backslashes escaped by doubling.
                 let content = b.text(12).replace('\\', "\\\\").replace('\'', "''");
@@ -184,6 +188,21 @@ fn generate(b: &mut Bytes) -> String {
             }
             3 => "0xDEAD".to_string(),
             4 => "X'DEAD'".to_string(),
+            8 => {
+                // "SECRET..." (quotes doubled, backslashes as they come) in
+                // a position where only a value can stand, followed by a
+                // word so that the next fragment cannot make it a
+                // function's name (`"x" (`).
+                let mut literal = || format!("\"SECRET{}\"", b.text(12).replace('"', "\"\""));
+                match pick / 16 % 6 {
+                    0 => format!("= {} AND", literal()),
+                    1 => format!("IN ({}, {})", literal(), literal()),
+                    2 => format!("VALUES ({}, 1)", literal()),
+                    3 => format!("THEN {} ELSE", literal()),
+                    4 => format!("LIKE {} OR", literal()),
+                    _ => format!("= lower({})", literal()),
+                }
+            }
             _ => WORDS[b.u8() as usize % WORDS.len()].to_string(),
         };
         parts.push(part);

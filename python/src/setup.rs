@@ -76,8 +76,9 @@ pub(crate) fn intern(py: Python<'_>, name: &Bound<'_, PyString>) -> PyResult<u32
     Ok(name_id(py, ring, name)?.0)
 }
 
-/// Redacts the literals of an SQL statement (numbers, strings, IN lists
-/// become `?`) with the same Rust redactor every Profilis writer uses.
+/// Redacts the literals of an SQL statement (numbers, strings, double-quoted
+/// text where a value can stand, IN lists become `?`) with the same Rust
+/// redactor every Profilis writer uses.
 #[pyfunction]
 pub(crate) fn redact_sql(sql: &str) -> String {
     profilis_ffi::redact_sql(sql)

@@ -475,6 +475,23 @@ def test_redaction_uses_the_rust_redactor():
         profilis.redact_sql("SELECT * FROM users WHERE email = 'ann@example.com' AND age > 30")
         == "SELECT * FROM users WHERE email = ? AND age > ?"
     )
+    # SQLite and MySQL read double-quoted text as a string: redacted where
+    # a value can stand, kept where only a name can.
+    assert (
+        profilis.redact_sql('SELECT "name" FROM "users" WHERE email = "ann@secret.example"')
+        == 'SELECT ? FROM "users" WHERE email = ?'
+    )
+    assert (
+        profilis.redact_sql('INSERT INTO "t" ("a", "b") VALUES ("x", \'y\')')
+        == 'INSERT INTO "t" ("a", "b") VALUES (?, ?)'
+    )
+
+
+def test_double_quoted_values_never_reach_the_ring(drain):
+    drain()
+    assert profilis.emit_db('UPDATE "t" SET "c" = "ann@secret.example" WHERE "id" = 7', 10)
+    (event,) = drain()
+    assert (event["kind"], event["name"]) == ("DB", 'UPDATE "t" SET "c" = ? WHERE ? = ?')
 
 
 def test_names_are_interned_once(ring):
