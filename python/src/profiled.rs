@@ -40,6 +40,8 @@ impl Profiled {
     /// The name's id, looked up once per wrapper (the ring is opened once
     /// per process, so the id never changes).
     fn name_id(&self, py: Python<'_>, ring: &Ring) -> PyResult<StrId> {
+        // ORDERING: Relaxed, no pair: the GIL orders every call, and the id
+        // is a plain value (a racing store writes the same one).
         let cached = self.id.load(Relaxed);
         if cached != NO_ID {
             return Ok(StrId(cached as u32));

@@ -207,6 +207,10 @@ pub struct Chunk {
 }
 
 /// Counters shared by the exporter, the sender thread and the status.
+///
+/// ORDERING: every atomic here is a statistic read on its own (Relaxed, no
+/// pair): nothing is published through it. The per-ring figures that must
+/// add up with each other sit under the `rings` mutex.
 #[derive(Debug, Default)]
 pub struct OtlpCounters {
     /// Spans accepted into the queue.
