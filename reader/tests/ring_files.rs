@@ -50,6 +50,10 @@ fn main() {
             "an_application_restarted_again_and_again_leaves_bounded_figures",
             restarted_often,
         ),
+        (
+            "exit_when_unused_ends_the_reader_after_the_last_process_of_its_ring",
+            exit_when_unused,
+        ),
         ("once_and_keep_rings_never_remove_a_file", never_removed),
         ("gc_lists_stale_rings_and_removes_only_those", gc),
     ]);
@@ -324,6 +328,42 @@ fn held_open() {
     reader.line("removed ring file");
     assert!(!ring.exists());
     reader.stop();
+}
+
+/// `--exit-when-unused`: the reader keeps running while a process has the
+/// ring open (one that wrote nothing is seen in `/proc`), and exits by
+/// itself, every event exported, once none has for the grace period.
+fn exit_when_unused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ring = tmp.path().join("sidecar.ring");
+    let ready = tmp.path().join("ready");
+    let out = tmp.path().join("out");
+    write(&ring, 100);
+    let mut holder = spawn("holder", &ring, 0, Some(&ready));
+    let mut reader = Running::start(&[
+        ring.to_str().unwrap(),
+        "--jsonl-dir",
+        out.to_str().unwrap(),
+        "--accounting",
+        "--no-ui",
+        "--exit-when-unused",
+        "300ms",
+    ]);
+    assert!(wait_until(DEADLINE, || requests(&out).len() == 100));
+    // Several looks (twice a second) while the holder runs.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        reader.child.try_wait().unwrap().is_none(),
+        "runs while the ring is open elsewhere"
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    reader.line("exiting (--exit-when-unused)");
+    let out_status = wait_output(reader.child, DEADLINE);
+    assert!(out_status.status.success(), "{:?}", reader.seen);
+    let accounts = accounting(&out_status.stdout);
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert_eq!(accounts[0]["exported"].as_u64(), Some(100), "{accounts:?}");
 }
 
 /// A named ring whose file someone else removed while its writer ran: the

@@ -57,6 +57,9 @@ pub struct DrainOptions {
     pub producers: ProducerOptions,
     /// Keep the files of finished rings (`--keep-rings`).
     pub keep_rings: bool,
+    /// Stop once no other process has had any ring open or mapped for
+    /// this long (`--exit-when-unused`; never with `once`).
+    pub exit_when_unused: Option<Duration>,
 }
 
 /// Settings of the per-producer features.
@@ -91,6 +94,7 @@ impl Default for DrainOptions {
             stats: StatsConfig::default(),
             producers: ProducerOptions::default(),
             keep_rings: false,
+            exit_when_unused: None,
         }
     }
 }
@@ -231,6 +235,10 @@ pub struct Drain {
     limit_hits: LimitHits,
     next_housekeeping: Instant,
     next_publish: Instant,
+    /// When the rings were last seen in use by another process, and when
+    /// to look again (`exit_when_unused`).
+    unused_since: Option<Instant>,
+    next_use_check: Instant,
 }
 
 impl Drain {
@@ -278,6 +286,8 @@ impl Drain {
             },
             next_housekeeping: now,
             next_publish: now + options.flush_interval,
+            unused_since: None,
+            next_use_check: now,
             options,
         })
     }
@@ -398,10 +408,36 @@ impl Drain {
             self.rings
                 .scan_watch_dir(now, &|id| outputs.loss_cursor(id));
         }
+        self.check_use(now);
         if now >= self.next_publish {
             self.next_publish = now + self.options.flush_interval;
             self.outputs.maintain(now);
             self.publish(now);
+        }
+    }
+
+    /// With `exit_when_unused`: twice a second, whether another process has
+    /// a ring open or mapped; once none has for the grace period, asks the
+    /// loop to stop (it drains to the tail and flushes the exporters, as on
+    /// a signal).
+    fn check_use(&mut self, now: Instant) {
+        let Some(grace) = self.options.exit_when_unused else {
+            return;
+        };
+        if self.options.once || now < self.next_use_check {
+            return;
+        }
+        self.next_use_check = now + Duration::from_millis(500);
+        if self.rings.in_use() {
+            self.unused_since = None;
+            return;
+        }
+        let since = *self.unused_since.get_or_insert(now);
+        if now.duration_since(since) >= grace {
+            tracing::info!(
+                "no process has had the rings open for {grace:?}: draining and exiting (--exit-when-unused)"
+            );
+            self.shutdown.store(true, Relaxed);
         }
     }
 

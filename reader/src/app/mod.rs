@@ -91,6 +91,7 @@ pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
             max_workers: args.producers.max_workers as usize,
         },
         keep_rings: args.keep_rings,
+        exit_when_unused: args.exit_when_unused,
     }
 }
 

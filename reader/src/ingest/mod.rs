@@ -20,6 +20,7 @@ mod source;
 pub use context::RingContext;
 pub use source::RingBatch;
 
+use crate::support::holders::{holders, FileId};
 use crate::support::recent::Recent;
 use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
@@ -250,6 +251,15 @@ impl Rings {
     /// Whether no ring is attached.
     pub fn is_empty(&self) -> bool {
         self.sources.is_empty()
+    }
+
+    /// Whether another process has any of the rings open or mapped: an
+    /// attached ring's file, or a file that appeared at a named path not
+    /// attached yet. One pass over `/proc` (see [`holders`]).
+    pub fn in_use(&self) -> bool {
+        let mut files: Vec<FileId> = self.sources.iter().filter_map(|s| s.file_id()).collect();
+        files.extend(self.pending.iter().filter_map(|p| FileId::of(p).ok()));
+        holders(&files).iter().any(|pids| !pids.is_empty())
     }
 
     /// Whether ring files given are still waited for.

@@ -259,6 +259,11 @@ impl Source {
         finished.then_some((writers, gone))
     }
 
+    /// The identity of the ring's file as attached, when it could be read.
+    pub fn file_id(&self) -> Option<FileId> {
+        self.file
+    }
+
     /// The ring's file as a candidate for removal (see [`lifecycle`]),
     /// unless its identity could not be read when it was attached.
     pub fn removal(&self) -> Option<Candidate<'_>> {

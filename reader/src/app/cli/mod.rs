@@ -76,6 +76,16 @@ pub struct ReaderArgs {
     #[arg(long)]
     pub keep_rings: bool,
 
+    /// Exit once no other process has had any of the rings open or mapped
+    /// for DURATION (their writers are gone), after draining them and
+    /// flushing every exporter, as on Ctrl-C; a named ring whose file is
+    /// not there counts as unused. For a reader started by its application
+    /// as a sidecar (the Python `AsyncCollector` starts it so), which then
+    /// ends with the application. Looked at twice a second; not with
+    /// --once.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub exit_when_unused: Option<Duration>,
+
     /// Wait for ring files (and the --watch directory) that do not exist yet
     /// instead of failing.
     #[arg(long)]
