@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
+import os
 from typing import Any, Callable, Optional, TypeVar, overload
 
 from profilis._native import (
@@ -88,6 +90,23 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _debug_logging() -> None:
+    """``PROFILIS_DEBUG=1``: the ``profilis`` logger at DEBUG, to stderr
+    unless the application gave it a handler (the reader sidecar's lines
+    and decisions go there)."""
+    if os.environ.get("PROFILIS_DEBUG", "") in ("", "0"):
+        return
+    log = logging.getLogger("profilis")
+    log.setLevel(logging.DEBUG)
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+
+
+_debug_logging()
 
 
 def _wrap(func: F, label: str) -> F:

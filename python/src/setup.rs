@@ -19,15 +19,17 @@ pub(crate) fn ring() -> Option<&'static Ring> {
 /// Opens (or creates) the process's ring. `path` defaults to
 /// `PROFILIS_RING`, or `$PROFILIS_DIR/profilis-<uid>.ring` (`/dev/shm`);
 /// `capacity` (slots, a power of two) and `service` apply when the ring is
-/// created, defaulting to `PROFILIS_CAPACITY` / `PROFILIS_SERVICE`.
-/// Returns the ring's path. A second call with the same path is a no-op;
+/// created, defaulting to `PROFILIS_CAPACITY` / `PROFILIS_SERVICE`, and so
+/// does `policy` (`"drop-newest"` or `"overwrite-oldest"`, default
+/// `PROFILIS_POLICY`, else drop-newest). Returns the ring's path. A second call with the same path is a no-op;
 /// one with another path raises RuntimeError (one ring per process).
 #[pyfunction]
-#[pyo3(signature = (path=None, capacity=None, service=None))]
+#[pyo3(signature = (path=None, capacity=None, service=None, policy=None))]
 pub(crate) fn init(
     path: Option<PathBuf>,
     capacity: Option<u64>,
     service: Option<String>,
+    policy: Option<&str>,
 ) -> PyResult<String> {
     let path = path
         .filter(|p| !p.as_os_str().is_empty())
@@ -48,6 +50,9 @@ pub(crate) fn init(
     }
     if let Some(service) = service.filter(|s| !s.is_empty()) {
         options.service = Some(service);
+    }
+    if let Some(policy) = policy {
+        options.policy = policy.parse().map_err(PyValueError::new_err)?;
     }
     let opened = Ring::create_or_open(&path, options).map_err(|e| match e {
         profilis::OpenError::InvalidOptions(_) => PyValueError::new_err(e.to_string()),

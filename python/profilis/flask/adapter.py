@@ -1,10 +1,11 @@
 """Flask adapter: one REQ event per request.
 
     from flask import Flask
-    from profilis.flask import ProfilisFlask
+    from profilis.flask.adapter import ProfilisFlask   # also profilis.flask
 
     app = Flask(__name__)
     ProfilisFlask(app, exclude_routes=["/health", "/static"], sample=0.1)
+    # or, with the classic collector: ProfilisFlask(app, collector=collector, ...)
 
 Each request is recorded under its route template (``/users/<int:id>``,
 never the raw path; ``<unmatched>`` when no route matched, as for a 404),
@@ -29,7 +30,12 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without Flask only
     raise ImportError("profilis.flask needs Flask: pip install flask") from exc
 
-__all__ = ["ProfilisFlask", "UNMATCHED_ROUTE"]
+__all__ = ["ProfilisFlask", "UNMATCHED_ROUTE", "UI_BLUEPRINT"]
+
+#: Name of the blueprint ``profilis.flask.ui.make_ui_blueprint`` makes; its
+#: requests (the dashboard's own polling) are not recorded.
+UI_BLUEPRINT = "profilis_ui"
+_UI_ENDPOINTS = UI_BLUEPRINT + "."
 
 #: Route name of requests that matched no route (404, 405).
 UNMATCHED_ROUTE = "<unmatched>"
@@ -50,6 +56,10 @@ class ProfilisFlask:
         (default: ``PROFILIS_RING`` or ``/dev/shm/profilis-<uid>.ring``).
     :param service: service name recorded for this process when the ring
         is opened here.
+    :param collector: a ``profilis.core.async_collector.AsyncCollector``
+        (classic API): its ring is the one written to (it opened it), and
+        its reader sidecar drains it. Without it, ``ring``/``service`` and
+        a reader run separately apply.
     """
 
     def __init__(
@@ -61,7 +71,17 @@ class ProfilisFlask:
         traceparent_out: bool = False,
         ring: Optional[str] = None,
         service: Optional[str] = None,
+        collector: Any = None,
     ) -> None:
+        if collector is not None:
+            from profilis.core.async_collector import AsyncCollector
+
+            if not isinstance(collector, AsyncCollector):
+                raise TypeError(f"collector must be an AsyncCollector, got {collector!r}")
+            if ring is not None and ring != collector.ring:
+                raise ValueError(f"ring {ring!r} differs from the collector's {collector.ring!r}")
+            ring = collector.ring
+        self.collector = collector
         if isinstance(exclude_routes, str):
             raise TypeError("exclude_routes must be a list of paths, not a string")
         sample = float(sample)
@@ -105,6 +125,8 @@ class ProfilisFlask:
         environ = req.environ
         rule = req.url_rule  # routing ran when the request context was pushed
         if self.exclude_routes and self._excluded(req.path, rule):
+            return None
+        if rule is not None and rule.endpoint.startswith(_UI_ENDPOINTS):
             return None
         # The scope keeps what the event records (for a sampled request),
         # so the later hooks only add the response.
