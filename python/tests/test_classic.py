@@ -37,6 +37,19 @@ def test_the_classic_example_runs_and_its_reader_ends_with_it(server: Server) ->
     assert by_kind["CUSTOM"]["name"] == "process_duration"
     pids = reader_pids(server.ring)
     assert len(pids) == 1, pids
+    # The exporter's, collector's, StatsStore's and blueprint's settings.
+    argv = " ".join(Path(f"/proc/{pids[0]}/cmdline").read_text().split("\0"))
+    for option in (
+        "--jsonl-dir " + str(server.logs),
+        "--rotate-bytes 1048576 --rotate-secs 3600 --filename-template profilis-{timestamp}.jsonl",
+        "--batch-max 128 --flush-interval 100ms",
+        "--window-minutes 15 --max-errors 100 --max-routes 1000",
+        "--ui-prefix /_profilis --ui-title My App --ui-theme light --ui-refresh-ms 500",
+        "--ui-cors-origin https://x.example",
+        "--exit-when-unused 2s",
+    ):
+        assert option in argv, (option, argv)
+    assert TOKEN not in argv, "the token goes in the environment"
 
     for i in range(20):
         status, _, body = server.get(f"/api/users/{i}")
@@ -84,13 +97,14 @@ def test_the_blueprint_serves_the_readers_dashboard_with_its_settings(server: Se
     status, headers, _ = server.get("/_profilis/metrics.json", {**AUTH, "Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in headers
     # The classic /health shape (extra keys kept).
-    status, _, body = server.get("/_profilis/health", AUTH)
-    health = json.loads(body)
-    assert status == 200 and health["status"] == "healthy", health
+    health = wait_for(
+        "the reader's first snapshot", lambda: (h := json.loads(server.get("/_profilis/health", AUTH)[2]))["rings"] and h
+    )
+    assert health["status"] == "healthy", health
     assert set(health["stats_store"]) == {"window_minutes", "total_requests", "total_errors", "error_rate"}
     assert health["stats_store"]["window_minutes"] == 15
     assert health["collector"]["queue_max"] == 2048 and health["collector"]["queue_size"] >= 0
-    assert "rings" in health
+    assert [r["policy"] for r in health["rings"]] == ["overwrite-oldest"], "drop_oldest=True"
     # Prometheus text.
     status, headers, body = server.get("/_profilis/metrics", AUTH)
     assert status == 200 and b"# TYPE" in body

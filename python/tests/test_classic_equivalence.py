@@ -39,9 +39,14 @@ def test_collector_and_init_paths_record_the_same_events(tmp_path: Path, reader:
     for mode in ("collector", "init"):
         work = tmp_path / mode
         work.mkdir()
-        env = app_env(work, reader)
-        subprocess.run([sys.executable, "equivalence_app.py", mode], cwd=APP_DIR, env=env, check=True, timeout=60)
+        env = app_env(work, reader, PROFILIS_DEBUG="1")
+        ran = subprocess.run(
+            [sys.executable, "equivalence_app.py", mode], cwd=APP_DIR, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert ran.returncode == 0, ran.stderr
         if mode == "collector":
+            # PROFILIS_DEBUG=1: the profilis logger at DEBUG, on stderr.
+            assert "profilis DEBUG profilis: starting" in ran.stderr, ran.stderr
             wait_for("the sidecar to finish", lambda: not reader_pids(env["PROFILIS_RING"]), timeout=15)
         else:
             subprocess.run(

@@ -7,6 +7,8 @@ exits after gunicorn does."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -48,6 +50,25 @@ def test_four_workers_one_reader_every_request_counted(tmp_path: Path, reader: P
         assert len(workers) >= 2, f"requests spread over the workers: {workers}"
         merged = next(r for r in services[0]["routes"] if r["name"] == route)
         assert merged["count"] == REQUESTS and sum(w["count"] for w in merged["workers"]) == REQUESTS
+
+        # Supervision: the starting worker killed, the reader goes on alone;
+        # then the reader killed, a waiting worker takes the lock and starts
+        # the one new reader, which drains from where the other stopped.
+        state = json.loads(Path(server.ring + ".reader.json").read_text())
+        assert state["reader_pid"] == pids[0]
+        os.kill(state["supervisor_pid"], signal.SIGKILL)
+        wait_for("gunicorn to replace the worker", lambda: server.get("/health")[0] == 200)
+        assert reader_pids(server.ring) == pids, "the reader outlives its starter"
+        os.kill(pids[0], signal.SIGKILL)
+        new = wait_for("a new reader", lambda: (p := reader_pids(server.ring)) and p != pids and p)
+        assert len(new) == 1, new
+        for i in range(50):
+            assert server.get(f"/api/users/{2000 + i}")[0] == 200
+        wait_for(
+            "the later requests in the JSONL",
+            lambda: len({(e["pid"], e["seq"]) for e in server.events() if e.get("name") == route}) == REQUESTS + 50,
+        )
+        assert reader_pids(server.ring) == new
     finally:
         server.stop()
     wait_for("no reader left after gunicorn", lambda: not reader_pids(server.ring), timeout=15)
