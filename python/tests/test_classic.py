@@ -7,7 +7,8 @@ dashboard through the app."""
 from __future__ import annotations
 
 import json
-import time
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,22 @@ def test_bad_classic_settings_fail_with_clear_errors(tmp_path: Path) -> None:
         ConsoleExporter(style="loud")
     args = JSONLExporter(dir=str(tmp_path), rotate_bytes=10, rotate_secs=0).reader_args()
     assert args[args.index("--rotate-bytes") + 1] == "10" and args[args.index("--rotate-secs") + 1] == "0"
+
+
+def test_a_short_script_gets_its_events_drained_and_printed_by_the_console_exporter(tmp_path: Path, reader: Path) -> None:
+    # The script exits at once, before a reader would have settled: the
+    # reader is started at exit, prints on the script's stdout (the pipe
+    # stays open until the reader exits by itself) and leaves.
+    script = (
+        "from profilis.core.async_collector import AsyncCollector\n"
+        "from profilis.core.emitter import Emitter\n"
+        "from profilis.exporters.console import ConsoleExporter\n"
+        "Emitter(AsyncCollector(ConsoleExporter(pretty=False))).emit_fn('console_check', dur_ns=1234)\n"
+    )
+    env = app_env(tmp_path, reader)
+    ran = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert "console_check" in ran.stdout, ran.stdout
+    assert not reader_pids(env["PROFILIS_RING"])
