@@ -311,12 +311,10 @@ impl Drain {
             if self.options.once && !self.rings.waiting() && self.rings.reached_targets() {
                 break;
             }
-            if progress == 0 {
-                idle.idle();
-            } else if fullest < self.options.batch_max / 4 {
-                idle.gather();
-            } else {
-                idle.busy();
+            match Pace::after(progress, fullest, self.options.batch_max) {
+                Pace::Idle => idle.idle(),
+                Pace::Gather => idle.gather(),
+                Pace::Busy => idle.busy(),
             }
         }
         self.finish()
@@ -534,6 +532,31 @@ impl Drain {
     }
 }
 
+/// What the drain loop does after a round (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    /// Nothing moved: spin, then sleep longer and longer.
+    Idle,
+    /// A few events: pause [`GATHER`] so that the next batch is fuller.
+    Gather,
+    /// A batch at least a quarter full: the next round at once.
+    Busy,
+}
+
+impl Pace {
+    /// After a round that passed `progress` positions, `fullest` of them in
+    /// one ring's batch of at most `batch_max`.
+    fn after(progress: usize, fullest: usize, batch_max: usize) -> Pace {
+        if progress == 0 {
+            Pace::Idle
+        } else if fullest < batch_max / 4 {
+            Pace::Gather
+        } else {
+            Pace::Busy
+        }
+    }
+}
+
 /// Spin, then sleep with doubling intervals up to a cap; or, after a round
 /// with a few events, a short pause to let a batch gather.
 struct Backoff {
@@ -578,5 +601,25 @@ impl Backoff {
     fn gather(&mut self) {
         self.busy();
         std::thread::sleep(GATHER);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pace;
+
+    #[test]
+    fn a_round_of_a_few_events_gathers_and_a_quarter_batch_goes_on_at_once() {
+        assert_eq!(Pace::after(0, 0, 4096), Pace::Idle);
+        // 100k events/s: ~100 events a millisecond.
+        assert_eq!(Pace::after(100, 100, 4096), Pace::Gather);
+        // Several rings, none with a quarter batch: still gather.
+        assert_eq!(Pace::after(3000, 1023, 4096), Pace::Gather);
+        assert_eq!(Pace::after(1024, 1024, 4096), Pace::Busy);
+        assert_eq!(Pace::after(4096, 4096, 4096), Pace::Busy);
+        // A tiny --batch-max never pauses a full batch.
+        assert_eq!(Pace::after(1, 1, 1), Pace::Busy);
+        assert_eq!(Pace::after(2, 2, 8), Pace::Busy);
+        assert_eq!(Pace::after(1, 1, 8), Pace::Gather);
     }
 }
