@@ -38,3 +38,17 @@ for t in targets:
 print(f"compare --quick: {len(rows)} rows and {len(targets)} targets, all present")
 PY
 cargo bench --locked -q -p profilis-benches --bench ring -- --test
+# The reader's CPU per event by stage (reader/benches/reader_cpu.rs): a
+# small ring, one round, built with the test profile that `cargo test`
+# already compiled the reader with (a few seconds; figures in
+# docs/benchmarks.md come from `cargo bench`).
+cargo test --locked -q -p profilis-reader --bench reader_cpu -- --test --json >"$out"
+python3 - "$out" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+stages = [r["stage"] for r in rows]
+assert stages == ["drain", "statistics", "jsonl", "compression", "pipeline"], stages
+for r in rows:
+    assert r["pass_ns_per_event"] > 0 and r["events"] == 16384, f"empty measurement: {r}"
+print(f"reader_cpu --test: {len(rows)} stages, all measured")
+PY

@@ -9,10 +9,17 @@
 //! interval the writer tables are checked for dead processes and a
 //! [`Snapshot`] is published.
 //!
-//! Idle strategy: after a round in which no position moved (no event and no
-//! loss) the loop spins briefly, then sleeps with doubling intervals from
-//! 50 µs up to 10 ms, and goes back to draining batch after batch as soon as
-//! positions move. An idle reader wakes at most ~100 times a second.
+//! Pacing: a round that filled a batch to a quarter of `batch_max` is
+//! followed by the next at once (the reader is behind: drain batch after
+//! batch). A round that moved fewer positions is followed by a pause of
+//! [`GATHER`] (1 ms), so that under a steady load each batch carries what
+//! arrived in a millisecond rather than the few events of a tight loop: the
+//! cost of a round (clock reads, the ring's counters, one `write`, the
+//! commit) is then shared by ~100 events at 100k events/s instead of ~10. A
+//! lane (16384 slots by default) fills in 1 ms only above 16 million events/s
+//! from one thread. After a round in which no position moved (no event and
+//! no loss) the loop spins briefly, then sleeps with doubling intervals from
+//! 50 µs up to 10 ms. An idle reader wakes at most ~100 times a second.
 
 use crate::ingest::loss::LossCursor;
 use crate::ingest::{IngestOptions, RingBatch, Rings, DEFAULT_MAX_RINGS};
@@ -306,7 +313,7 @@ impl Drain {
                 self.drain_to_tail(Some(Instant::now() + self.final_drain_budget()));
                 break;
             }
-            let progress = self.drain_round();
+            let (progress, fullest) = self.drain_round();
             let now = Instant::now();
             if now >= self.next_housekeeping {
                 self.housekeeping(now);
@@ -314,10 +321,10 @@ impl Drain {
             if self.options.once && !self.rings.waiting() && self.rings.reached_targets() {
                 break;
             }
-            if progress == 0 {
-                idle.idle();
-            } else {
-                idle.busy();
+            match Pace::after(progress, fullest, self.options.batch_max) {
+                Pace::Idle => idle.idle(),
+                Pace::Gather => idle.gather(),
+                Pace::Busy => idle.busy(),
             }
         }
         self.finish()
@@ -335,7 +342,7 @@ impl Drain {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 break;
             }
-            if self.drain_round() == 0 {
+            if self.drain_round().0 == 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -366,13 +373,16 @@ impl Drain {
         }
     }
 
-    /// One batch from every ring; returns the positions passed.
-    fn drain_round(&mut self) -> usize {
-        let mut total = 0;
+    /// One batch from every ring; returns the positions passed, in all and
+    /// in the fullest batch.
+    fn drain_round(&mut self) -> (usize, usize) {
+        let (mut total, mut fullest) = (0, 0);
         for i in 0..self.rings.len() {
-            total += self.drain_ring(i, self.options.batch_max, false);
+            let passed = self.drain_ring(i, self.options.batch_max, false);
+            total += passed;
+            fullest = fullest.max(passed);
         }
-        total
+        (total, fullest)
     }
 
     /// Takes up to `limit` positions of ring `i` through the pipeline:
@@ -558,7 +568,33 @@ impl Drain {
     }
 }
 
-/// Spin, then sleep with doubling intervals up to a cap.
+/// What the drain loop does after a round (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pace {
+    /// Nothing moved: spin, then sleep longer and longer.
+    Idle,
+    /// A few events: pause [`GATHER`] so that the next batch is fuller.
+    Gather,
+    /// A batch at least a quarter full: the next round at once.
+    Busy,
+}
+
+impl Pace {
+    /// After a round that passed `progress` positions, `fullest` of them in
+    /// one ring's batch of at most `batch_max`.
+    fn after(progress: usize, fullest: usize, batch_max: usize) -> Pace {
+        if progress == 0 {
+            Pace::Idle
+        } else if fullest < batch_max / 4 {
+            Pace::Gather
+        } else {
+            Pace::Busy
+        }
+    }
+}
+
+/// Spin, then sleep with doubling intervals up to a cap; or, after a round
+/// with a few events, a short pause to let a batch gather.
 struct Backoff {
     spins: u32,
     sleep: Duration,
@@ -567,6 +603,9 @@ struct Backoff {
 const SPIN_ROUNDS: u32 = 8;
 const MIN_SLEEP: Duration = Duration::from_micros(50);
 const MAX_SLEEP: Duration = Duration::from_millis(10);
+/// The pause after a round that moved positions but filled no batch to a
+/// quarter (see the module docs).
+const GATHER: Duration = Duration::from_millis(1);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -593,5 +632,30 @@ impl Backoff {
     fn busy(&mut self) {
         self.spins = 0;
         self.sleep = MIN_SLEEP;
+    }
+
+    fn gather(&mut self) {
+        self.busy();
+        std::thread::sleep(GATHER);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Pace;
+
+    #[test]
+    fn a_round_of_a_few_events_gathers_and_a_quarter_batch_goes_on_at_once() {
+        assert_eq!(Pace::after(0, 0, 4096), Pace::Idle);
+        // 100k events/s: ~100 events a millisecond.
+        assert_eq!(Pace::after(100, 100, 4096), Pace::Gather);
+        // Several rings, none with a quarter batch: still gather.
+        assert_eq!(Pace::after(3000, 1023, 4096), Pace::Gather);
+        assert_eq!(Pace::after(1024, 1024, 4096), Pace::Busy);
+        assert_eq!(Pace::after(4096, 4096, 4096), Pace::Busy);
+        // A tiny --batch-max never pauses a full batch.
+        assert_eq!(Pace::after(1, 1, 1), Pace::Busy);
+        assert_eq!(Pace::after(2, 2, 8), Pace::Busy);
+        assert_eq!(Pace::after(1, 1, 8), Pace::Gather);
     }
 }
