@@ -292,7 +292,7 @@ const Profilis = (() => {
     { key: "exception", label: "Exception", value: t => t.exception, text: t => t.exception, left: true },
     { key: "count", label: "Errors", value: t => t.count, text: t => count(t.count), cls: () => "bad" },
     { key: "share", label: "Share", value: t => t.share, text: t => percent(t.share) },
-    { key: "names", label: "Routes", value: t => t.names.length, left: true,
+    { key: "names", label: "Routes / functions / queries", value: t => t.names.length, left: true,
       text: t => t.names.map(n => n.name + " (" + count(n.count) + ")").join(", ") },
     { key: "first_seen_ns", label: "First seen", value: t => t.first_seen_ns, text: t => clock(t.first_seen_ns, true) },
     { key: "last_seen_ns", label: "Last seen", value: t => t.last_seen_ns, text: t => clock(t.last_seen_ns, true) },
