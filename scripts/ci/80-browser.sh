@@ -4,11 +4,12 @@
 # fills its ring behind a claim and dies by SIGKILL before committing it),
 # and serves the UI with a token on an ephemeral port; headless
 # Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
-# compares what the page shows with metrics.json (merged workers, losses by
+# compares what the page shows with metrics.json (routes slowest first with
+# their bytes, errors by exception type, merged workers, losses by
 # producer, the dead worker's post-mortem and its JSONL download), in both
 # themes and at widths from a phone's to a desktop's, saving screenshots
 # under target/screenshots/. Then promtool (Debian's prometheus
-# package) checks the live /metrics and a rendered sample with hostile label
+# package) checks the live /metrics and rendered samples with hostile label
 # values; lint warnings fail the stage like parse errors. Installs chromium,
 # promtool and playwright-core when missing; works as root.
 set -euo pipefail
@@ -120,6 +121,13 @@ if promtool check metrics < "$work/sample.txt"; then
   echo "promtool: rendered sample with escaped labels is valid"
 else
   echo "promtool rejected the rendered sample"; status=1
+fi
+PROFILIS_PROM_ERRORS_SAMPLE_OUT="$work/errors-sample.txt" \
+  cargo test --locked -p profilis-reader --lib --quiet prometheus::errors::tests >/dev/null
+if promtool check metrics < "$work/errors-sample.txt"; then
+  echo "promtool: rendered exception and byte counters with escaped labels are valid"
+else
+  echo "promtool rejected the exception and byte counters"; status=1
 fi
 if grep -qFf "$work/token" "$work/reader.err" "$work/reader.out"; then
   echo "the token appears in the reader's output"; status=1

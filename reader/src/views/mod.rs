@@ -5,9 +5,11 @@
 //! I/O. The layers below produce these types and the outputs read them;
 //! nothing here imports the rest of the reader.
 
+mod exceptions;
 pub mod health;
 mod producers;
 
+pub use exceptions::*;
 pub use producers::*;
 
 use serde::Serialize;
@@ -125,6 +127,8 @@ pub struct StatsSnapshot {
     pub custom: Vec<CustomMetric>,
     /// Latest errors, newest first (at most `--max-errors`).
     pub errors: Vec<ErrorRecord>,
+    /// Error events by exception type.
+    pub exceptions: Exceptions,
     /// Time series of requests, oldest first, one point per `step_secs`.
     pub series: Vec<SeriesPoint>,
     /// Seconds per series point.
@@ -162,6 +166,10 @@ pub struct DurationHistogram {
     pub errors: u64,
     /// Sum of the durations, seconds.
     pub sum_secs: f64,
+    /// Bytes received (request bodies), summed.
+    pub bytes_in: u64,
+    /// Bytes sent (response bodies), summed.
+    pub bytes_out: u64,
 }
 
 /// Latency and error figures of a set of events over the window.
@@ -189,6 +197,12 @@ pub struct Latency {
     pub p999_ns: u64,
     /// Longest duration.
     pub max_ns: u64,
+    /// Bytes received (request bodies), summed: requests only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<u64>,
+    /// Bytes sent (response bodies), summed: requests only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
 }
 
 /// A custom metric over the window.

@@ -47,6 +47,8 @@ struct Cumulative {
     /// Per bucket (not cumulative); the last one is `+Inf`.
     buckets: [u64; BUCKETS],
     counts: Counts,
+    /// Bytes in and out.
+    bytes: [u64; 2],
 }
 
 impl Default for Cumulative {
@@ -54,16 +56,19 @@ impl Default for Cumulative {
         Cumulative {
             buckets: [0; BUCKETS],
             counts: Counts::default(),
+            bytes: [0; 2],
         }
     }
 }
 
 impl Cumulative {
     #[inline]
-    fn record(&mut self, dur_ns: u64, error: bool) {
+    fn record(&mut self, dur_ns: u64, error: bool, bytes: [u64; 2]) {
         let at = BUCKET_BOUNDS_NS.partition_point(|&le| le < dur_ns);
         self.buckets[at] += 1;
         self.counts.record(dur_ns, error);
+        self.bytes[0] = self.bytes[0].saturating_add(bytes[0]);
+        self.bytes[1] = self.bytes[1].saturating_add(bytes[1]);
     }
 
     fn snapshot(&self, name: &str) -> DurationHistogram {
@@ -81,6 +86,8 @@ impl Cumulative {
             count: self.counts.count,
             errors: self.counts.errors,
             sum_secs: self.counts.sum_ns as f64 / 1e9,
+            bytes_in: self.bytes[0],
+            bytes_out: self.bytes[1],
         }
     }
 }
@@ -105,12 +112,13 @@ impl DurationStore {
         self.routes.lookup(route, |_| Cumulative::default())
     }
 
-    /// Records one request of route `index` (from [`lookup`](Self::lookup)).
+    /// Records one request of route `index` (from [`lookup`](Self::lookup))
+    /// with its bytes in and out.
     #[inline]
-    pub fn record(&mut self, index: u32, dur_ns: u64, error: bool) {
-        self.all.record(dur_ns, error);
+    pub fn record(&mut self, index: u32, dur_ns: u64, error: bool, bytes: [u64; 2]) {
+        self.all.record(dur_ns, error, bytes);
         if (index as usize) < self.routes.len() {
-            self.routes.get_mut(index).record(dur_ns, error);
+            self.routes.get_mut(index).record(dur_ns, error, bytes);
         }
     }
 
@@ -139,7 +147,7 @@ mod tests {
         let mut store = DurationStore::new(10);
         let r = store.lookup(&Arc::from("/a"));
         for dur in [100_000, 100_001, 1_000_000, 20_000_000_000] {
-            store.record(r, dur, dur > 1_000_000);
+            store.record(r, dur, dur > 1_000_000, [10, 1000]);
         }
         let s = store.snapshot();
         let a = &s.routes[0];
@@ -148,6 +156,8 @@ mod tests {
         assert_eq!(a.cumulative[3], 3, "le=1ms");
         assert_eq!(*a.cumulative.last().unwrap(), 3, "20 s is only in +Inf");
         assert_eq!((a.count, a.errors), (4, 1));
+        assert_eq!((a.bytes_in, a.bytes_out), (40, 4000), "bytes summed");
+        assert_eq!((s.all.bytes_in, s.all.bytes_out), (40, 4000));
         assert!((a.sum_secs - 20.001_200_001).abs() < 1e-12);
         assert_eq!(s.all.count, 4);
         assert!(a.cumulative.windows(2).all(|w| w[0] <= w[1]));
@@ -162,7 +172,7 @@ mod tests {
             .collect();
         assert_eq!(ids[2], ids[3]);
         for id in ids {
-            store.record(id, 1_000, false);
+            store.record(id, 1_000, false, [0; 2]);
         }
         let s = store.snapshot();
         let names: Vec<_> = s.routes.iter().map(|r| r.name.as_str()).collect();

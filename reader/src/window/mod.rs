@@ -18,13 +18,15 @@
 //! - [`IdCache`]: string id to entry, per ring.
 //!
 //! Built on them: [`stats`] (per route, function and query, all requests,
-//! custom metrics, the latest errors and a time series), [`services`]
+//! custom metrics, the latest errors and a time series), [`exceptions`]
+//! (error events by exception type), [`services`]
 //! (merged views of the worker processes of a service), [`durations`]
 //! (cumulative request histograms for Prometheus) and [`loss_series`]
 //! (losses per step). [`Window`] holds them all, takes each batch and
 //! gives their part of the snapshot.
 
 pub mod durations;
+pub mod exceptions;
 pub mod loss_series;
 pub mod services;
 pub mod stats;
@@ -39,6 +41,7 @@ pub use periods::Periods;
 use crate::ingest::loss::LossMarker;
 use crate::ingest::{Batch, RingContext};
 use crate::views::{Latency, LossPoint, ServiceView, StatsSnapshot};
+use exceptions::ExceptionStore;
 use hdrhistogram::Histogram;
 use loss_series::LossSeries;
 use profilis::{Event, Kind, Names, StrId};
@@ -221,6 +224,8 @@ pub fn latency(name: &str, hist: &Hist, counts: Counts, covered_secs: f64) -> La
         p99_ns: q[2],
         p999_ns: q[3],
         max_ns: q[4],
+        bytes_in: None,
+        bytes_out: None,
     }
 }
 
@@ -296,6 +301,7 @@ struct RingCache {
 /// loss series, fed batch by batch.
 pub struct Window {
     stats: StatsStore,
+    exceptions: ExceptionStore,
     services: ServiceStats,
     losses: LossSeries,
     caches: HashMap<u32, RingCache>,
@@ -313,6 +319,7 @@ impl Window {
         };
         Window {
             stats: StatsStore::new(config, now_ns),
+            exceptions: ExceptionStore::new(config.max_routes, config.window_minutes, now_ns),
             services: ServiceStats::new(services, now_ns),
             losses: LossSeries::default(),
             caches: HashMap::new(),
@@ -322,6 +329,7 @@ impl Window {
     /// Moves the window to `now_ns` (cheap unless the minute changed).
     pub fn advance(&mut self, now_ns: u64) {
         self.stats.advance(now_ns);
+        self.exceptions.advance(now_ns);
         self.services.advance(now_ns);
     }
 
@@ -356,6 +364,9 @@ impl Window {
         for e in events {
             let wall = wall_ns(e);
             self.stats.record(&mut cache.stats, ctx, names, wall, e);
+            if e.is_error() {
+                self.exceptions.record(ctx, names, wall, e);
+            }
             self.services
                 .record(&mut cache.services, ctx, names, wall, e);
         }
@@ -372,14 +383,19 @@ impl Window {
         self.stats.config()
     }
 
-    /// How the name and error bounds are used.
+    /// How the name and error bounds are used (the exception types are a
+    /// table of names like the others).
     pub fn limit_use(&self) -> StatsLimitUse {
-        self.stats.limit_use()
+        let mut used = self.stats.limit_use();
+        used.names = used.names.max(self.exceptions.named() as u64);
+        used.folded += self.exceptions.folded();
+        used
     }
 
     /// The tables as of `now_ns`; `ring_path` names a ring id.
     pub fn snapshot(&mut self, now_ns: u64, ring_path: &dyn Fn(u64) -> String) -> WindowSnapshot {
-        let stats = self.stats.snapshot(now_ns);
+        let mut stats = self.stats.snapshot(now_ns);
+        stats.exceptions = self.exceptions.snapshot(now_ns);
         let services = self
             .services
             .snapshot(now_ns, stats.covered_secs, ring_path);

@@ -92,6 +92,8 @@ impl Pool {
 struct MinuteBucket {
     hist: Hist,
     counts: Counts,
+    /// Bytes in and out (requests; zero in the other tables).
+    bytes: [u64; 2],
 }
 
 /// Latency statistics of one name over the window.
@@ -109,13 +111,16 @@ impl LatencyWindow {
     }
 
     #[inline]
-    fn record(&mut self, pool: &mut Pool, minute: u64, dur_ns: u64, error: bool) {
+    fn record(&mut self, pool: &mut Pool, minute: u64, dur_ns: u64, error: bool, bytes: [u64; 2]) {
         let b = self.minutes.get_or_insert_with(minute, || MinuteBucket {
             hist: pool.take(),
             counts: Counts::default(),
+            bytes: [0; 2],
         });
         b.hist.saturating_record(dur_ns);
         b.counts.record(dur_ns, error);
+        b.bytes[0] = b.bytes[0].saturating_add(bytes[0]);
+        b.bytes[1] = b.bytes[1].saturating_add(bytes[1]);
         self.window.saturating_record(dur_ns);
     }
 
@@ -134,12 +139,20 @@ impl LatencyWindow {
         }
     }
 
-    fn summary(&self, name: &str, covered_secs: f64) -> Latency {
+    /// The row of `name`, with the bytes summed when `requests`.
+    fn summary(&self, name: &str, covered_secs: f64, requests: bool) -> Latency {
         let mut counts = Counts::default();
+        let mut bytes = [0u64; 2];
         for (_, b) in self.minutes.iter() {
             counts.add(&b.counts);
+            bytes[0] = bytes[0].saturating_add(b.bytes[0]);
+            bytes[1] = bytes[1].saturating_add(b.bytes[1]);
         }
-        latency(name, &self.window, counts, covered_secs)
+        let mut row = latency(name, &self.window, counts, covered_secs);
+        if requests {
+            (row.bytes_in, row.bytes_out) = (Some(bytes[0]), Some(bytes[1]));
+        }
+        row
     }
 }
 
@@ -315,7 +328,8 @@ impl StatsStore {
             let d = cache
                 .durations
                 .entry(ctx, names, e.name, |name| durations.lookup(name));
-            self.durations.record(d, e.dur_ns, error);
+            self.durations
+                .record(d, e.dur_ns, error, [e.value, e.value2]);
         }
         if error {
             self.record_error(ctx, names, wall_ns, e);
@@ -358,10 +372,17 @@ impl StatsStore {
                     table.lookup(name, |_| LatencyWindow::new(pool))
                 });
                 self.folded += u64::from(table.is_other(index));
-                if t == Table::Routes {
-                    self.requests.record(pool, minute, e.dur_ns, error);
-                }
-                table.get_mut(index).record(pool, minute, e.dur_ns, error);
+                // REQ events carry bytes in and out; DB rows are no bytes.
+                let bytes = if t == Table::Routes {
+                    let bytes = [e.value, e.value2];
+                    self.requests.record(pool, minute, e.dur_ns, error, bytes);
+                    bytes
+                } else {
+                    [0; 2]
+                };
+                table
+                    .get_mut(index)
+                    .record(pool, minute, e.dur_ns, error, bytes);
             }
         }
     }
@@ -397,10 +418,10 @@ impl StatsStore {
         let window_start = self.minutes.oldest() * BUCKET_NS;
         let since = window_start.max(self.earliest_ns.min(self.started_ns));
         let covered_secs = (now_ns.saturating_sub(since) as f64 / 1e9).max(1.0);
-        let table = |t: &NameTable<LatencyWindow>| {
+        let table = |t: &NameTable<LatencyWindow>, requests: bool| {
             let mut rows: Vec<Latency> = t
                 .iter()
-                .map(|(name, e)| e.summary(name, covered_secs))
+                .map(|(name, e)| e.summary(name, covered_secs, requests))
                 .collect();
             rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
             rows
@@ -415,12 +436,14 @@ impl StatsStore {
         StatsSnapshot {
             window_secs: u64::from(self.config.window_minutes) * 60,
             covered_secs,
-            requests: self.requests.summary("all requests", covered_secs),
-            routes: table(routes),
-            functions: table(functions),
-            queries: table(queries),
+            requests: self.requests.summary("all requests", covered_secs, true),
+            routes: table(routes, true),
+            functions: table(functions, false),
+            queries: table(queries, false),
             custom,
             errors: self.errors.iter().rev().cloned().collect(),
+            // The exception table is the window's (super::exceptions).
+            exceptions: Default::default(),
             series: self.series(now_ns),
             step_secs: STEP_NS / 1_000_000_000,
             latency_histogram: self.latency_histogram(),
@@ -650,10 +673,10 @@ mod tests {
             let u = (rng % 1_000_000) as f64 / 1e6;
             let v = (1000.0 * (u * 23.0).exp2()) as u64;
             values.push(v);
-            entry.record(&mut pool, now / BUCKET_NS + i % 5, v, false);
+            entry.record(&mut pool, now / BUCKET_NS + i % 5, v, false, [0; 2]);
         }
         values.sort_unstable();
-        let s = entry.summary("r", 60.0);
+        let s = entry.summary("r", 60.0, false);
         assert_eq!(s.count, values.len() as u64);
         for (q, got) in [
             (0.5, s.p50_ns),

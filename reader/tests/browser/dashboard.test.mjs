@@ -136,6 +136,93 @@ test("request count and routes match metrics.json of the snapshot the page rende
   assert.ok(names.includes("/api/users/{id}"), "a loadgen route: " + names);
 });
 
+/** Polls until the page shows the snapshot metrics.json serves; returns
+ *  both (`read` runs in the page and gives what the test compares). */
+async function sameSnapshot(what, read, ready = () => true) {
+  return eventually(what, async () => {
+    const shown = await page.evaluate(read);
+    const json = await metrics();
+    return String(json.generated_ns) === shown.generated && ready(json) ? { shown, json } : undefined;
+  });
+}
+
+test("the route table is ordered by p95, slowest first, and shows each route's bytes", async () => {
+  const { shown, json } = await sameSnapshot("the routes of the current snapshot", () => ({
+    generated: document.getElementById("dashboard").dataset.generatedNs,
+    sort: document.querySelector("#routes-table th[data-key=p95_ns]").getAttribute("aria-sort"),
+    rows: [...document.querySelectorAll("#routes-table tbody tr[data-name]")].map(tr => {
+      const cell = k => tr.querySelector("td[data-key=" + k + "]");
+      return {
+        name: tr.dataset.name,
+        p95: Number(cell("p95_ns").dataset.value),
+        bytesIn: Number(cell("bytes_in").dataset.value),
+        bytesOut: Number(cell("bytes_out").dataset.value),
+        bytesOutText: cell("bytes_out").textContent,
+      };
+    }),
+  }));
+  assert.equal(shown.sort, "descending", "p95 is the default sort, descending");
+  const stats = new Map(json.route_stats.map(r => [r.name, r]));
+  assert.deepEqual(shown.rows.map(r => r.name).sort(), [...stats.keys()].sort());
+  for (let i = 1; i < shown.rows.length; i++) {
+    assert.ok(shown.rows[i - 1].p95 >= shown.rows[i].p95, "slowest first: " + JSON.stringify(shown.rows));
+  }
+  for (const r of shown.rows) {
+    const s = stats.get(r.name);
+    assert.equal(r.p95, s.p95_ns, r.name);
+    assert.equal(r.bytesIn, s.bytes_in, r.name + " bytes in");
+    assert.equal(r.bytesOut, s.bytes_out, r.name + " bytes out");
+    assert.match(r.bytesOutText, /^[0-9.]+ (B|KiB|MiB|GiB|TiB|PiB)$/, r.bytesOutText);
+  }
+  assert.ok(shown.rows.some(r => r.bytesIn > 0 && r.bytesOut > 0), "loadgen sends bytes both ways");
+  // A click on a header sorts by it: p95 again turns it ascending, bytes out
+  // starts descending.
+  const column = key => page.$$eval("#routes-table tbody tr[data-name]", (rows, key) =>
+    rows.map(r => Number(r.querySelector("td[data-key=" + key + "]").dataset.value)), key);
+  await page.click("#routes-table th[data-key=p95_ns]");
+  assert.equal(await page.getAttribute("#routes-table th[data-key=p95_ns]", "aria-sort"), "ascending");
+  const up = await column("p95_ns");
+  for (let i = 1; i < up.length; i++) assert.ok(up[i - 1] <= up[i], "ascending: " + up);
+  await page.click("#routes-table th[data-key=bytes_out]");
+  const out = await column("bytes_out");
+  for (let i = 1; i < out.length; i++) assert.ok(out[i - 1] >= out[i], "bytes out, descending: " + out);
+  await page.click("#routes-table th[data-key=p95_ns]");
+});
+
+test("the exception panel shows the types and counts of metrics.json", async () => {
+  const { shown, json } = await sameSnapshot("exception types on the page", () => ({
+    generated: document.getElementById("dashboard").dataset.generatedNs,
+    total: document.getElementById("exceptions-total").dataset.value,
+    rows: [...document.querySelectorAll("#exceptions-table tbody tr[data-name]")].map(tr => {
+      const cell = k => tr.querySelector("td[data-key=" + k + "]");
+      return {
+        exception: tr.dataset.name,
+        count: Number(cell("count").dataset.value),
+        countText: cell("count").textContent,
+        share: cell("share").textContent,
+        routes: cell("names").textContent,
+      };
+    }),
+  }), j => {
+    const types = (j.exceptions.types || []).map(t => t.exception);
+    return types.includes("TimeoutError") && types.includes("(none)");
+  });
+  const types = json.exceptions.types;
+  assert.equal(Number(shown.total), json.exceptions.errors);
+  assert.deepEqual(shown.rows.map(r => r.exception), types.map(t => t.exception), "most errors first");
+  for (const [i, t] of types.entries()) {
+    const r = shown.rows[i];
+    assert.equal(r.count, t.count, t.exception);
+    assert.equal(number(r.countText), t.count, t.exception + " text");
+    assert.ok(r.share.endsWith("%"), r.share);
+    for (const n of t.names) assert.ok(r.routes.includes(n.name + " ("), t.exception + ": " + r.routes);
+  }
+  assert.equal(types.reduce((n, t) => n + t.count, 0), json.exceptions.errors);
+  const timeout = types.find(t => t.exception === "TimeoutError");
+  assert.ok(timeout.names.some(n => n.name.startsWith("/api/")), "loadgen's 5xx happen on its routes");
+  await page.locator("[data-panel=exceptions]").screenshot({ path: path.join(shots, "exceptions.png") });
+});
+
 test("the route table sorts by a clicked column", async () => {
   const order = () => page.$$eval("#routes-table tbody tr[data-name]", rows =>
     rows.map(r => ({ name: r.dataset.name, count: Number(r.querySelector("td[data-key=count]").dataset.value) })));

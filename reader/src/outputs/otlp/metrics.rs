@@ -203,6 +203,7 @@ mod tests {
             count: 4,
             errors: 1,
             sum_secs: 12.5,
+            ..DurationHistogram::default()
         };
         let snapshot = Snapshot {
             generated_ns: 2_000,

@@ -10,6 +10,7 @@
 //! `profilis_request_duration_seconds` histograms. The metric list is in
 //! docs/http-api.md.
 
+mod errors;
 mod text;
 
 pub use text::escape_label_value;
@@ -177,6 +178,7 @@ pub fn render(snapshot: &Snapshot) -> String {
         );
     }
 
+    errors::render(&mut out, snapshot);
     rings(&mut out, snapshot);
     producers(&mut out, snapshot);
     reader(&mut out, snapshot);

@@ -18,6 +18,7 @@ fn latency(name: &str, count: u64) -> Latency {
         p99_ns: 9_000_000,
         p999_ns: 12_000_000,
         max_ns: 20_000_000,
+        ..Latency::default()
     }
 }
 
@@ -29,6 +30,7 @@ fn sample_snapshot() -> Snapshot {
         count: 7,
         errors: 1,
         sum_secs: 0.0123,
+        ..DurationHistogram::default()
     };
     Snapshot {
         generated_ns: 1_800_000_000_000_000_000,

@@ -8,8 +8,8 @@
 use super::WebState;
 use crate::views::health;
 use crate::views::{
-    CustomMetric, ErrorRecord, HistogramBin, Latency, LossPoint, PostMortemSummary, ProducerLoss,
-    ReaderMetrics, RingStatus, SeriesPoint, ServiceView, Snapshot, Totals,
+    CustomMetric, ErrorRecord, Exceptions, HistogramBin, Latency, LossPoint, PostMortemSummary,
+    ProducerLoss, ReaderMetrics, RingStatus, SeriesPoint, ServiceView, Snapshot, Totals,
 };
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -43,6 +43,8 @@ pub struct MetricsJson<'a> {
     pub custom: &'a [CustomMetric],
     /// The errors of `errors` with every field.
     pub error_details: &'a [ErrorRecord],
+    /// Error events by exception type.
+    pub exceptions: &'a Exceptions,
     /// Time series.
     pub series: &'a [SeriesPoint],
     /// Latency histogram of the window.
@@ -189,6 +191,7 @@ pub fn render(s: &Snapshot) -> MetricsJson<'_> {
         queries: &st.queries,
         custom: &st.custom,
         error_details: &st.errors,
+        exceptions: &st.exceptions,
         series: &st.series,
         histogram: &st.latency_histogram,
         totals: &st.totals,

@@ -32,6 +32,14 @@ const Profilis = (() => {
     const p = r * 100;
     return (p === 0 ? "0" : p < 0.1 ? p.toFixed(3) : p.toFixed(2)) + "%";
   }
+  function bytes(n) {
+    if (n == null || !isFinite(n)) return "–";
+    if (n < 1024) return Math.round(n) + " B";
+    const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    let v = n / 1024, u = 0;
+    while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
+    return v.toPrecision(3) + " " + units[u];
+  }
   function clock(ns, millis) {
     const d = new Date(ns / 1e6);
     const pad = (v, n = 2) => String(v).padStart(n, "0");
@@ -39,7 +47,7 @@ const Profilis = (() => {
     if (millis) s += "." + pad(d.getMilliseconds(), 3);
     return s;
   }
-  const fmt = { duration, count, rate, percent, clock };
+  const fmt = { duration, count, rate, percent, bytes, clock };
 
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
@@ -256,7 +264,12 @@ const Profilis = (() => {
     barChart(document.getElementById("chart-histogram"), d.histogram || []);
   });
 
-  const routes = sortTable(document.getElementById("routes-table"), latencyColumns("Route"), "count", r => r.name);
+  // Routes: slowest first (p95), as an on-call engineer reads them; the
+  // bytes summed over the window.
+  const routes = sortTable(document.getElementById("routes-table"), latencyColumns("Route").concat([
+    { key: "bytes_in", label: "Bytes in", value: r => r.bytes_in || 0, text: r => bytes(r.bytes_in) },
+    { key: "bytes_out", label: "Bytes out", value: r => r.bytes_out || 0, text: r => bytes(r.bytes_out) },
+  ]), "p95_ns", r => r.name);
   const functions = sortTable(document.getElementById("functions-table"), latencyColumns("Function"), "count", r => r.name);
   const queries = sortTable(document.getElementById("queries-table"), latencyColumns("Query"), "count", r => r.name);
   panel("routes", d => routes(d.route_stats || []));
@@ -273,6 +286,22 @@ const Profilis = (() => {
     { key: "max", label: "Max", value: c => c.max, text: c => num(c.max) },
   ], "count", c => c.name);
   panel("custom", d => custom(d.custom || []));
+
+  // Errors by exception type over the window; "(none)": errors without one.
+  const exceptions = sortTable(document.getElementById("exceptions-table"), [
+    { key: "exception", label: "Exception", value: t => t.exception, text: t => t.exception, left: true },
+    { key: "count", label: "Errors", value: t => t.count, text: t => count(t.count), cls: () => "bad" },
+    { key: "share", label: "Share", value: t => t.share, text: t => percent(t.share) },
+    { key: "names", label: "Routes / functions / queries", value: t => t.names.length, left: true,
+      text: t => t.names.map(n => n.name + " (" + count(n.count) + ")").join(", ") },
+    { key: "first_seen_ns", label: "First seen", value: t => t.first_seen_ns, text: t => clock(t.first_seen_ns, true) },
+    { key: "last_seen_ns", label: "Last seen", value: t => t.last_seen_ns, text: t => clock(t.last_seen_ns, true) },
+  ], "count", t => t.exception);
+  panel("exceptions", d => {
+    const x = d.exceptions || { errors: 0, types: [] };
+    exceptions(x.types);
+    set("exceptions-total", x.errors ? count(x.errors) + " errors in the window" : "", x.errors);
+  });
 
   const errors = sortTable(document.getElementById("errors-table"), [
     { key: "ts_ns", label: "Time", value: e => e.ts_ns, text: e => clock(e.ts_ns, true) },
