@@ -1338,6 +1338,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
             abandoned: 1,
             ..LossTotals::default()
         },
+        process: None,
         events: (0..3).map(event).collect(),
     })];
     let app = app_with(with_token(), s);

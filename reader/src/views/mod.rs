@@ -6,8 +6,10 @@
 //! nothing here imports the rest of the reader.
 
 pub mod health;
+mod processes;
 mod producers;
 
+pub use processes::*;
 pub use producers::*;
 
 use serde::Serialize;
@@ -30,6 +32,8 @@ pub struct Snapshot {
     /// Per-producer losses, dead writers' post-mortems and the merged
     /// worker views.
     pub producers: ProducersSnapshot,
+    /// CPU and memory of the writer processes and of the reader.
+    pub processes: ProcessesSnapshot,
 }
 
 /// The reader's resource limits (docs/limits.md).

@@ -321,6 +321,24 @@ pub struct ProducerArgs {
     /// worker views; further workers share one "(other workers)" entry.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096), value_name = "N")]
     pub max_workers: u64,
+
+    /// How often the CPU (user + system) and memory (RSS, PSS) of every
+    /// live writer process are read from /proc: at most 256 processes per
+    /// sample, the others in turn at the next ones. 0 turns it off (the
+    /// reader still reports its own). At least 250ms.
+    #[arg(long, default_value = "1s", value_parser = parse_process_interval, value_name = "DURATION")]
+    pub process_interval: Duration,
+}
+
+/// `--process-interval`: 0 (off) or at least 250 ms.
+fn parse_process_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if !d.is_zero() && d < crate::ingest::processes::MIN_INTERVAL {
+        return Err(format!(
+            "{text} is too short: sample at most 4 times a second (250ms), or 0 for off"
+        ));
+    }
+    Ok(d)
 }
 
 /// JSONL exporter options.

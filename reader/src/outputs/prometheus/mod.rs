@@ -10,6 +10,7 @@
 //! `profilis_request_duration_seconds` histograms. The metric list is in
 //! docs/http-api.md.
 
+mod process;
 mod text;
 
 pub use text::escape_label_value;
@@ -180,6 +181,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     rings(&mut out, snapshot);
     producers(&mut out, snapshot);
     reader(&mut out, snapshot);
+    process::render(&mut out, &snapshot.processes);
     out.text
 }
 

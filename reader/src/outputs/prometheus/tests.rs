@@ -127,6 +127,7 @@ fn sample_snapshot() -> Snapshot {
             }],
             ..Limits::default()
         },
+        processes: super::process::tests::sample(),
     }
 }
 
