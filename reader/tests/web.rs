@@ -301,6 +301,7 @@ async fn metrics_json_has_exactly_the_documented_schema() {
             "producer_losses",
             "loss_series",
             "postmortems",
+            "processes",
         ],
         "metrics.json",
     );
@@ -1387,6 +1388,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
             "detected_ns",
             "events_drained",
             "losses",
+            "process",
             "events",
         ],
         "postmortem",
@@ -1421,6 +1423,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
             "events_drained",
             "events_kept",
             "losses",
+            "process",
         ],
         "postmortems[]",
     );
