@@ -234,3 +234,30 @@ async fn a_post_mortem_carries_the_last_sample() {
     // Without the reader's own sample, `reader` is null.
     assert_eq!(v["processes"]["reader"], Value::Null);
 }
+
+#[tokio::test]
+async fn the_page_loads_the_processes_panel_and_its_script_is_served() {
+    let config = UiConfig::default();
+    let app = web::router(WebState::new(SnapshotHandle::new(), config));
+    let request = |uri: &str| Request::get(uri).body(Body::empty()).unwrap();
+    let page = app.clone().oneshot(request("/_profilis/")).await.unwrap();
+    let page = page.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8(page.to_vec()).unwrap();
+    assert!(
+        page.contains("<script src=\"assets/processes.js?v="),
+        "{page}"
+    );
+    assert!(page.contains("data-panel=\"processes\""));
+    assert!(page.contains("id=\"processes-table\""));
+    let script = app
+        .oneshot(request("/_profilis/assets/processes.js"))
+        .await
+        .unwrap();
+    assert_eq!(script.status(), StatusCode::OK);
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let body = script.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("Profilis.panel(\"processes\""));
+}
