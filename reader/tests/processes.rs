@@ -54,8 +54,11 @@ fn writer(path: &Path) {
                     kept.push(std::hint::black_box(block));
                 }
                 "spin" => {
-                    std::thread::spawn(|| loop {
-                        std::hint::black_box(std::hint::spin_loop());
+                    std::thread::spawn(|| {
+                        let mut n = 0u64;
+                        loop {
+                            n = std::hint::black_box(n.wrapping_add(1));
+                        }
                     });
                 }
                 _ => {}

@@ -535,6 +535,23 @@ mod tests {
     }
 
     #[test]
+    fn process_sampling_is_at_most_four_times_a_second_or_off() {
+        let parse = |v: &str| {
+            Cli::try_parse_from(["profilis-reader", "a.ring", "--process-interval", v])
+                .map(|c| c.reader.producers.process_interval)
+        };
+        assert_eq!(parse("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse("250ms").unwrap(), Duration::from_millis(250));
+        let err = parse("100ms").unwrap_err().to_string();
+        assert!(err.contains("at most 4 times a second"), "{err}");
+        let cli = Cli::try_parse_from(["profilis-reader", "a.ring"]).unwrap();
+        assert_eq!(
+            cli.reader.producers.process_interval,
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
     fn the_dashboard_address_may_be_a_host_name() {
         let cli = Cli::try_parse_from(["profilis-reader", "a.ring", "--ui-addr", "localhost:9470"])
             .unwrap();
