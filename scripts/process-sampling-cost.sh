@@ -20,6 +20,10 @@ rounds="${3:-2}"
 rate="${EVENTS_PER_SEC:-20}"
 settings="${SETTINGS:-0 1s 250ms}"
 target_dir="${CARGO_TARGET_DIR:-target}"
+# The settings scripts/build-reader.sh and the test stages build with, so
+# that nothing is compiled again after them.
+export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-false}"
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 reader=$(bash scripts/build-reader.sh 2>/dev/null)
 cargo build --release --locked -p profilis --example loadgen --quiet
 loadgen="$target_dir/release/examples/loadgen"
