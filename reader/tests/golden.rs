@@ -19,7 +19,7 @@
 //! (`<ring_id>`), process ids (`<pid:writer>`, `<pid:victim>`,
 //! `<pid:reader>`), process start times, and the figures that depend on
 //! when the reader looks (rates over the covered window, uptime, CPU, bytes
-//! written). Wall-clock times are written relative to the first event
+//! written, the reader's own memory and file descriptors). Wall-clock times are written relative to the first event
 //! (`T+12ms`); the reader's own clock readings (ring creation, snapshot and
 //! registration times, LOSS markers stamped with the time of the read)
 //! become `<clock>`.
@@ -260,6 +260,12 @@ impl Normalizer {
                 return Some("\"<volatile>\"".into())
             }
             "rps" | "events_per_sec" if !in_series => return Some("\"<volatile>\"".into()),
+            "cpu_seconds" | "rss_bytes" | "pss_bytes" | "virtual_bytes" | "threads"
+            | "start_time_seconds" | "open_fds" | "max_fds"
+                if path.iter().any(|k| k == "processes") =>
+            {
+                return Some("\"<volatile>\"".into())
+            }
             "used" if path.iter().any(|k| k == "jsonl_bytes") => {
                 return Some("\"<volatile>\"".into())
             }
@@ -299,7 +305,7 @@ impl Normalizer {
     /// The Prometheus text: placeholders in labels, and the values of the
     /// samples that depend on when the reader looks.
     fn prometheus(&self, text: &str) -> String {
-        const VOLATILE: [&str; 9] = [
+        const VOLATILE: [&str; 15] = [
             "profilis_requests_per_second ",
             "profilis_window_seconds ",
             "profilis_reader_events_per_second ",
@@ -309,6 +315,12 @@ impl Normalizer {
             "profilis_reader_written_bytes_total ",
             "profilis_reader_snapshot_time_seconds ",
             "profilis_reader_limit_used{limit=\"jsonl_bytes\"} ",
+            "process_cpu_seconds_total ",
+            "process_resident_memory_bytes ",
+            "process_virtual_memory_bytes ",
+            "process_start_time_seconds ",
+            "process_open_fds ",
+            "process_max_fds ",
         ];
         let mut out = String::new();
         for line in self.text(text).lines() {
@@ -512,6 +524,10 @@ fn golden() {
             "10ms",
             "--max-routes",
             "3",
+            // The writers' resources vary from run to run (this test's
+            // process is one); reader/tests/processes.rs tests them.
+            "--process-interval",
+            "0",
             "--accounting",
         ])
         .stdout(Stdio::piped())

@@ -307,6 +307,7 @@ async fn metrics_json_has_exactly_the_documented_schema() {
             "producer_losses",
             "loss_series",
             "postmortems",
+            "processes",
         ],
         "metrics.json",
     );
@@ -1344,6 +1345,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
             abandoned: 1,
             ..LossTotals::default()
         },
+        process: None,
         events: (0..3).map(event).collect(),
     })];
     let app = app_with(with_token(), s);
@@ -1392,6 +1394,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
             "detected_ns",
             "events_drained",
             "losses",
+            "process",
             "events",
         ],
         "postmortem",
@@ -1426,6 +1429,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
             "events_drained",
             "events_kept",
             "losses",
+            "process",
         ],
         "postmortems[]",
     );

@@ -6,7 +6,8 @@
 # Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
 # compares what the page shows with metrics.json (routes slowest first with
 # their bytes, errors by exception type, merged workers, losses by
-# producer, the dead worker's post-mortem and its JSONL download), in both
+# producer, the dead worker's post-mortem and its JSONL download, the
+# processes panel's CPU and memory per service and worker), in both
 # themes and at widths from a phone's to a desktop's, saving screenshots
 # under target/screenshots/. Then promtool (Debian's prometheus
 # package) checks the live /metrics and rendered samples with hostile label
@@ -47,7 +48,7 @@ crash="$target_dir/release/examples/crash"
 browser_dir="$target_dir/browser"
 mkdir -p "$browser_dir"
 cp reader/tests/browser/package.json reader/tests/browser/package-lock.json \
-  reader/tests/browser/dashboard.test.mjs "$browser_dir/"
+  reader/tests/browser/dashboard.test.mjs reader/tests/browser/processes.test.mjs "$browser_dir/"
 (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 work=$(mktemp -d)
@@ -107,7 +108,7 @@ echo "crash worker: $(cat "$work/crash.out")"
 
 status=0
 (cd "$browser_dir" && CHROMIUM="$(command -v chromium)" PROFILIS_URL="$url" PROFILIS_TOKEN_FILE="$work/token" \
-  SCREENSHOT_DIR="$(cd .. && pwd)/screenshots" node --test dashboard.test.mjs) || status=1
+  SCREENSHOT_DIR="$(cd .. && pwd)/screenshots" node --test dashboard.test.mjs processes.test.mjs) || status=1
 
 curl -sSf -H "@$work/auth-header" "${url}metrics" > "$work/metrics.txt"
 if promtool check metrics < "$work/metrics.txt"; then

@@ -76,6 +76,9 @@ pub struct ProducerOptions {
     pub postmortem_events: usize,
     /// Workers per service with their own breakdown.
     pub max_workers: usize,
+    /// How often the writer processes' CPU and memory are sampled (zero:
+    /// never).
+    pub process_interval: Duration,
 }
 
 impl Default for ProducerOptions {
@@ -83,6 +86,7 @@ impl Default for ProducerOptions {
         ProducerOptions {
             postmortem_events: 100,
             max_workers: 32,
+            process_interval: Duration::from_secs(1),
         }
     }
 }
@@ -117,6 +121,7 @@ impl DrainOptions {
             max_rings: self.max_rings,
             postmortem_events: self.producers.postmortem_events,
             keep_files: self.keep_rings,
+            process_interval: self.producers.process_interval,
         }
     }
 }
@@ -410,6 +415,7 @@ impl Drain {
 
     fn housekeeping(&mut self, now: Instant) {
         self.next_housekeeping = now + Duration::from_millis(100);
+        self.rings.sample_processes(now, timefmt::now_ns());
         let outputs = &self.outputs;
         self.rings.attach_waiting(&|id| outputs.loss_cursor(id));
         if self.rings.lifecycle_due(now) {
@@ -482,7 +488,9 @@ impl Drain {
         };
         let reader = self.reader_metrics(now);
         let limits = self.limits(now);
+        let processes = self.rings.processes(now, now_ns);
         self.handle.store(Snapshot {
+            processes,
             generated_ns: now_ns,
             limits,
             stats: window.stats,

@@ -89,6 +89,7 @@ pub fn drain_options(args: &ReaderArgs) -> DrainOptions {
         producers: ProducerOptions {
             postmortem_events: args.producers.postmortem_events as usize,
             max_workers: args.producers.max_workers as usize,
+            process_interval: args.producers.process_interval,
         },
         keep_rings: args.keep_rings,
         exit_when_unused: args.exit_when_unused,

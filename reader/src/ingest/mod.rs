@@ -15,6 +15,7 @@ pub mod context;
 pub mod lifecycle;
 pub mod loss;
 pub mod postmortem;
+pub mod processes;
 mod source;
 
 pub use context::RingContext;
@@ -24,10 +25,13 @@ use crate::support::holders::{holders, FileId};
 use crate::support::recent::Recent;
 use crate::support::report::ErrorReporter;
 use crate::support::timefmt;
-use crate::views::{PostMortem, ProducerLoss, RingAccount, RingLimit, RingStatus, StringLimit};
+use crate::views::{
+    PostMortem, ProcessesSnapshot, ProducerLoss, RingAccount, RingLimit, RingStatus, StringLimit,
+};
 use anyhow::bail;
 use loss::LossCursor;
 use postmortem::PostMortems;
+use processes::{LiveWriter, ProcessSampler, MAX_SAMPLED_PER_TICK};
 use profilis::{Event, Names, WriterInfo};
 use source::{Detached, Source};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -86,6 +90,9 @@ pub struct IngestOptions {
     /// Keep the files of finished rings (`--keep-rings`) rather than
     /// remove them (see [`lifecycle`]).
     pub keep_files: bool,
+    /// How often the CPU and memory of the writer processes are sampled
+    /// (zero: never; see [`processes`]).
+    pub process_interval: Duration,
 }
 
 /// Default of [`IngestOptions::max_rings`].
@@ -118,6 +125,7 @@ pub struct Rings {
     next_slot: u32,
     next_lifecycle: Instant,
     postmortems: PostMortems,
+    processes: ProcessSampler,
     /// The exporters whose counts each ring keeps, and the one whose
     /// counts it reports as its own.
     exporters: Vec<&'static str>,
@@ -167,6 +175,7 @@ impl Rings {
             next_slot: 0,
             next_lifecycle: now,
             postmortems: PostMortems::default(),
+            processes: ProcessSampler::new(options.process_interval, MAX_SAMPLED_PER_TICK, now),
             exporters,
             primary,
             options,
@@ -421,7 +430,7 @@ impl Rings {
     fn detach(&mut self, i: usize, writers: Vec<WriterInfo>, gone: bool, now: Instant) {
         let s = &mut self.sources[i];
         s.table = writers;
-        s.check_writers(timefmt::now_ns(), &mut self.postmortems);
+        s.check_writers(timefmt::now_ns(), &mut self.postmortems, &self.processes);
         let status = s.status(self.primary, 0);
         let account = s.account(&self.exporters, self.primary);
         let s = self.sources.swap_remove(i);
@@ -515,8 +524,32 @@ impl Rings {
     pub fn check_writers(&mut self, now_ns: u64) {
         for s in &mut self.sources {
             s.refresh_table();
-            s.check_writers(now_ns, &mut self.postmortems);
+            s.check_writers(now_ns, &mut self.postmortems, &self.processes);
         }
+    }
+
+    /// Samples the CPU and memory of the live writer processes (those of
+    /// the writer tables as last read) when a sample is due.
+    pub fn sample_processes(&mut self, now: Instant, now_ns: u64) {
+        if !self.processes.due(now) {
+            return;
+        }
+        let live = self.sources.iter().flat_map(|s| {
+            let ring = s.ctx.path.as_path();
+            s.table.iter().filter(|w| w.alive).map(move |w| LiveWriter {
+                pid: w.pid,
+                start_time: w.start_time,
+                service: w.service.as_deref(),
+                ring,
+            })
+        });
+        self.processes.tick(live, now, now_ns);
+    }
+
+    /// The latest samples of the writer processes, per service, and the
+    /// reader's own, read now.
+    pub fn processes(&mut self, now: Instant, now_ns: u64) -> ProcessesSnapshot {
+        self.processes.snapshot(now, now_ns)
     }
 
     /// Every ring, attached or detached, by path.

@@ -182,6 +182,7 @@ impl WriterWatch {
                 detected_ns,
                 events_drained: w.events,
                 losses: losses(info.index),
+                process: None,
                 events,
             });
         }
@@ -262,6 +263,7 @@ mod tests {
             detected_ns: 0,
             events_drained: 0,
             losses: LossTotals::default(),
+            process: None,
             events: Vec::new(),
         };
         let mut kept = PostMortems::default();

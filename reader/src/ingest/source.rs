@@ -5,6 +5,7 @@ use super::context::RingContext;
 use super::lifecycle::Candidate;
 use super::loss::{LossCursor, LossMarker, LossTracker, Observation};
 use super::postmortem::{PostMortems, RingProgress, WriterWatch};
+use super::processes::ProcessSampler;
 use super::Batch;
 use crate::support::holders::FileId;
 use crate::support::json;
@@ -281,7 +282,13 @@ impl Source {
 
     /// Notes writers found dead in the last table read and freezes the
     /// post-mortems of those whose events are all drained.
-    pub fn check_writers(&mut self, now_ns: u64, postmortems: &mut PostMortems) {
+    /// Each post-mortem takes the process's last CPU and memory sample.
+    pub fn check_writers(
+        &mut self,
+        now_ns: u64,
+        postmortems: &mut PostMortems,
+        processes: &ProcessSampler,
+    ) {
         let path = self.ctx.path.display().to_string();
         let consumer = &self.consumer;
         let loss = &self.loss;
@@ -301,7 +308,8 @@ impl Source {
             consumer.names(),
             &path,
         );
-        for pm in found {
+        for mut pm in found {
+            pm.process = processes.last_sample(pm.pid, pm.start_time);
             postmortems.add(pm);
         }
     }

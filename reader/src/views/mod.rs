@@ -7,9 +7,11 @@
 
 mod exceptions;
 pub mod health;
+mod processes;
 mod producers;
 
 pub use exceptions::*;
+pub use processes::*;
 pub use producers::*;
 
 use serde::Serialize;
@@ -32,6 +34,8 @@ pub struct Snapshot {
     /// Per-producer losses, dead writers' post-mortems and the merged
     /// worker views.
     pub producers: ProducersSnapshot,
+    /// CPU and memory of the writer processes and of the reader.
+    pub processes: ProcessesSnapshot,
 }
 
 /// The reader's resource limits (docs/limits.md).

@@ -1,7 +1,7 @@
 //! What the reader knows per producer process: losses, post-mortems of
 //! dead writers and merged worker views, as plain data.
 
-use super::Latency;
+use super::{Latency, ProcessResources};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -218,6 +218,9 @@ pub struct PostMortem {
     pub events_drained: u64,
     /// Its losses that this reader recorded (LOSS markers).
     pub losses: LossTotals,
+    /// Its last CPU and memory sample before it died (`None`: never
+    /// sampled, e.g. it lived less than a sampling interval).
+    pub process: Option<ProcessResources>,
     /// Its last events, oldest first (at most `--postmortem-events`).
     pub events: Vec<PostMortemEvent>,
 }
@@ -247,6 +250,7 @@ impl PostMortem {
             events_drained: self.events_drained,
             events_kept: self.events.len(),
             losses: self.losses,
+            process: self.process.as_ref(),
         }
     }
 }
@@ -274,6 +278,8 @@ pub struct PostMortemSummary<'a> {
     pub events_kept: usize,
     /// Its recorded losses.
     pub losses: LossTotals,
+    /// Its last CPU and memory sample (`null`: never sampled).
+    pub process: Option<&'a ProcessResources>,
 }
 
 /// One event of a post-mortem; serialised with the field names and order of

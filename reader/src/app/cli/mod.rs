@@ -331,6 +331,24 @@ pub struct ProducerArgs {
     /// worker views; further workers share one "(other workers)" entry.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=4096), value_name = "N")]
     pub max_workers: u64,
+
+    /// How often the CPU (user + system) and memory (RSS, PSS) of every
+    /// live writer process are read from /proc: at most 256 processes per
+    /// sample, the others in turn at the next ones. 0 turns it off (the
+    /// reader still reports its own). At least 250ms.
+    #[arg(long, default_value = "1s", value_parser = parse_process_interval, value_name = "DURATION")]
+    pub process_interval: Duration,
+}
+
+/// `--process-interval`: 0 (off) or at least 250 ms.
+fn parse_process_interval(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if !d.is_zero() && d < crate::ingest::processes::MIN_INTERVAL {
+        return Err(format!(
+            "{text} is too short: sample at most 4 times a second (250ms), or 0 for off"
+        ));
+    }
+    Ok(d)
 }
 
 /// JSONL exporter options.
@@ -524,6 +542,23 @@ mod tests {
         for placeholder in ["{timestamp}", "{pid}", "{n}"] {
             assert!(line.contains(placeholder), "{placeholder} in {line:?}");
         }
+    }
+
+    #[test]
+    fn process_sampling_is_at_most_four_times_a_second_or_off() {
+        let parse = |v: &str| {
+            Cli::try_parse_from(["profilis-reader", "a.ring", "--process-interval", v])
+                .map(|c| c.reader.producers.process_interval)
+        };
+        assert_eq!(parse("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse("250ms").unwrap(), Duration::from_millis(250));
+        let err = parse("100ms").unwrap_err().to_string();
+        assert!(err.contains("at most 4 times a second"), "{err}");
+        let cli = Cli::try_parse_from(["profilis-reader", "a.ring"]).unwrap();
+        assert_eq!(
+            cli.reader.producers.process_interval,
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

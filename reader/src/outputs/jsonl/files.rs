@@ -385,9 +385,15 @@ impl JsonlExporter {
             .options
             .retain_files
             .map_or(0, |keep| files.len().saturating_sub(keep));
-        // Room kept for the file being written, up to its rotation size.
+        // Room kept for the file being written, up to its rotation size
+        // (none once the exporter is finished: a last file closed at its
+        // rotation size would otherwise be deleted, leaving no file).
         let current = self.current.as_ref().map_or(0, |f| f.len);
-        let reserve = current.max(self.options.rotate_bytes);
+        let reserve = if self.finished {
+            0
+        } else {
+            current.max(self.options.rotate_bytes)
+        };
         let mut closed_bytes: u64 = files.iter().map(|f| f.2).sum();
         let mut kept = files.len() as u64;
         for (i, (modified, path, len)) in files.iter().enumerate() {

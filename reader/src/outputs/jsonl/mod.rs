@@ -124,6 +124,9 @@ pub struct JsonlExporter {
     status: ExporterStatus,
     counter: u64,
     last_retention: Option<Instant>,
+    /// Set by `finish`: no file follows the last one closed, so retention
+    /// keeps no room for one.
+    finished: bool,
     /// Closed files and their bytes as of the last retention pass, and
     /// what retention deleted.
     disk: DiskUse,
@@ -163,6 +166,7 @@ impl JsonlExporter {
             },
             counter: 0,
             last_retention: None,
+            finished: false,
             disk: DiskUse {
                 retain_bytes: options.retain_bytes,
                 retain_files: options.retain_files.map(|n| n as u64),
@@ -391,6 +395,7 @@ impl Exporter for JsonlExporter {
         if let Some(c) = self.compressor.take() {
             self.status.errors += c.finish();
         }
+        self.finished = true;
         self.apply_retention();
     }
 

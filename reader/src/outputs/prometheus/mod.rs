@@ -11,6 +11,7 @@
 //! docs/http-api.md.
 
 mod errors;
+mod process;
 mod text;
 
 pub use text::escape_label_value;
@@ -182,6 +183,7 @@ pub fn render(snapshot: &Snapshot) -> String {
     rings(&mut out, snapshot);
     producers(&mut out, snapshot);
     reader(&mut out, snapshot);
+    process::render(&mut out, &snapshot.processes);
     out.text
 }
 

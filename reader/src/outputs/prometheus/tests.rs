@@ -129,6 +129,7 @@ fn sample_snapshot() -> Snapshot {
             }],
             ..Limits::default()
         },
+        processes: super::process::tests::sample(),
     }
 }
 

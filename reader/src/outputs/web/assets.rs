@@ -13,6 +13,8 @@ use std::sync::Arc;
 
 /// The dashboard script.
 pub const APP_JS: &str = include_str!("assets/app.js");
+/// The processes panel (registered on the page's `Profilis`).
+pub const PROCESSES_JS: &str = include_str!("assets/processes.js");
 /// The dashboard stylesheet.
 pub const APP_CSS: &str = include_str!("assets/app.css");
 
@@ -20,7 +22,7 @@ pub const APP_CSS: &str = include_str!("assets/app.css");
 pub fn fingerprint(config: &UiConfig) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let custom = config.custom_css.as_deref().unwrap_or("");
-    for part in [APP_JS, APP_CSS, custom] {
+    for part in [APP_JS, PROCESSES_JS, APP_CSS, custom] {
         for b in part.bytes().chain([0xff]) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
@@ -34,6 +36,10 @@ pub async fn handler(State(state): State<Arc<WebState>>, Path(file): Path<String
     let (body, content_type) = match file.as_str() {
         "app.js" => (
             Bytes::from_static(APP_JS.as_bytes()),
+            "text/javascript; charset=utf-8",
+        ),
+        "processes.js" => (
+            Bytes::from_static(PROCESSES_JS.as_bytes()),
             "text/javascript; charset=utf-8",
         ),
         "app.css" => (

@@ -9,7 +9,8 @@ use super::WebState;
 use crate::views::health;
 use crate::views::{
     CustomMetric, ErrorRecord, Exceptions, HistogramBin, Latency, LossPoint, PostMortemSummary,
-    ProducerLoss, ReaderMetrics, RingStatus, SeriesPoint, ServiceView, Snapshot, Totals,
+    ProcessesSnapshot, ProducerLoss, ReaderMetrics, RingStatus, SeriesPoint, ServiceView, Snapshot,
+    Totals,
 };
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -66,6 +67,9 @@ pub struct MetricsJson<'a> {
     /// Dead writers with a post-mortem, newest first (events at
     /// `postmortem/{ring_id}/{pid}.json`).
     pub postmortems: Vec<PostMortemSummary<'a>>,
+    /// CPU and memory of the writer processes, per service with the
+    /// per-process breakdown, and of the reader.
+    pub processes: &'a ProcessesSnapshot,
 }
 
 /// `requests`.
@@ -210,6 +214,7 @@ pub fn render(s: &Snapshot) -> MetricsJson<'_> {
             .iter()
             .map(|p| p.summary())
             .collect(),
+        processes: &s.processes,
     }
 }
 
