@@ -305,7 +305,7 @@ impl Normalizer {
     /// The Prometheus text: placeholders in labels, and the values of the
     /// samples that depend on when the reader looks.
     fn prometheus(&self, text: &str) -> String {
-        const VOLATILE: [&str; 15] = [
+        const VOLATILE: [&str; 16] = [
             "profilis_requests_per_second ",
             "profilis_window_seconds ",
             "profilis_reader_events_per_second ",
@@ -315,6 +315,7 @@ impl Normalizer {
             "profilis_reader_written_bytes_total ",
             "profilis_reader_snapshot_time_seconds ",
             "profilis_reader_limit_used{limit=\"jsonl_bytes\"} ",
+            "profilis_reader_limit_current_bytes{limit=\"jsonl\"} ",
             "process_cpu_seconds_total ",
             "process_resident_memory_bytes ",
             "process_virtual_memory_bytes ",
@@ -329,7 +330,9 @@ impl Normalizer {
                 out.push_str(line);
             } else if VOLATILE.iter().any(|v| line.starts_with(v)) {
                 out.push_str(&format!("{sample} <volatile>"));
-            } else if sample.starts_with("profilis_writer_last_seen_seconds{") {
+            } else if sample.starts_with("profilis_writer_last_seen_seconds{")
+                || sample.starts_with("profilis_writer_last_seen_timestamp_seconds{")
+            {
                 let secs: f64 = value.parse().unwrap();
                 let time = self.time((secs * 1e9) as i128);
                 out.push_str(&format!("{sample} {}", time.trim_matches('"')));

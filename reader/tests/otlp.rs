@@ -648,22 +648,6 @@ fn prometheus_histograms_of_two_readers_add_up() {
         assert_eq!(summed.get(key), Some(want), "bucket {key:?}");
     }
 
-    // scripts/ci/75-otlp-prom.sh checks the same with a real parser
-    // (prometheus_client) and promtool.
-    if let Some(dir) = std::env::var_os("PROFILIS_PROM_AGG_OUT") {
-        let dir = std::path::PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, scrape) in scrapes.iter().enumerate() {
-            std::fs::write(dir.join(format!("reader{i}.prom")), scrape).unwrap();
-        }
-        let events: Vec<Value> = all
-            .iter()
-            .map(|(route, dur)| serde_json::json!({"route": route, "dur_ns": dur}))
-            .collect();
-        std::fs::write(
-            dir.join("events.json"),
-            serde_json::to_string(&events).unwrap(),
-        )
-        .unwrap();
-    }
+    // reader/tests/prometheus_server.rs checks the same through a real
+    // Prometheus server.
 }

@@ -702,6 +702,7 @@ async fn health_reports_rings_and_degrades_on_losses_and_truncation() {
         &limits["strings"][0],
         &[
             "ring",
+            "ring_id",
             "entries",
             "entries_used",
             "arena_bytes",

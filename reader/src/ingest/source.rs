@@ -385,6 +385,7 @@ impl Source {
         let table = self.consumer.string_table();
         StringLimit {
             ring: self.ctx.path.display().to_string(),
+            ring_id: json::hex64(self.ctx.ring_id),
             entries: table.entries,
             entries_used: table.entries_used,
             arena_bytes: table.arena_bytes,

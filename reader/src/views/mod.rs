@@ -96,6 +96,8 @@ pub struct RingLimit {
 pub struct StringLimit {
     /// Ring file.
     pub ring: String,
+    /// The ring's id, as in [`RingStatus::ring_id`].
+    pub ring_id: String,
     /// Index entries (distinct strings).
     pub entries: u64,
     /// Entries taken.
@@ -141,12 +143,13 @@ pub struct StatsSnapshot {
     pub latency_histogram: Vec<HistogramBin>,
     /// Counts since the reader started, whether or not in the window.
     pub totals: Totals,
-    /// Request-duration histograms with fixed buckets, cumulative since the
-    /// reader started (the Prometheus histogram).
+    /// Duration histograms with fixed buckets, cumulative since the reader
+    /// started (the Prometheus histograms): requests, functions, queries.
     pub request_durations: RequestDurations,
 }
 
-/// Cumulative request-duration histograms (see [`crate::window::durations`]).
+/// Cumulative duration histograms of requests, functions and queries (see
+/// [`crate::window::durations`]).
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RequestDurations {
     /// Upper bounds of the buckets, ns (`+Inf` implied).
@@ -155,18 +158,22 @@ pub struct RequestDurations {
     pub all: DurationHistogram,
     /// Per route, by name (at most `--max-routes`, then `(other)`).
     pub routes: Vec<DurationHistogram>,
+    /// Per function (FN events), by name, bounded the same way.
+    pub functions: Vec<DurationHistogram>,
+    /// Per redacted query (DB events), by text, bounded the same way.
+    pub queries: Vec<DurationHistogram>,
 }
 
-/// One cumulative request-duration histogram.
+/// One cumulative duration histogram.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DurationHistogram {
-    /// Route (or `all requests`).
+    /// Route, function or query (or `all requests`).
     pub name: String,
-    /// Requests with a duration at most `bounds_ns[i]`, for each bound.
+    /// Events with a duration at most `bounds_ns[i]`, for each bound.
     pub cumulative: Vec<u64>,
-    /// All requests (the `+Inf` bucket).
+    /// All events (the `+Inf` bucket).
     pub count: u64,
-    /// Requests that were errors.
+    /// Events that were errors.
     pub errors: u64,
     /// Sum of the durations, seconds.
     pub sum_secs: f64,

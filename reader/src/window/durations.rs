@@ -1,6 +1,8 @@
-//! Request-duration histograms with fixed buckets, cumulative since the
-//! reader started: what `/metrics` exposes as the Prometheus histogram
-//! `profilis_request_duration_seconds`.
+//! Duration histograms with fixed buckets, cumulative since the reader
+//! started: what `/metrics` exposes as the Prometheus histograms
+//! `profilis_request_duration_seconds` (all requests and per route),
+//! `profilis_function_duration_seconds` and `profilis_query_duration_seconds`,
+//! with their call and error counters.
 //!
 //! The rolling-window statistics ([`super::stats`]) answer "what are the
 //! percentiles now"; they go down as minutes leave the window, so they are
@@ -10,11 +12,13 @@
 //! `sum()` across readers and routes are exact, and
 //! `histogram_quantile()` gives percentiles of the aggregate.
 //!
-//! Per route there is one histogram, capped at `max_routes` names (later
-//! names share the `(other)` histogram); entries are never evicted, so a
-//! series never disappears and restarts at zero while the reader runs.
+//! Per route, function and redacted query there is one histogram, capped at
+//! `max_routes` names per table (later names share the `(other)`
+//! histogram); entries are never evicted, so a series never disappears and
+//! restarts at zero while the reader runs. Every table uses the same
+//! buckets, so one dashboard reads them all alike.
 
-use super::{Bounded, Counts, OTHER};
+use super::{Bounded, Counts, Table, OTHER};
 use crate::views::{DurationHistogram, RequestDurations};
 use std::sync::Arc;
 
@@ -92,48 +96,60 @@ impl Cumulative {
     }
 }
 
-/// Cumulative request-duration histograms: all requests and per route.
+/// Cumulative duration histograms: all requests, and per name of each
+/// [`Table`] (routes, functions, queries).
 pub struct DurationStore {
     all: Cumulative,
-    routes: Bounded<Arc<str>, Cumulative>,
+    tables: [Bounded<Arc<str>, Cumulative>; 3],
 }
 
 impl DurationStore {
-    /// An empty store tracking at most `max_routes` names (plus `(other)`).
-    pub fn new(max_routes: usize) -> DurationStore {
+    /// An empty store tracking at most `max_names` names per table (plus
+    /// `(other)`).
+    pub fn new(max_names: usize) -> DurationStore {
+        let table = || Bounded::new(max_names, Arc::from(OTHER));
         DurationStore {
             all: Cumulative::default(),
-            routes: Bounded::new(max_routes, Arc::from(OTHER)),
+            tables: [table(), table(), table()],
         }
     }
 
-    /// The index of `route`'s histogram (the `(other)` one past the cap).
-    pub fn lookup(&mut self, route: &Arc<str>) -> u32 {
-        self.routes.lookup(route, |_| Cumulative::default())
+    /// The index of `name`'s histogram in `table` (the `(other)` one past
+    /// the cap).
+    pub fn lookup(&mut self, table: Table, name: &Arc<str>) -> u32 {
+        self.tables[table as usize].lookup(name, |_| Cumulative::default())
     }
 
-    /// Records one request of route `index` (from [`lookup`](Self::lookup))
-    /// with its bytes in and out.
+    /// Records one event of name `index` (from [`lookup`](Self::lookup)) in
+    /// `table`, with its bytes in and out (requests; zero otherwise);
+    /// requests also count in the histogram of all requests.
     #[inline]
-    pub fn record(&mut self, index: u32, dur_ns: u64, error: bool, bytes: [u64; 2]) {
-        self.all.record(dur_ns, error, bytes);
-        if (index as usize) < self.routes.len() {
-            self.routes.get_mut(index).record(dur_ns, error, bytes);
+    pub fn record(&mut self, table: Table, index: u32, dur_ns: u64, error: bool, bytes: [u64; 2]) {
+        if table == Table::Routes {
+            self.all.record(dur_ns, error, bytes);
+        }
+        let names = &mut self.tables[table as usize];
+        if (index as usize) < names.len() {
+            names.get_mut(index).record(dur_ns, error, bytes);
         }
     }
 
-    /// The histograms as published in the snapshot, routes by name.
+    /// The histograms as published in the snapshot, each table by name.
     pub fn snapshot(&self) -> RequestDurations {
-        let mut routes: Vec<DurationHistogram> = self
-            .routes
-            .iter()
-            .map(|(name, counts)| counts.snapshot(name))
-            .collect();
-        routes.sort_by(|a, b| a.name.cmp(&b.name));
+        let by_name = |table: Table| {
+            let mut rows: Vec<DurationHistogram> = self.tables[table as usize]
+                .iter()
+                .map(|(name, counts)| counts.snapshot(name))
+                .collect();
+            rows.sort_by(|a, b| a.name.cmp(&b.name));
+            rows
+        };
         RequestDurations {
             bounds_ns: BUCKET_BOUNDS_NS.to_vec(),
             all: self.all.snapshot("all requests"),
-            routes,
+            routes: by_name(Table::Routes),
+            functions: by_name(Table::Functions),
+            queries: by_name(Table::Queries),
         }
     }
 }
@@ -145,9 +161,9 @@ mod tests {
     #[test]
     fn buckets_are_cumulative_and_upper_bounds_inclusive() {
         let mut store = DurationStore::new(10);
-        let r = store.lookup(&Arc::from("/a"));
+        let r = store.lookup(Table::Routes, &Arc::from("/a"));
         for dur in [100_000, 100_001, 1_000_000, 20_000_000_000] {
-            store.record(r, dur, dur > 1_000_000, [10, 1000]);
+            store.record(Table::Routes, r, dur, dur > 1_000_000, [10, 1000]);
         }
         let s = store.snapshot();
         let a = &s.routes[0];
@@ -168,15 +184,36 @@ mod tests {
         let mut store = DurationStore::new(2);
         let ids: Vec<u32> = ["/a", "/b", "/c", "/d"]
             .iter()
-            .map(|n| store.lookup(&Arc::from(*n)))
+            .map(|n| store.lookup(Table::Routes, &Arc::from(*n)))
             .collect();
         assert_eq!(ids[2], ids[3]);
         for id in ids {
-            store.record(id, 1_000, false, [0; 2]);
+            store.record(Table::Routes, id, 1_000, false, [0; 2]);
         }
         let s = store.snapshot();
         let names: Vec<_> = s.routes.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["(other)", "/a", "/b"]);
         assert_eq!(s.routes[0].count, 2);
+    }
+
+    #[test]
+    fn functions_and_queries_have_tables_of_their_own() {
+        let mut store = DurationStore::new(1);
+        let f = store.lookup(Table::Functions, &Arc::from("load"));
+        let g = store.lookup(Table::Functions, &Arc::from("save"));
+        let q = store.lookup(Table::Queries, &Arc::from("SELECT ?"));
+        store.record(Table::Functions, f, 3_000_000, false, [0; 2]);
+        store.record(Table::Functions, g, 30_000, true, [0; 2]);
+        store.record(Table::Queries, q, 600_000, false, [0; 2]);
+        let s = store.snapshot();
+        assert_eq!(s.all.count, 0, "calls are not requests");
+        assert!(s.routes.is_empty());
+        let names: Vec<_> = s.functions.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["(other)", "load"], "one name each, then (other)");
+        assert_eq!((s.functions[0].count, s.functions[0].errors), (1, 1));
+        assert_eq!(s.functions[1].cumulative[5], 1, "3 ms <= 5 ms");
+        assert_eq!(s.functions[1].cumulative[4], 0);
+        assert_eq!(s.queries[0].name, "SELECT ?");
+        assert_eq!(s.queries[0].cumulative[3], 1, "600 µs <= 1 ms");
     }
 }

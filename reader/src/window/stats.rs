@@ -12,8 +12,8 @@
 //! applications invent. Custom metrics keep count, sum, min and max per
 //! minute.
 //!
-//! Requests are also counted into fixed-bucket histograms that only grow
-//! ([`super::durations`]), for Prometheus.
+//! Requests, function calls and queries are also counted into fixed-bucket
+//! histograms that only grow ([`super::durations`]), for Prometheus.
 //!
 //! A separate series of 10-second points (requests/s, events/s,
 //! p50/p95/p99, error rate) over the same window feeds the dashboard charts.
@@ -65,9 +65,9 @@ pub struct StatsCache {
     generation: u64,
     tables: [IdCache; 3],
     custom: IdCache,
-    /// Request-duration histogram of each route (never evicted, cleared
-    /// along with the rest).
-    durations: IdCache,
+    /// Duration histogram of each route, function and query (never
+    /// evicted, cleared along with the rest).
+    durations: [IdCache; 3],
 }
 
 /// Histograms handed back by expired buckets, for new ones.
@@ -295,7 +295,8 @@ impl StatsStore {
             for ids in cache
                 .tables
                 .iter_mut()
-                .chain([&mut cache.custom, &mut cache.durations])
+                .chain([&mut cache.custom])
+                .chain(cache.durations.iter_mut())
             {
                 ids.clear();
             }
@@ -324,12 +325,17 @@ impl StatsStore {
         }
         if e.kind == Kind::Req {
             self.totals.request_errors += u64::from(error);
+        }
+        if let Some(table) = Table::of(e.kind) {
             let durations = &mut self.durations;
-            let d = cache
-                .durations
-                .entry(ctx, names, e.name, |name| durations.lookup(name));
-            self.durations
-                .record(d, e.dur_ns, error, [e.value, e.value2]);
+            let d = cache.durations[table as usize]
+                .entry(ctx, names, e.name, |name| durations.lookup(table, name));
+            let bytes = if e.kind == Kind::Req {
+                [e.value, e.value2]
+            } else {
+                [0; 2]
+            };
+            self.durations.record(table, d, e.dur_ns, error, bytes);
         }
         if error {
             self.record_error(ctx, names, wall_ns, e);
@@ -615,6 +621,11 @@ mod tests {
         let d = &s.request_durations;
         assert_eq!((d.all.count, d.all.errors), (10, 4));
         assert_eq!(d.routes.len(), 1, "FN events have no request histogram");
+        assert_eq!(d.functions.len(), 1, "but one of their own");
+        assert_eq!(
+            (d.functions[0].name.as_str(), d.functions[0].errors),
+            ("work", 1)
+        );
         assert_eq!(d.routes[0].name, "/x");
         assert_eq!(d.routes[0].cumulative[4], 10, "2 ms <= 2.5 ms");
         assert_eq!(d.routes[0].cumulative[3], 0);

@@ -212,6 +212,7 @@ mod tests {
                     bounds_ns: BUCKET_BOUNDS_NS.to_vec(),
                     all: route.clone(),
                     routes: vec![route],
+                    ..RequestDurations::default()
                 },
                 ..StatsSnapshot::default()
             },

@@ -56,6 +56,8 @@ fn sample_snapshot() -> Snapshot {
                 bounds_ns: BUCKET_BOUNDS_NS.to_vec(),
                 all: hist("all requests"),
                 routes: vec![hist(hostile), hist("/b")],
+                functions: vec![hist("load_user"), hist("(other)")],
+                queries: vec![hist("SELECT * FROM t WHERE id = ?")],
             },
             ..StatsSnapshot::default()
         },
@@ -122,6 +124,7 @@ fn sample_snapshot() -> Snapshot {
             },
             strings: vec![StringLimit {
                 ring: "/dev/shm/a \"b\".ring".into(),
+                ring_id: "00112233aabbccdd".into(),
                 entries: 4096,
                 entries_used: 12,
                 overflow: 3,
@@ -179,6 +182,7 @@ fn exposition_is_well_formed() {
     for required in [
         "profilis_requests_total",
         "profilis_errors_total",
+        "profilis_error_ratio",
         "profilis_error_rate",
         "profilis_latency_p50_seconds",
         "profilis_latency_p95_seconds",
@@ -194,7 +198,18 @@ fn exposition_is_well_formed() {
         "profilis_reader_exporter_errors_total",
         "profilis_events_dropped_total",
         "profilis_writer_alive",
+        "profilis_writer_last_seen_timestamp_seconds",
         "profilis_writer_last_seen_seconds",
+        "profilis_function_calls_total",
+        "profilis_function_errors_total",
+        "profilis_function_duration_seconds",
+        "profilis_query_calls_total",
+        "profilis_query_errors_total",
+        "profilis_query_duration_seconds",
+        "profilis_reader_limit_max",
+        "profilis_reader_limit_current",
+        "profilis_reader_limit_max_bytes",
+        "profilis_reader_limit_current_bytes",
     ] {
         assert!(seen.contains(required), "{required} missing");
     }
@@ -230,7 +245,10 @@ fn values_units_and_escaping() {
     assert!(has("profilis_reader_limit_used{limit=\"rings\"} 1"));
     assert!(has("profilis_reader_limit_hits_total{limit=\"routes\"} 5"));
     assert!(has(
-        "profilis_ring_string_overflow_total{ring=\"/dev/shm/a \\\"b\\\".ring\"} 3"
+        "profilis_ring_string_overflow_total{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\"} 3"
+    ));
+    assert!(has(
+        "profilis_ring_string_entries_used{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\"} 12"
     ));
     // Per producer, summed over its rings.
     assert!(has(
@@ -273,4 +291,132 @@ fn histogram_buckets_are_cumulative_and_end_in_inf() {
             .any(|l| l
                 == "profilis_route_request_duration_seconds_bucket{route=\"/b\",le=\"+Inf\"} 7")
     );
+}
+
+#[test]
+fn functions_and_queries_are_counters_and_histograms() {
+    let text = render(&sample_snapshot());
+    let has = |line: &str| text.lines().any(|l| l == line);
+    assert!(has(
+        "profilis_function_calls_total{function=\"load_user\"} 7"
+    ));
+    assert!(has(
+        "profilis_function_errors_total{function=\"load_user\"} 1"
+    ));
+    assert!(has("profilis_function_calls_total{function=\"(other)\"} 7"));
+    assert!(has(
+        "profilis_function_duration_seconds_bucket{function=\"load_user\",le=\"0.0025\"} 4"
+    ));
+    assert!(has(
+        "profilis_function_duration_seconds_bucket{function=\"load_user\",le=\"+Inf\"} 7"
+    ));
+    assert!(has(
+        "profilis_function_duration_seconds_sum{function=\"load_user\"} 0.0123"
+    ));
+    assert!(has(
+        "profilis_query_calls_total{query=\"SELECT * FROM t WHERE id = ?\"} 7"
+    ));
+    assert!(has(
+        "profilis_query_duration_seconds_count{query=\"SELECT * FROM t WHERE id = ?\"} 7"
+    ));
+    // The window gauges stay, under their own names.
+    assert!(has(
+        "profilis_function_window_calls{function=\"load_user\"} 3"
+    ));
+    assert!(has(
+        "profilis_query_latency_p99_seconds{query=\"SELECT ?\"} 0.009"
+    ));
+}
+
+#[test]
+fn renamed_families_keep_their_old_name_for_one_release() {
+    let text = render(&sample_snapshot());
+    let has = |line: &str| text.lines().any(|l| l == line);
+    let writer = "{ring=\"/dev/shm/a \\\"b\\\".ring\",ring_id=\"00112233aabbccdd\",pid=\"42\",service=\"sh\\\"op\"}";
+    for (new, old, sample) in [
+        (
+            "profilis_error_ratio",
+            "profilis_error_rate",
+            " 0.025".to_string(),
+        ),
+        (
+            "profilis_writer_last_seen_timestamp_seconds",
+            "profilis_writer_last_seen_seconds",
+            format!("{writer} 1800000000.5"),
+        ),
+    ] {
+        assert!(has(&format!("{new}{sample}")), "{new}");
+        assert!(has(&format!("{old}{sample}")), "{old} still served");
+        let help = text
+            .lines()
+            .find(|l| l.starts_with(&format!("# HELP {old} ")))
+            .unwrap();
+        assert!(
+            help.contains("DEPRECATED") && help.contains(new),
+            "the old HELP names the new family: {help}"
+        );
+        assert!(
+            !text
+                .lines()
+                .find(|l| l.starts_with(&format!("# HELP {new} ")))
+                .unwrap()
+                .contains("DEPRECATED"),
+            "{new}"
+        );
+    }
+}
+
+#[test]
+fn limits_have_a_family_per_unit() {
+    let mut snapshot = sample_snapshot();
+    snapshot.limits.jsonl_bytes = Limit {
+        limit: Some(1 << 30),
+        used: 5000,
+        hits: 2,
+        hits_last_minute: 0,
+    };
+    snapshot.limits.jsonl_files = Limit {
+        limit: Some(20),
+        used: 3,
+        hits: 0,
+        hits_last_minute: 0,
+    };
+    let text = render(&snapshot);
+    let has = |line: &str| text.lines().any(|l| l == line);
+    let samples_of = |family: &str| -> Vec<&str> {
+        let prefix = format!("{family}{{");
+        text.lines().filter(|l| l.starts_with(&prefix)).collect()
+    };
+    assert!(has("profilis_reader_limit_max{limit=\"routes\"} 1000"));
+    assert!(has("profilis_reader_limit_max{limit=\"jsonl_files\"} 20"));
+    assert!(has("profilis_reader_limit_current{limit=\"rings\"} 1"));
+    assert!(has(
+        "profilis_reader_limit_max_bytes{limit=\"jsonl\"} 1073741824"
+    ));
+    assert!(has(
+        "profilis_reader_limit_current_bytes{limit=\"jsonl\"} 5000"
+    ));
+    for family in ["profilis_reader_limit_max", "profilis_reader_limit_current"] {
+        assert!(
+            samples_of(family)
+                .iter()
+                .all(|l| !l.contains("jsonl_bytes")),
+            "{family} holds counts only"
+        );
+    }
+    assert_eq!(
+        samples_of("profilis_reader_limit_max").len(),
+        3,
+        "errors is unbounded here: no sample"
+    );
+    // The mixed families, deprecated, as before.
+    assert!(has(
+        "profilis_reader_limit{limit=\"jsonl_bytes\"} 1073741824"
+    ));
+    assert!(has(
+        "profilis_reader_limit_used{limit=\"jsonl_bytes\"} 5000"
+    ));
+    assert!(has(
+        "profilis_reader_limit_hits_total{limit=\"jsonl_bytes\"} 2"
+    ));
 }

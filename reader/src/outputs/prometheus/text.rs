@@ -21,6 +21,16 @@ impl Out {
         let _ = writeln!(self.text, "# TYPE {name} {kind}");
     }
 
+    /// Announces a family kept for one release under its old name: the
+    /// HELP says it is deprecated and what replaces it (`instead`).
+    pub fn deprecated(&mut self, name: &str, kind: &str, instead: &str) {
+        self.family(
+            name,
+            kind,
+            &format!("DEPRECATED, removed in the next release: use {instead}."),
+        );
+    }
+
     /// One sample.
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.text.push_str(name);
