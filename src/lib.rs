@@ -119,6 +119,7 @@ pub struct InstrumentationDocs;
 #[cfg(not(profilis_loom))]
 pub use profilis_macros::profile;
 
+pub use messages::Message;
 pub use record::{Event, Kind, Method, MsgRef, StrId};
 pub use ring::{Counters, Loss, LossCause};
 
