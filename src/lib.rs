@@ -48,6 +48,8 @@
 // crate's own tests too.
 extern crate self as profilis;
 
+#[cfg(not(profilis_loom))]
+pub mod backtrace;
 pub mod hash;
 pub mod layout;
 pub mod messages;

@@ -115,9 +115,8 @@ impl<'a> RingRef<'a> {
         // `read_slot`: a reader that sees any word below also sees
         // `writing` (odd) and rejects the read.
         fence(Release);
-        let meta = bytes.len() as u64
-            | ((run as u64 - 1) << MSG_RUN_SHIFT)
-            | text_check(n, bytes) << 32;
+        let meta =
+            bytes.len() as u64 | ((run as u64 - 1) << MSG_RUN_SHIFT) | text_check(n, bytes) << 32;
         slot.meta.store(meta, Relaxed);
         // Only the words the text fills: a reader reads as many as `meta`
         // says, and words past them are never looked at.
@@ -156,8 +155,7 @@ impl<'a> RingRef<'a> {
         }
         let mut stack = Vec::with_capacity((run - 1) * MSG_MAX_BYTES);
         for i in 1..run as u64 {
-            let (_, chunk, 1) = self.read_slot(n.wrapping_add(i), Some(n.wrapping_add(i)))?
-            else {
+            let (_, chunk, 1) = self.read_slot(n.wrapping_add(i), Some(n.wrapping_add(i)))? else {
                 return None;
             };
             stack.extend_from_slice(&chunk);

@@ -16,14 +16,20 @@ pub fn stack_capacity(slots: usize) -> usize {
     (max_run(slots) - 1) * MSG_MAX_BYTES
 }
 
-/// `stack` cut to `max` bytes: whole if it fits, else [`STACK_CUT_MARK`]
-/// followed by its end, from the first line boundary (or else the first
-/// char boundary) that fits. Empty when `max` cannot hold the mark.
+/// `stack` cut to `max` bytes: whole if it fits, else its first line (a
+/// header such as `Traceback (most recent call last):`, when it takes at
+/// most a quarter of `max`), [`STACK_CUT_MARK`], then its end from the
+/// first line boundary (or else the first char boundary) that fits. Empty
+/// when `max` cannot hold the mark.
 pub fn bound_stack(stack: &str, max: usize) -> Cow<'_, str> {
     if stack.len() <= max {
         return Cow::Borrowed(stack);
     }
-    let Some(room) = max.checked_sub(STACK_CUT_MARK.len()) else {
+    let head = match stack.find('\n') {
+        Some(i) if i < max / 4 => &stack[..=i],
+        _ => "",
+    };
+    let Some(room) = max.checked_sub(head.len() + STACK_CUT_MARK.len()) else {
         return Cow::Borrowed("");
     };
     let mut start = stack.len() - room;
@@ -36,5 +42,5 @@ pub fn bound_stack(stack: &str, max: usize) -> Cow<'_, str> {
         Some(i) if i + 1 < tail.len() => &tail[i + 1..],
         _ => tail,
     };
-    Cow::Owned(format!("{STACK_CUT_MARK}{tail}"))
+    Cow::Owned(format!("{head}{STACK_CUT_MARK}{tail}"))
 }

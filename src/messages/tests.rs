@@ -61,14 +61,16 @@ fn a_stack_round_trips_through_a_run_of_slots() {
 fn a_long_stack_keeps_its_innermost_frames_behind_the_mark() {
     let owned = OwnedRing::new(1, 2, false, 16, 64, 256);
     let ring = owned.view();
-    let stack = format!("{}ValueError: bad input\n", stack_of(400));
+    let header = "Traceback (most recent call last):\n";
+    let stack = format!("{header}{}ValueError: bad input\n", stack_of(400));
     let m = ring.record_message_with_stack("bad input", Some(&stack));
     let back = ring.read_message_with_stack(m).unwrap().stack.unwrap();
     assert!(back.len() <= (MSG_RUN_MAX - 1) * MSG_MAX_BYTES);
-    assert!(back.starts_with(STACK_CUT_MARK));
+    // The header line stays, then the mark, then the innermost frames.
+    assert!(back.starts_with(&format!("{header}{STACK_CUT_MARK}")));
     assert!(back.ends_with("line 399, in frame_399\nValueError: bad input\n"));
     // Cut at a line boundary: every kept line is a whole frame line.
-    let body = &back[STACK_CUT_MARK.len()..];
+    let body = &back[header.len() + STACK_CUT_MARK.len()..];
     assert!(body.starts_with("  File \"app.py\", line "));
     assert!(stack.ends_with(body));
 }
@@ -129,7 +131,9 @@ fn a_run_length_past_what_the_ring_allows_reads_as_lost() {
         .meta
         .store(1 << MSG_RUN_SHIFT | text_check(1, b"") << 32, Relaxed);
     assert_eq!(ring.read_message_with_stack(m), None);
-    ring.messages[1].meta.store(text_check(1, b"") << 32, Relaxed);
+    ring.messages[1]
+        .meta
+        .store(text_check(1, b"") << 32, Relaxed);
     let back = ring.read_message_with_stack(m).unwrap();
     assert_eq!(back.stack.as_deref(), Some(""));
 }
@@ -149,6 +153,7 @@ fn a_stack_that_is_not_utf8_after_a_cut_is_never_returned_broken() {
 fn bound_stack_cuts_at_char_boundaries_and_refuses_tiny_bounds() {
     assert_eq!(bound_stack("short", 100), "short");
     assert_eq!(bound_stack("long enough", 3), "");
+    // No line break: no header kept, the cut falls on a char boundary.
     let long = "ü".repeat(100);
     let cut = bound_stack(&long, STACK_CUT_MARK.len() + 11);
     assert!(cut.starts_with(STACK_CUT_MARK));
