@@ -7,9 +7,10 @@
 //! innermost frames, without the capture machinery's own frames.
 
 use std::backtrace::Backtrace;
+#[cfg(feature = "tower")]
 use std::cell::{Cell, RefCell};
-use std::sync::Once;
 
+#[cfg(feature = "tower")]
 thread_local! {
     static ARMED: Cell<u32> = const { Cell::new(0) };
     static CAUGHT: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -41,8 +42,9 @@ pub fn capture() -> String {
 /// Runs `f` with a panic on this thread capturing its backtrace for
 /// [`take_panic`]. Installs the panic hook on first use; the hook calls the
 /// one it replaced, so panic messages print as before.
+#[cfg(feature = "tower")]
 pub(crate) fn armed<R>(f: impl FnOnce() -> R) -> R {
-    static INSTALL: Once = Once::new();
+    static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -65,6 +67,7 @@ pub(crate) fn armed<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// The backtrace of the latest panic on this thread while armed.
+#[cfg(feature = "tower")]
 pub(crate) fn take_panic() -> Option<String> {
     CAUGHT.with(|c| c.borrow_mut().take())
 }
@@ -136,6 +139,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "tower")]
     #[test]
     fn a_panic_while_armed_leaves_its_backtrace() {
         let caught = armed(|| std::panic::catch_unwind(|| panic!("armed panic")));
