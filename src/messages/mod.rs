@@ -15,8 +15,6 @@
 //! whole run or reports the message lost.
 
 mod stack;
-#[cfg(all(test, not(profilis_loom)))]
-mod tests;
 
 pub use stack::{bound_stack, stack_capacity, STACK_CUT_MARK};
 
@@ -112,7 +110,7 @@ impl<'a> RingRef<'a> {
             }
         }
         // ORDERING: Release fence pairs with the consumer's Acquire fence in
-        // `read_slot`: a reader that sees any word below also sees
+        // `read_msg_slot`: a reader that sees any word below also sees
         // `writing` (odd) and rejects the read.
         fence(Release);
         let meta =
@@ -124,7 +122,7 @@ impl<'a> RingRef<'a> {
             word.store(word_le(chunk), Relaxed);
         }
         // ORDERING: Release pairs with the consumer's Acquire load of `seq`
-        // in `read_slot`: the text is visible once the slot reads complete.
+        // in `read_msg_slot`: the text is visible once the slot reads complete.
         // CAS, so a newer writer that took the slot meanwhile keeps it.
         slot.seq
             .compare_exchange(writing, writing.wrapping_add(1), Release, Relaxed)
@@ -145,7 +143,7 @@ impl<'a> RingRef<'a> {
             return None;
         }
         let n_low = (msg.0 - 1) as u64;
-        let (n, text, run) = self.read_slot(n_low, None)?;
+        let (n, text, run) = self.read_msg_slot(n_low, None)?;
         let text = String::from_utf8(text).ok()?;
         if run == 1 {
             return Some(Message { text, stack: None });
@@ -155,7 +153,8 @@ impl<'a> RingRef<'a> {
         }
         let mut stack = Vec::with_capacity((run - 1) * MSG_MAX_BYTES);
         for i in 1..run as u64 {
-            let (_, chunk, 1) = self.read_slot(n.wrapping_add(i), Some(n.wrapping_add(i)))? else {
+            let (_, chunk, 1) = self.read_msg_slot(n.wrapping_add(i), Some(n.wrapping_add(i)))?
+            else {
                 return None;
             };
             stack.extend_from_slice(&chunk);
@@ -170,7 +169,7 @@ impl<'a> RingRef<'a> {
     /// Reads one slot holding message number `n` (only its low 31 bits
     /// known when `full` is `None`): the full number, the bytes and the run
     /// length its `meta` records.
-    fn read_slot(&self, n_low: u64, full: Option<u64>) -> Option<(u64, Vec<u8>, usize)> {
+    fn read_msg_slot(&self, n_low: u64, full: Option<u64>) -> Option<(u64, Vec<u8>, usize)> {
         let slot = self.message_slot(n_low);
         // ORDERING: Acquire pairs with the writer's Release CAS completing
         // the message.
@@ -210,3 +209,6 @@ impl<'a> RingRef<'a> {
         Some((n, bytes, run))
     }
 }
+
+#[cfg(all(test, not(profilis_loom)))]
+mod tests;
