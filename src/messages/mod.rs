@@ -174,7 +174,7 @@ impl<'a> RingRef<'a> {
         // ORDERING: Acquire pairs with the writer's Release CAS completing
         // the message.
         let seq = slot.seq.load(Acquire);
-        if seq == 0 || seq % 2 != 0 {
+        if seq == 0 || !seq.is_multiple_of(2) {
             return None;
         }
         // The completed sequence value 2n + 2 names the full message number.
