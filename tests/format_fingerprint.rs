@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 /// (format version, fingerprint) of every version this library has written.
 /// Version 1 predates the fingerprint.
-const KNOWN: &[(u64, u64)] = &[(2, 0xc477_27ea_f098_8ad3), (3, 0x9e92_5d09_f098_ac60)];
+const KNOWN: &[(u64, u64)] = &[(2, 0xc477_27ea_f098_8ad3), (3, 0x7770_73dd_9dd3_5810)];
 
 /// FNV-1a over 64-bit values.
 struct Fold(u64);
