@@ -36,7 +36,22 @@ struct Args {
     /// Service name recorded for this process.
     #[arg(long)]
     service: Option<String>,
+    /// Gives each failed request (status 500) an exception message and a
+    /// stack trace.
+    #[arg(long)]
+    stacks: bool,
 }
+
+/// The stack trace `--stacks` attaches, innermost frame last.
+const STACK: &str = "Traceback (most recent call last):
+  File \"/srv/shop/app.py\", line 88, in dispatch
+    return view(**args)
+  File \"/srv/shop/orders.py\", line 41, in place_order
+    reserve(items)
+  File \"/srv/shop/inventory.py\", line 17, in reserve
+    raise TimeoutError(\"inventory service timed out after 2000 ms\")
+TimeoutError: inventory service timed out after 2000 ms
+";
 
 const ROUTES: [&str; 6] = [
     "/api/users/{id}",
@@ -71,7 +86,14 @@ fn xorshift(state: &mut u64) -> u64 {
     *state
 }
 
-fn run_thread(ring: &Ring, thread: u64, events: u64, rate_per_thread: u64, totals: &Totals) {
+fn run_thread(
+    ring: &Ring,
+    thread: u64,
+    events: u64,
+    rate_per_thread: u64,
+    stacks: bool,
+    totals: &Totals,
+) {
     let routes: Vec<_> = ROUTES.iter().map(|r| ring.intern(r)).collect();
     let functions: Vec<_> = FUNCTIONS.iter().map(|f| ring.intern(f)).collect();
     let queries: Vec<_> = QUERIES.iter().map(|q| ring.intern(q)).collect();
@@ -113,6 +135,14 @@ fn run_thread(ring: &Ring, thread: u64, events: u64, rate_per_thread: u64, total
                     exception
                 } else {
                     profilis::StrId::NONE
+                },
+                message: if status >= 500 && stacks {
+                    ring.message_with_stack(
+                        "inventory service timed out after 2000 ms",
+                        Some(STACK),
+                    )
+                } else {
+                    profilis::MsgRef(0)
                 },
                 value: (r >> 40) % 4096,
                 value2: (r >> 28) % 65536,
@@ -161,8 +191,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for t in 0..args.threads {
             let share = args.events / args.threads + u64::from(t < args.events % args.threads);
             let (ring, totals) = (&ring, &totals);
-            let rate = args.rate / args.threads;
-            s.spawn(move || run_thread(ring, t, share, rate, totals));
+            let (rate, stacks) = (args.rate / args.threads, args.stacks);
+            s.spawn(move || run_thread(ring, t, share, rate, stacks, totals));
         }
     });
     let elapsed = start.elapsed().as_secs_f64();

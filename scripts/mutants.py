@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ["src/ring/*.rs", "src/strings.rs", "src/messages.rs", "src/sigbus.rs"]
-SKIP_FILES = {"src/ring/tests.rs"}
+FILES = ["src/ring/*.rs", "src/strings.rs", "src/messages/*.rs", "src/sigbus.rs"]
+SKIP_FILES = {"src/ring/tests.rs", "src/messages/tests.rs"}
 ORDERINGS = ("SeqCst", "AcqRel", "Acquire", "Release")
 WEAKER = {
     "SeqCst": ["Relaxed", "Acquire", "Release", "AcqRel"],

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ordering mutants of the ring protocol: weakens each non-Relaxed atomic
-# ordering and each fence in src/ring/, src/strings.rs, src/messages.rs and
+# ordering and each fence in src/ring/, src/strings.rs, src/messages/ and
 # src/sigbus.rs alone, in a scratch copy of the tree, and runs the loom
 # models on it until one fails (see docs/verification.md, "Ordering
 # mutants"). Exits non-zero when a mutant inside the loom build is not

@@ -25,6 +25,7 @@
 use crate::error::OpenError;
 use crate::file::{HeaderInfo, Mapping};
 use crate::layout::NO_WRITER;
+use crate::messages::Message;
 use crate::record::{Event, MsgRef, StrId};
 use crate::ring::{Anomaly, ConsumerCore, Counters, Loss, RingRef};
 use crate::sync::Ordering::Relaxed;
@@ -89,14 +90,21 @@ impl Names {
     /// Text of a message reference, `None` if there is none or it was
     /// overwritten before it could be read.
     pub fn message(&self, msg: MsgRef) -> Option<String> {
+        self.message_with_stack(msg).map(|m| m.text)
+    }
+
+    /// The message and stack trace of a reference, `None` if there is none
+    /// or any slot of it was overwritten before it could be read (counted
+    /// in [`Names::messages_unread`]: a lost stack loses its message).
+    pub fn message_with_stack(&self, msg: MsgRef) -> Option<Message> {
         if msg.0 == 0 {
             return None;
         }
-        let text = self.view.read_message(msg);
-        if text.is_none() {
+        let message = self.view.read_message_with_stack(msg);
+        if message.is_none() {
             self.messages_unread.set(self.messages_unread.get() + 1);
         }
-        text
+        message
     }
 
     /// Name lookups that found no text (overflow or damaged), a counted loss

@@ -26,8 +26,9 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"PROFILIS");
 /// Format version written by this library; attach refuses any other.
 ///
 /// Version 1 was a single multi-producer ring; version 2 splits the event
-/// slots into per-writer lanes.
-pub const VERSION: u64 = 2;
+/// slots into per-writer lanes; version 3 lets a message span a run of
+/// message slots (its text, then a stack trace).
+pub const VERSION: u64 = 3;
 
 /// Bytes reserved for the header at the start of the file.
 pub const HEADER_BYTES: u64 = 4096;
@@ -47,6 +48,12 @@ pub const MSG_SLOT_BYTES: u64 = 256;
 pub const MSG_TEXT_WORDS: usize = 30;
 /// Longest message text stored; longer text is cut at a char boundary.
 pub const MSG_MAX_BYTES: usize = MSG_TEXT_WORDS * 8;
+/// Most message slots one message takes: its text in the first, a stack
+/// trace in the others. A ring of `s` message slots allows runs of at most
+/// `min(MSG_RUN_MAX, s / 4)`.
+pub const MSG_RUN_MAX: usize = 16;
+/// Bit offset of `run - 1` in the first slot's [`MsgSlot::meta`].
+pub const MSG_RUN_SHIFT: u32 = 16;
 /// Longest interned string; longer strings are cut at a char boundary.
 pub const STR_MAX_BYTES: usize = 1024;
 
@@ -293,7 +300,8 @@ pub const STR_LOC_OVERFLOW: u64 = 1 << 62;
 pub struct MsgSlot {
     /// `2*n + 1` while message `n` is written, `2*n + 2` once complete.
     pub seq: AtomicU64,
-    /// `len | checksum << 32`.
+    /// `len | (run - 1) << 16 | checksum << 32`; `run - 1` is 0 in every
+    /// slot but the first of a run.
     pub meta: AtomicU64,
     /// UTF-8 text, the last word zero padded; words past the text's
     /// length hold whatever an earlier message left there.

@@ -48,6 +48,8 @@
 // crate's own tests too.
 extern crate self as profilis;
 
+#[cfg(not(profilis_loom))]
+pub mod backtrace;
 pub mod hash;
 pub mod layout;
 pub mod messages;
@@ -119,6 +121,7 @@ pub struct InstrumentationDocs;
 #[cfg(not(profilis_loom))]
 pub use profilis_macros::profile;
 
+pub use messages::Message;
 pub use record::{Event, Kind, Method, MsgRef, StrId};
 pub use ring::{Counters, Loss, LossCause};
 
@@ -243,12 +246,17 @@ pub mod __private {
     /// by-reference receiver before [`NotAResult`]'s auto-referenced one.
     pub trait ResultFailed {
         fn __profilis_failed(&self) -> bool;
+        fn __profilis_error_type(&self) -> &'static str;
     }
 
     impl<T, E> ResultFailed for Result<T, E> {
         #[inline(always)]
         fn __profilis_failed(&self) -> bool {
             self.is_err()
+        }
+
+        fn __profilis_error_type(&self) -> &'static str {
+            std::any::type_name::<E>()
         }
     }
 
@@ -257,9 +265,37 @@ pub mod __private {
         fn __profilis_failed(&self) -> bool {
             false
         }
+
+        fn __profilis_error_type(&self) -> &'static str {
+            ""
+        }
     }
 
     impl<T: ?Sized> NotAResult for &T {}
+
+    /// `(&value).__profilis_error_text()`: the `Display` text of an `Err`
+    /// whose error type has one, else empty (the same resolution rule).
+    pub trait ErrorText {
+        fn __profilis_error_text(&self) -> String;
+    }
+
+    impl<T, E: std::fmt::Display> ErrorText for Result<T, E> {
+        #[cold]
+        fn __profilis_error_text(&self) -> String {
+            self.as_ref()
+                .err()
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        }
+    }
+
+    pub trait NoErrorText {
+        fn __profilis_error_text(&self) -> String {
+            String::new()
+        }
+    }
+
+    impl<T: ?Sized> NoErrorText for &T {}
 }
 
 #[cfg(not(profilis_loom))]

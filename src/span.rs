@@ -12,7 +12,7 @@
 
 use crate::clock::{self, Stamp};
 use crate::context::{self, SpanContext};
-use crate::record::{Kind, StrId, FLAG_ERROR};
+use crate::record::{Kind, MsgRef, StrId, FLAG_ERROR};
 use crate::writer::{Fields, Name, Ring};
 use std::future::Future;
 use std::pin::Pin;
@@ -27,6 +27,7 @@ pub struct Span<'a> {
     ring: Option<&'a Ring>,
     name: StrId,
     error: bool,
+    detail: Detail,
     start: Stamp,
     ctx: SpanContext,
     /// The context current before the span, restored when it ends.
@@ -45,6 +46,7 @@ impl<'a> Span<'a> {
             ring,
             name,
             error: false,
+            detail: Detail::default(),
             start: clock::now(),
             ctx,
             previous,
@@ -54,6 +56,15 @@ impl<'a> Span<'a> {
     /// Marks the span as failed.
     pub fn set_error(&mut self) {
         self.error = true;
+    }
+
+    /// Marks the span as failed with an exception type, a message and,
+    /// optionally, a stack trace ("most recent call last"), stored at once
+    /// (see [`Ring::message_with_stack`]).
+    #[cold]
+    pub fn set_exception(&mut self, kind: &str, message: &str, stack: Option<&str>) {
+        self.error = true;
+        self.detail = Detail::new(self.ring, kind, message, stack);
     }
 
     /// The span's trace context.
@@ -67,19 +78,56 @@ impl Drop for Span<'_> {
     fn drop(&mut self) {
         if let Some(ring) = self.ring {
             let error = self.error || std::thread::panicking();
-            record_fn(ring, self.name, self.start, self.ctx, error);
+            record_fn(ring, self.name, self.start, self.ctx, error, self.detail);
         }
         context::set(self.previous);
     }
 }
 
+/// The exception type and message of a failed span.
+#[derive(Clone, Copy, Default)]
+struct Detail {
+    exception_type: StrId,
+    message: MsgRef,
+}
+
+impl Detail {
+    #[cold]
+    fn new(ring: Option<&Ring>, kind: &str, message: &str, stack: Option<&str>) -> Detail {
+        let Some(ring) = ring else {
+            return Detail::default();
+        };
+        Detail {
+            exception_type: if kind.is_empty() {
+                StrId::NONE
+            } else {
+                ring.intern(kind)
+            },
+            message: if message.is_empty() && stack.is_none() {
+                MsgRef::default()
+            } else {
+                ring.message_with_stack(message, stack)
+            },
+        }
+    }
+}
+
 #[inline]
-fn record_fn(ring: &Ring, name: StrId, start: Stamp, ctx: SpanContext, error: bool) {
+fn record_fn(
+    ring: &Ring,
+    name: StrId,
+    start: Stamp,
+    ctx: SpanContext,
+    error: bool,
+    detail: Detail,
+) {
     let (dur_ns, ts_mono_ns) = clock::since(start);
     let fields = Fields {
         dur_ns,
         ts_mono_ns,
         flags: if error { FLAG_ERROR } else { 0 },
+        exception_type: detail.exception_type,
+        message: detail.message,
         span: Some(ctx),
         ..Fields::default()
     };
@@ -121,6 +169,7 @@ pub struct FutureSpan<'a> {
     start: Stamp,
     ctx: SpanContext,
     error: bool,
+    detail: Detail,
 }
 
 impl<'a> FutureSpan<'a> {
@@ -135,6 +184,7 @@ impl<'a> FutureSpan<'a> {
             start: clock::now(),
             ctx,
             error: false,
+            detail: Detail::default(),
         }
     }
 
@@ -146,6 +196,14 @@ impl<'a> FutureSpan<'a> {
     /// Marks the span as failed.
     pub fn set_error(&mut self) {
         self.error = true;
+    }
+
+    /// Marks the span as failed with an exception type, a message and,
+    /// optionally, a stack trace, as [`Span::set_exception`] does.
+    #[cold]
+    pub fn set_exception(&mut self, kind: &str, message: &str, stack: Option<&str>) {
+        self.error = true;
+        self.detail = Detail::new(self.ring, kind, message, stack);
     }
 
     /// Polls `future` inside this span's context.
@@ -163,7 +221,14 @@ impl<'a> FutureSpan<'a> {
 
     fn record(&mut self) {
         if let Some(ring) = self.ring.take() {
-            record_fn(ring, self.name, self.start, self.ctx, self.error);
+            record_fn(
+                ring,
+                self.name,
+                self.start,
+                self.ctx,
+                self.error,
+                self.detail,
+            );
         }
     }
 }

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 /// (format version, fingerprint) of every version this library has written.
 /// Version 1 predates the fingerprint.
-const KNOWN: &[(u64, u64)] = &[(2, 0xc477_27ea_f098_8ad3)];
+const KNOWN: &[(u64, u64)] = &[(2, 0xc477_27ea_f098_8ad3), (3, 0x7770_73dd_9dd3_5810)];
 
 /// FNV-1a over 64-bit values.
 struct Fold(u64);
@@ -255,6 +255,23 @@ fn fingerprint() -> u64 {
     }
     let msg = ring.record_message("connection reset by peer");
     f.add(u64::from(msg.0));
+    for slot in ring.messages {
+        f.add(slot.seq.load(Relaxed));
+        f.add(slot.meta.load(Relaxed));
+        for word in &slot.text {
+            f.add(word.load(Relaxed));
+        }
+    }
+
+    // Version 3: a message with a stack trace spans a run of slots.
+    f.add(MSG_RUN_MAX as u64);
+    f.add(u64::from(MSG_RUN_SHIFT));
+    let owned = OwnedRing::new(1, 2, false, 16, 64, 16);
+    let ring = owned.view();
+    let stack = "  File \"app.py\", line 7, in handler\n".repeat(40);
+    let msg = ring.record_message_with_stack("division by zero", Some(&stack));
+    f.add(u64::from(msg.0));
+    f.add(ring.header.messages_next.load(Relaxed));
     for slot in ring.messages {
         f.add(slot.seq.load(Relaxed));
         f.add(slot.meta.load(Relaxed));

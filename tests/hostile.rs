@@ -61,16 +61,16 @@ fn wrong_magic() {
 fn future_version() {
     let dir = TempDir::new("version");
     let path = dir.ring("r.ring");
-    poke(&path, 8, 3);
+    poke(&path, 8, 4);
     let err = header_error(&path);
     assert_eq!(
         err,
         HeaderError::UnsupportedVersion {
-            found: 3,
-            supported: 2
+            found: 4,
+            supported: 3
         }
     );
-    assert!(err.to_string().contains("version 3 is not supported"));
+    assert!(err.to_string().contains("version 4 is not supported"));
 }
 
 #[test]
@@ -352,7 +352,7 @@ fn a_ring_of_another_format_version_is_refused_naming_both() {
     assert_eq!(
         err.report(),
         format!(
-            "ring file {}: ring format version 1 is not supported (this library reads version 2)",
+            "ring file {}: ring format version 1 is not supported (this library reads version 3)",
             path.display()
         )
     );

@@ -101,8 +101,80 @@ async fn async_panics() -> u32 {
     panic!("async boom")
 }
 
+#[profile(backtrace)]
+fn load_config(path: &str) -> Result<u32, std::num::ParseIntError> {
+    read_number(path)
+}
+
+#[profile]
+fn parse_port(text: &str) -> Result<u16, std::num::ParseIntError> {
+    text.parse()
+}
+
+#[inline(never)]
+fn read_number(text: &str) -> Result<u32, std::num::ParseIntError> {
+    text.parse()
+}
+
+#[profile(backtrace)]
+async fn fetch_traced(id: u32) -> Result<u32, Oops> {
+    tokio::task::yield_now().await;
+    if id == 0 {
+        return Err(Oops);
+    }
+    Ok(id)
+}
+
 fn named(name: &str) -> Vec<common::Rec> {
     collector().matching(|r| r.event.kind == Kind::Fn && r.name == name)
+}
+
+#[test]
+fn errors_carry_their_type_message_and_with_backtrace_the_stack() {
+    collector();
+    assert!(load_config("12x").is_err());
+    assert!(parse_port("y").is_err());
+    let failed = collector().wait_for(1, |r| r.name == "profile_macro::load_config");
+    let failed = &failed[0];
+    assert_eq!(failed.event.flags & FLAG_ERROR, FLAG_ERROR);
+    assert_eq!(
+        (failed.exception_type.as_deref(), failed.message.as_deref()),
+        (
+            Some("core::num::error::ParseIntError"),
+            Some("invalid digit found in string")
+        )
+    );
+    // Captured where the function returns its error: the test that called
+    // it, then the function itself, innermost last.
+    let stack = failed.stack.as_deref().expect("a backtrace");
+    assert!(stack.starts_with(profilis::backtrace::HEADER), "{stack}");
+    let test = stack
+        .find("errors_carry_their_type_message_and_with_backtrace_the_stack")
+        .expect("the caller's frame");
+    let function = stack.rfind("profile_macro::load_config").unwrap();
+    assert!(test < function, "{stack}");
+    assert!(!stack.contains("Backtrace::force_capture"), "{stack}");
+
+    // Without `backtrace`: type and message, no stack.
+    let plain = collector().wait_for(1, |r| r.name == "profile_macro::parse_port");
+    assert_eq!(
+        plain[0].message.as_deref(),
+        Some("invalid digit found in string")
+    );
+    assert_eq!(plain[0].stack, None);
+
+    // An async function, and an error type without `Display`.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert!(rt.block_on(fetch_traced(0)).is_err());
+    let failed = collector().wait_for(1, |r| r.name == "profile_macro::fetch_traced");
+    assert_eq!(
+        failed[0].exception_type.as_deref(),
+        Some("profile_macro::Oops")
+    );
+    assert_eq!(failed[0].message.as_deref(), Some(""));
+    assert!(failed[0].stack.as_deref().unwrap().contains("fetch_traced"));
 }
 
 #[test]

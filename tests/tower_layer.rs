@@ -373,6 +373,55 @@ async fn panics_are_recorded_then_resumed_by_default() {
 }
 
 #[tokio::test]
+async fn a_caught_panic_carries_its_backtrace_with_the_option_on() {
+    collector();
+    let with = app(
+        "/t6",
+        ProfilisLayer::new().catch_panics(true).backtraces(true),
+    );
+    let ctx = SpanContext::new_root();
+    let request = Request::get("/t6/panic")
+        .header("traceparent", traceparent(ctx.trace_id, ctx.span_id))
+        .body(Body::empty())
+        .unwrap();
+    let response = with.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let event = &req_events(ctx.trace_id)[0];
+    assert_eq!(event.message.as_deref(), Some("handler exploded"));
+    let stack = event.stack.as_deref().expect("a backtrace");
+    assert!(stack.starts_with(profilis::backtrace::HEADER), "{stack}");
+    // Innermost last: the handler's closure (where it panicked) is the last
+    // frame, after the layer's poll that called it; the panic machinery
+    // inside it is left out, and the outer frames past the bound are cut.
+    let handler = stack
+        .rfind("tower_layer::app::")
+        .expect("the handler frame");
+    let layer = stack
+        .find("profilis::tower::response::ResponseFuture")
+        .unwrap();
+    assert!(layer < handler, "{stack}");
+    assert!(
+        stack.trim_end().ends_with("tests/tower_layer.rs:101:21"),
+        "{stack}"
+    );
+    assert!(!stack.contains("panic_fmt"), "{stack}");
+
+    // Off (the default): the same panic, no stack.
+    let without = app("/t6", ProfilisLayer::new().catch_panics(true));
+    let ctx = SpanContext::new_root();
+    let request = Request::get("/t6/panic")
+        .header("traceparent", traceparent(ctx.trace_id, ctx.span_id))
+        .body(Body::empty())
+        .unwrap();
+    without.oneshot(request).await.unwrap();
+    let event = &req_events(ctx.trace_id)[0];
+    assert_eq!(
+        (event.message.as_deref(), event.stack.as_deref()),
+        (Some("handler exploded"), None)
+    );
+}
+
+#[tokio::test]
 async fn unsampled_requests_still_propagate_their_trace() {
     collector();
     let app = app("/t4", ProfilisLayer::new().sample(0.0).propagate(true));

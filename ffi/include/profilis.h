@@ -51,7 +51,7 @@ extern "C" {
 #endif
 
 /** Version of the ABI this header describes; see profilis_abi_version(). */
-#define PROFILIS_ABI_VERSION 2
+#define PROFILIS_ABI_VERSION 3
 
 /** Event kinds (profilis_event.kind). */
 #define PROFILIS_KIND_REQ 1u
@@ -271,6 +271,19 @@ profilis_status profilis_intern(const profilis_ring *ring, const char *text, siz
  */
 profilis_status profilis_message(const profilis_ring *ring, const char *text, size_t len,
                                  uint32_t *out_ref);
+
+/**
+ * Stores an exception message (as profilis_message) with a stack trace:
+ * stack[0..stack_len) (UTF-8; NULL with 0 for none), text the caller
+ * formats, outermost frame first ("most recent call last"). Past the
+ * ring's bound (3600 bytes with the default 256 message slots) the outer
+ * frames are cut, the first line and the innermost frames kept. A
+ * reference of 0 means the message and its stack were lost to contention
+ * (counted). For the error path only.
+ */
+profilis_status profilis_message_with_stack(const profilis_ring *ring, const char *text,
+                                            size_t len, const char *stack, size_t stack_len,
+                                            uint32_t *out_ref);
 
 /**
  * Records one event with every field (exception type and message

@@ -108,6 +108,37 @@ pub unsafe extern "C" fn profilis_message(
     })
 }
 
+/// Stores an exception message (UTF-8, cut to 240 bytes) with a stack
+/// trace (UTF-8, `stack_len` bytes; NULL with 0 for none), as text the
+/// caller formats, outermost frame first ("most recent call last"). Past
+/// the ring's bound (3600 bytes with the default 256 message slots) the
+/// outer frames are cut, the first line and the innermost frames kept. The
+/// message and stack take a run of message slots; a reference of 0 means
+/// one of them was lost to contention (counted). Call it on the error path
+/// only.
+///
+/// # Safety
+/// `ring` is an open handle; `text` is readable for `len` bytes, `stack`
+/// for `stack_len` bytes; `out_ref` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn profilis_message_with_stack(
+    ring: *const RingHandle,
+    text: *const c_char,
+    len: usize,
+    stack: *const c_char,
+    stack_len: usize,
+    out_ref: *mut u32,
+) -> Status {
+    // SAFETY: the caller keeps this function's contract (above).
+    checked(unsafe { Promise::new() }, |call| {
+        let stack = call.text(stack, stack_len, "stack")?;
+        store_text(call, ring, text, len, (out_ref, "out_ref"), |ring, text| {
+            ring.message_with_stack(text, Some(stack).filter(|s| !s.is_empty()))
+                .0
+        })
+    })
+}
+
 /// Records one event with every field. `ctx` is its trace context, NULL
 /// for none.
 ///

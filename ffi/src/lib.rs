@@ -48,7 +48,7 @@ pub use status::{profilis_last_error, profilis_status_str, Status};
 pub use types::{FfiCounters, FfiEvent, FfiOpenOptions, FfiSpan, FfiSpanContext, RingHandle};
 
 /// Version of this ABI; `PROFILIS_ABI_VERSION` in the header.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// Version of the ABI this library implements (`PROFILIS_ABI_VERSION`).
 #[no_mangle]

@@ -401,9 +401,11 @@ fn c_example_events_decode() {
     assert!(orders.dur_ns > 0);
     assert_ne!(orders.trace_id, caller_trace);
     assert_eq!(names.name(orders.exception_type).as_ref(), "TimeoutError");
+    let message = names.message_with_stack(orders.message).unwrap();
+    assert_eq!(message.text, "payment service timed out after 3 attempts");
     assert_eq!(
-        names.message(orders.message).as_deref(),
-        Some("payment service timed out after 3 attempts")
+        message.stack.as_deref(),
+        Some("main (example.c:60)\nplace_order (orders.c:41)\ncharge_card (payment.c:88)\n")
     );
 
     assert_eq!(fn_event.dur_ns, 1_234_567);

@@ -35,14 +35,21 @@ use syn::{parse_macro_input, visit::Visit, ItemFn, LitStr, ReturnType, Type};
 /// Arguments: none, or `name = "..."` to replace the default name
 /// (`module_path!()` + `::` + the function's name).
 ///
+/// `backtrace`: a returned `Err` also carries the backtrace of the point
+/// where the function returns it, outermost frame first (captured only on
+/// that path).
+///
 /// Works on free functions, methods and associated functions, sync or
 /// `async`. The error flag is set when the returned value is a `Result`
-/// holding `Err`, or when the body panics (the panic still propagates).
+/// holding `Err` (with the error's type name as exception type and its
+/// `Display` text, when it has one, as message), or when the body panics
+/// (the panic still propagates).
 /// An `async fn` enters its span on every poll, so the span follows the
 /// future across `.await` points and threads.
 #[proc_macro_attribute]
 pub fn profile(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut name: Option<LitStr> = None;
+    let mut backtrace = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("name") {
             if name.is_some() {
@@ -50,8 +57,16 @@ pub fn profile(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
             name = Some(meta.value()?.parse::<LitStr>()?);
             Ok(())
+        } else if meta.path.is_ident("backtrace") {
+            if backtrace {
+                return Err(meta.error("`backtrace` given twice"));
+            }
+            backtrace = true;
+            Ok(())
         } else {
-            Err(meta.error("unknown argument: #[profile] accepts only `name = \"...\"`"))
+            Err(meta.error(
+                "unknown argument: #[profile] accepts only `name = \"...\"` and `backtrace`",
+            ))
         }
     });
     parse_macro_input!(attr with parser);
@@ -68,7 +83,7 @@ pub fn profile(attr: TokenStream, item: TokenStream) -> TokenStream {
             .into();
         }
     };
-    match expand(function, name) {
+    match expand(function, name, backtrace) {
         Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }
@@ -82,7 +97,7 @@ fn first_token_span(tokens: &TokenStream2) -> proc_macro2::Span {
         .map_or_else(proc_macro2::Span::call_site, |t| t.span())
 }
 
-fn expand(function: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
+fn expand(function: ItemFn, name: Option<LitStr>, backtrace: bool) -> syn::Result<TokenStream2> {
     let ItemFn {
         attrs,
         vis,
@@ -119,14 +134,25 @@ fn expand(function: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
         ReturnType::Type(..) => None,
     };
     let span = sig.ident.span();
+    let stack = if backtrace {
+        quote!(::core::option::Option::Some(
+            ::profilis::backtrace::capture().as_str()
+        ))
+    } else {
+        quote!(::core::option::Option::None)
+    };
     let check = match &ret {
         Some(_) => quote_spanned! {span=>
-            if {
-                #[allow(unused_imports)]
-                use ::profilis::__private::{NotAResult as _, ResultFailed as _};
-                (&__profilis_ret).__profilis_failed()
-            } {
-                __profilis_span.set_error();
+            #[allow(unused_imports)]
+            use ::profilis::__private::{
+                ErrorText as _, NoErrorText as _, NotAResult as _, ResultFailed as _,
+            };
+            if (&__profilis_ret).__profilis_failed() {
+                __profilis_span.set_exception(
+                    (&__profilis_ret).__profilis_error_type(),
+                    &(&__profilis_ret).__profilis_error_text(),
+                    #stack,
+                );
             }
         },
         None => quote!(),

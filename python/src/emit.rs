@@ -5,8 +5,9 @@ use crate::names::{name_id, query_id};
 use crate::setup::ring;
 use profilis::record::FLAG_ERROR;
 use profilis::{Emit, Fields, Kind, Method, MsgRef, Ring, StrId};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyString};
+use pyo3::types::{PyBool, PyList, PyString};
 
 /// Flags, exception type and message for an `error` argument: None or
 /// False (no error), True (an error without details), an exception
@@ -37,10 +38,13 @@ pub(crate) fn error_fields(
         let type_name = error.get_type().name()?;
         let message = error.str()?;
         let message = message.to_str()?;
-        let msg = if message.is_empty() {
+        // A traceback that cannot be formatted leaves the message without
+        // its stack; the error is recorded all the same.
+        let stack = exception_stack(py, error).ok().flatten();
+        let msg = if message.is_empty() && stack.is_none() {
             MsgRef(0)
         } else {
-            ring.message(message)
+            ring.message_with_stack(message, stack.as_deref())
         };
         return Ok((FLAG_ERROR, name_id(py, ring, &type_name)?, msg));
     }
@@ -49,6 +53,43 @@ pub(crate) fn error_fields(
         StrId::NONE,
         MsgRef(0),
     ))
+}
+
+/// Most frames formatted on each side of the point where the exception
+/// was caught (the ring keeps the innermost ~3.5 KB of them anyway).
+const STACK_FRAMES: i32 = 64;
+
+/// The stack of an exception that has a traceback, as Python prints it
+/// ("most recent call last"): the frames that led to the frame that
+/// caught it (still running while the error is recorded: the caller of a
+/// `@profile` function, the application code behind a SQLAlchemy query),
+/// then the frames the exception came through, then its type and message.
+/// `None` for an exception never raised.
+fn exception_stack(py: Python<'_>, error: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    let tb = error.getattr(intern!(py, "__traceback__"))?;
+    if tb.is_none() {
+        return Ok(None);
+    }
+    let traceback = py.import(intern!(py, "traceback"))?;
+    let outer = tb
+        .getattr(intern!(py, "tb_frame"))?
+        .getattr(intern!(py, "f_back"))?;
+    let frames = if outer.is_none() {
+        PyList::empty(py).into_any()
+    } else {
+        traceback.call_method1(intern!(py, "extract_stack"), (outer, STACK_FRAMES))?
+    };
+    let inner = traceback.call_method1(intern!(py, "extract_tb"), (&tb, -STACK_FRAMES))?;
+    let lines = traceback.call_method1(intern!(py, "format_list"), (frames.add(inner)?,))?;
+    let last = traceback.call_method1(
+        intern!(py, "format_exception_only"),
+        (error.get_type(), error),
+    )?;
+    let mut text = String::from("Traceback (most recent call last):\n");
+    for line in lines.try_iter()?.chain(last.try_iter()?) {
+        text.push_str(line?.cast::<PyString>()?.to_str()?);
+    }
+    Ok(Some(text))
 }
 
 pub(crate) fn written(emit: Emit) -> bool {

@@ -91,11 +91,15 @@ impl Profiled {
             Ok(_) => (0, StrId::NONE, MsgRef(0)),
             // An exception whose type name or text cannot be read is still
             // an error; the call's own exception is the one raised.
-            Err(e) => error_fields(py, ring, Some(e.value(py).as_any())).unwrap_or((
-                FLAG_ERROR,
-                StrId::NONE,
-                MsgRef(0),
-            )),
+            // `into_value` attaches the traceback pyo3 fetched with the
+            // error to the exception (the same object the call raises), so
+            // its stack can be recorded.
+            Err(e) => error_fields(
+                py,
+                ring,
+                Some(e.clone_ref(py).into_value(py).bind(py).as_any()),
+            )
+            .unwrap_or((FLAG_ERROR, StrId::NONE, MsgRef(0))),
         };
         let fields = Fields {
             flags,

@@ -137,6 +137,14 @@ def test_profile_decorator_sync_async_and_generators(drain):
     assert len(adds) == 2
     failed = only(events, "api.custom_name")
     assert (failed["error"], failed["exception_type"], failed["exception_message"]) == (True, "ValueError", "bad input")
+    # The traceback as Python prints it: the caller (this test) behind the
+    # profiled function, the raise, then the exception.
+    stack = failed["stack"]
+    assert stack.startswith("Traceback (most recent call last):\n")
+    assert stack.index("in test_profile_decorator") < stack.index("in fails")
+    assert 'raise ValueError("bad input")' in stack
+    assert stack.endswith("ValueError: bad input\n")
+    assert "stack" not in only(events, fetch.__qualname__)
     fetched = only(events, fetch.__qualname__)
     inner_add = next(e for e in adds if e["trace_id"] == fetched["trace_id"])
     assert inner_add["parent_span_id"] == fetched["span_id"]

@@ -115,6 +115,10 @@ def test_requests_and_queries_are_recorded_and_linked(tmp_path, drain):
     assert boom["exception_type"] == "OperationalError"
     # The driver's message: SQLAlchemy's own would quote the SQL and values.
     assert boom["exception_message"] == "no such table: no_such_table"
+    # The view's frame and the driver's exception, innermost last.
+    assert boom["stack"].startswith("Traceback (most recent call last):\n")
+    assert 'conn.execute(text("SELECT * FROM no_such_table' in boom["stack"]
+    assert boom["stack"].endswith("OperationalError: no such table: no_such_table\n")
     assert not unmatched["error"] and unmatched["trace_id"]
 
     # Every DB event carries its request's trace and span; SQL is redacted.
@@ -135,6 +139,10 @@ def test_requests_and_queries_are_recorded_and_linked(tmp_path, drain):
     [failed] = by_trace[boom["trace_id"]]
     assert failed["name"] == "SELECT * FROM no_such_table WHERE id = ?"
     assert failed["error"] and failed["exception_type"] == "OperationalError"
+    # Recorded inside SQLAlchemy's error hook: the application frames that
+    # led to the query come before the driver's.
+    assert failed["stack"].index("in boom") < failed["stack"].index("in do_execute")
+    assert failed["stack"].endswith("OperationalError: no such table: no_such_table\n")
     assert len(by_trace[missing["trace_id"]]) == 1
     assert set(by_trace) == {r["trace_id"] for r in (get_ok, post, boom, missing)}
     for q in queries:

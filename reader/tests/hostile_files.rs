@@ -39,13 +39,13 @@ fn hostile_files(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         valid(p);
         poke(p, 0, u64::from_le_bytes(*b"NOTARING"));
     });
-    add("future-version", "version 3 is not supported", &|p| {
+    add("future-version", "version 4 is not supported", &|p| {
         valid(p);
-        poke(p, 8, 3);
+        poke(p, 8, 4);
     });
     add(
         "format-1",
-        "ring format version 1 is not supported (this library reads version 2)",
+        "ring format version 1 is not supported (this library reads version 3)",
         &|p| {
             valid(p);
             poke(p, 8, 1);

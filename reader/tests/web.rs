@@ -1318,6 +1318,7 @@ async fn postmortem_endpoints_serve_a_dead_writers_events_behind_auth() {
         error: true,
         exception_type: Some("Boom".into()),
         exception_message: Some("line\nbreak".into()),
+        stack: None,
         trace_id: Some("0123456789abcdef0123456789abcdef".into()),
         span_id: None,
         parent_span_id: None,

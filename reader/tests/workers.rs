@@ -104,13 +104,31 @@ fn checkout(ring: &Ring, seq: u64) -> Emit {
     ring.record(Kind::Req, ring.intern("/checkout"), &fields)
 }
 
-/// Victim: writes its events, begins one more and stays in the middle of
-/// it, says so in `PROFILIS_TEST_READY`, then waits to be killed.
+/// The stack trace of the victim's last event, an error.
+const VICTIM_STACK: &str = "Traceback (most recent call last):\n  File \"shop.py\", line 12, in checkout\n    charge(card)\nPaymentError: declined\n";
+
+/// Victim: writes its events (the last one an error with a stack trace),
+/// begins one more and stays in the middle of it, says so in
+/// `PROFILIS_TEST_READY`, then waits to be killed.
 fn victim() {
     let ring = open_ring(SMALL_RING);
-    for seq in 0..VICTIM_EVENTS {
+    for seq in 0..VICTIM_EVENTS - 1 {
         assert_eq!(checkout(&ring, seq), Emit::Written);
     }
+    let seq = VICTIM_EVENTS - 1;
+    let failed = Fields {
+        method: Method::Post,
+        status: 500,
+        dur_ns: 1_000_000 + seq,
+        value: seq,
+        exception_type: ring.intern("PaymentError"),
+        message: ring.message_with_stack("declined", Some(VICTIM_STACK)),
+        ..Fields::default()
+    };
+    assert_eq!(
+        ring.record(Kind::Req, ring.intern("/checkout"), &failed),
+        Emit::Written
+    );
     let _claim = ring.claim().unwrap();
     std::fs::write(std::env::var("PROFILIS_TEST_READY").unwrap(), b"ready").unwrap();
     loop {
@@ -435,11 +453,20 @@ fn killed_worker() {
         .map(|e| e["bytes_in"].as_u64().unwrap())
         .collect();
     assert_eq!(got, want, "its last committed events, in order");
-    for e in events {
+    let (last, ok) = events.split_last().unwrap();
+    // Its last error with its stack trace.
+    assert_eq!(
+        (last["status"].as_u64(), last["exception_message"].as_str()),
+        (Some(500), Some("declined"))
+    );
+    assert_eq!(last["stack"].as_str(), Some(VICTIM_STACK));
+    for e in ok {
         assert_eq!(
             (e["kind"].as_str(), e["name"].as_str(), e["status"].as_u64()),
             (Some("REQ"), Some("/checkout"), Some(200))
         );
+    }
+    for e in events {
         assert_eq!(
             e["dur_ns"].as_u64(),
             Some(1_000_000 + e["bytes_in"].as_u64().unwrap())

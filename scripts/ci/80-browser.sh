@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The dashboard end to end: the reader (release) drains rings fed by two
 # loadgen workers of one service and by the crash example (a worker that
-# fills its ring behind a claim and dies by SIGKILL before committing it),
-# and serves the UI with a token on an ephemeral port; headless
-# Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
+# fills its ring behind a claim and dies by SIGKILL before committing it;
+# the second loadgen's failed requests carry stack traces, which
+# stacks.test.mjs expands in the recent errors), and serves the UI with a
+# token on an ephemeral port; headless Chromium, driven by playwright-core, opens it (reader/tests/browser/) and
 # compares what the page shows with metrics.json (routes slowest first with
 # their bytes, errors by exception type, merged workers, losses by
 # producer, the dead worker's post-mortem and its JSONL download, the
@@ -48,7 +49,8 @@ crash="$target_dir/release/examples/crash"
 browser_dir="$target_dir/browser"
 mkdir -p "$browser_dir"
 cp reader/tests/browser/package.json reader/tests/browser/package-lock.json \
-  reader/tests/browser/dashboard.test.mjs reader/tests/browser/processes.test.mjs "$browser_dir/"
+  reader/tests/browser/dashboard.test.mjs reader/tests/browser/processes.test.mjs \
+  reader/tests/browser/stacks.test.mjs "$browser_dir/"
 (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 work=$(mktemp -d)
@@ -72,7 +74,7 @@ crash_ring="$work/crash.ring"
 "$loadgen" --ring "$ring" --threads 1 --events 4000000 --rate 20000 --service shop \
   > "$work/loadgen.out" &
 pids+=($!)
-"$loadgen" --ring "$ring2" --threads 1 --events 4000000 --rate 5000 --service shop \
+"$loadgen" --ring "$ring2" --threads 1 --events 4000000 --rate 5000 --service shop --stacks \
   > "$work/loadgen2.out" &
 pids+=($!)
 # The crash worker's ring exists (empty) before the reader starts.
@@ -108,7 +110,7 @@ echo "crash worker: $(cat "$work/crash.out")"
 
 status=0
 (cd "$browser_dir" && CHROMIUM="$(command -v chromium)" PROFILIS_URL="$url" PROFILIS_TOKEN_FILE="$work/token" \
-  SCREENSHOT_DIR="$(cd .. && pwd)/screenshots" node --test dashboard.test.mjs processes.test.mjs) || status=1
+  SCREENSHOT_DIR="$(cd .. && pwd)/screenshots" node --test dashboard.test.mjs processes.test.mjs stacks.test.mjs) || status=1
 
 curl -sSf -H "@$work/auth-header" "${url}metrics" > "$work/metrics.txt"
 if promtool check metrics < "$work/metrics.txt"; then

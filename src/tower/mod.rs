@@ -126,6 +126,7 @@ struct Config {
     sample_below: Option<u64>,
     propagate: bool,
     catch_panics: bool,
+    backtraces: bool,
 }
 
 impl Default for Config {
@@ -138,6 +139,7 @@ impl Default for Config {
             sample_below: None,
             propagate: false,
             catch_panics: false,
+            backtraces: false,
         }
     }
 }
@@ -151,6 +153,7 @@ impl std::fmt::Debug for Config {
             .field("sample_below", &self.sample_below)
             .field("propagate", &self.propagate)
             .field("catch_panics", &self.catch_panics)
+            .field("backtraces", &self.backtraces)
             .finish()
     }
 }
@@ -260,6 +263,17 @@ impl ProfilisLayer {
     /// `CatchPanicLayer` or the server to handle).
     pub fn catch_panics(mut self, on: bool) -> Self {
         Arc::make_mut(&mut self.config).catch_panics = on;
+        self
+    }
+
+    /// Attaches the backtrace of a panic in the inner service to its event
+    /// (default off). While the inner service is polled, a panic hook
+    /// (installed on first use, calling the hook it replaced) captures the
+    /// panicking thread's backtrace; the event's message then carries it as
+    /// its stack, outermost frame first. Costs nothing until a panic; a
+    /// hook the application sets later replaces it (no backtrace then).
+    pub fn backtraces(mut self, on: bool) -> Self {
+        Arc::make_mut(&mut self.config).backtraces = on;
         self
     }
 }
@@ -380,6 +394,7 @@ where
                 pending,
                 propagate: config.propagate,
                 catch_panics: config.catch_panics,
+                backtraces: config.backtraces,
             }),
         }
     }

@@ -3,6 +3,7 @@
 //! ends), and the body wrapper that counts the bytes out.
 
 use super::{Exception, Sink, TRACEPARENT};
+use crate::backtrace;
 use crate::clock::{self, Stamp};
 use crate::context::{self, SpanContext, TRACEPARENT_LEN};
 use crate::record::{Kind, Method, MsgRef, StrId, FLAG_ERROR};
@@ -64,11 +65,12 @@ struct Recorder {
 
 impl Recorder {
     #[cold]
-    fn set_exception(&mut self, kind: &str, message: Option<&str>) {
+    fn set_exception(&mut self, kind: &str, message: Option<&str>, stack: Option<&str>) {
         let Some(ring) = self.sink.ring() else { return };
         self.exception_type = ring.intern(kind);
-        if let Some(m) = message.filter(|m| !m.is_empty()) {
-            self.message = ring.message(m);
+        let message = message.unwrap_or("");
+        if !message.is_empty() || stack.is_some() {
+            self.message = ring.message_with_stack(message, stack);
         }
     }
 
@@ -77,7 +79,7 @@ impl Recorder {
         let status = StatusCode::from_u16(self.status).ok();
         let reason = status.and_then(|s| s.canonical_reason()).unwrap_or("");
         let kind = format!("HTTP {} {}", self.status, reason);
-        self.set_exception(kind.trim_end(), None);
+        self.set_exception(kind.trim_end(), None, None);
     }
 
     fn finish(self) {
@@ -122,6 +124,7 @@ pub(super) struct Traced {
     pub(super) pending: Option<Pending>,
     pub(super) propagate: bool,
     pub(super) catch_panics: bool,
+    pub(super) backtraces: bool,
 }
 
 pin_project_lite::pin_project! {
@@ -151,7 +154,12 @@ where
         let polled = {
             let _ctx = context::enter(ctx);
             let inner = this.inner;
-            catch_unwind(AssertUnwindSafe(move || inner.poll(cx)))
+            let poll = AssertUnwindSafe(move || inner.poll(cx));
+            if traced.backtraces {
+                backtrace::armed(|| catch_unwind(poll))
+            } else {
+                catch_unwind(poll)
+            }
         };
         match polled {
             Ok(Poll::Pending) => Poll::Pending,
@@ -165,7 +173,7 @@ where
                 };
                 let mut recorder = p.into_recorder(ctx, status);
                 if let Some(e) = response.extensions().get::<Exception>() {
-                    recorder.set_exception(&e.kind, Some(&e.message));
+                    recorder.set_exception(&e.kind, Some(&e.message), None);
                 } else if recorder.error {
                     recorder.default_exception();
                 }
@@ -186,7 +194,7 @@ where
             Ok(Poll::Ready(Err(error))) => {
                 if let Some(p) = traced.pending.take() {
                     let mut recorder = p.into_recorder(ctx, 500);
-                    recorder.set_exception(std::any::type_name::<E>(), None);
+                    recorder.set_exception(std::any::type_name::<E>(), None, None);
                     recorder.finish();
                 }
                 Poll::Ready(Err(error))
@@ -194,7 +202,12 @@ where
             Err(payload) => {
                 if let Some(p) = traced.pending.take() {
                     let mut recorder = p.into_recorder(ctx, 500);
-                    recorder.set_exception("panic", Some(panic_message(&*payload)));
+                    let stack = traced.backtraces.then(backtrace::take_panic).flatten();
+                    recorder.set_exception(
+                        "panic",
+                        Some(panic_message(&*payload)),
+                        stack.as_deref(),
+                    );
                     recorder.finish();
                 }
                 if !traced.catch_panics {
@@ -279,7 +292,7 @@ impl<B: Body> Body for ResponseBody<B> {
                 if let Some(mut recorder) = this.recorder.take() {
                     recorder.error = true;
                     if recorder.exception_type == StrId::NONE {
-                        recorder.set_exception(std::any::type_name::<B::Error>(), None);
+                        recorder.set_exception(std::any::type_name::<B::Error>(), None, None);
                     }
                     recorder.finish();
                 }

@@ -370,7 +370,24 @@ impl Ring {
     /// Stores variable text (an exception message, cut to 240 bytes) for an
     /// event to reference.
     pub fn message(&self, text: &str) -> MsgRef {
-        self.view().record_message(text)
+        self.message_with_stack(text, None)
+    }
+
+    /// Stores an exception message (cut to 240 bytes) and, when given, its
+    /// stack trace for an event to reference. The stack is text in "most
+    /// recent call last" order; past [`Ring::stack_capacity`] bytes its
+    /// outer frames are cut (see [`crate::messages::bound_stack`]). Every
+    /// message and stack a writer stores goes through here. Only error
+    /// events call it: it is never on the path of other events.
+    #[cold]
+    pub fn message_with_stack(&self, text: &str, stack: Option<&str>) -> MsgRef {
+        self.view().record_message_with_stack(text, stack)
+    }
+
+    /// Most bytes of stack trace one message carries in this ring (3600
+    /// with the default 256 message slots).
+    pub fn stack_capacity(&self) -> usize {
+        crate::messages::stack_capacity(self.view().messages.len())
     }
 
     /// Writer-table index of this process, registering it on first use (and

@@ -15,6 +15,7 @@ pub struct Rec {
     pub name: String,
     pub exception_type: Option<String>,
     pub message: Option<String>,
+    pub stack: Option<String>,
 }
 
 pub struct Collector {
@@ -54,12 +55,18 @@ impl Collector {
                 break;
             }
             for e in batch.events {
+                let message = batch.names.message_with_stack(e.message);
+                let (message, stack) = match message {
+                    Some(m) => (Some(m.text), m.stack),
+                    None => (None, None),
+                };
                 recs.push(Rec {
                     event: *e,
                     name: batch.names.name(e.name).to_string(),
                     exception_type: (e.exception_type.0 != 0)
                         .then(|| batch.names.name(e.exception_type).to_string()),
-                    message: batch.names.message(e.message),
+                    message,
+                    stack,
                 });
             }
             consumer.commit();

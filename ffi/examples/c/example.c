@@ -122,7 +122,13 @@ int main(int argc, char **argv) {
     event.status = 500;
     event.name = orders_route;
     event.exception_type = intern(ring, "TimeoutError");
-    check(profilis_message(ring, why, strlen(why), &event.message), "profilis_message");
+    /* With the stack the application formats itself, innermost last. */
+    const char *stack = "main (example.c:60)\n"
+                        "place_order (orders.c:41)\n"
+                        "charge_card (payment.c:88)\n";
+    check(profilis_message_with_stack(ring, why, strlen(why), stack, strlen(stack),
+                                      &event.message),
+          "profilis_message_with_stack");
     event.dur_ns = profilis_mono_ns() - failing.start_ns;
     event.value = 128; /* bytes in */
     event.value2 = 64; /* bytes out */

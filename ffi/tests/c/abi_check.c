@@ -169,6 +169,13 @@ int main(int argc, char **argv) {
     EXPECT(profilis_message(ring, NULL, 3, &msg) == PROFILIS_ERR_NULL);
     EXPECT(profilis_message(ring, bad_utf8, sizeof bad_utf8, &msg) == PROFILIS_ERR_UTF8);
     EXPECT(profilis_message(ring, "boom", 4, &msg) == PROFILIS_OK && msg != 0);
+    EXPECT(profilis_message_with_stack(ring, "boom", 4, NULL, 3, &msg) == PROFILIS_ERR_NULL);
+    EXPECT(profilis_message_with_stack(ring, "boom", 4, bad_utf8, sizeof bad_utf8, &msg) ==
+           PROFILIS_ERR_UTF8);
+    EXPECT(profilis_message_with_stack(ring, "boom", 4, "main\n", 5, NULL) == PROFILIS_ERR_NULL);
+    EXPECT(profilis_message_with_stack(ring, "boom", 4, NULL, 0, &msg) == PROFILIS_OK && msg != 0);
+    EXPECT(profilis_message_with_stack(ring, "boom", 4, "main\n", 5, &msg) == PROFILIS_OK &&
+           msg != 0);
 
     /* Emits. */
     profilis_span_context none = {0};

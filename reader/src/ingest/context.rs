@@ -58,7 +58,14 @@ pub struct RingContext {
     scratch: Option<CachedName>,
     writers: Vec<WriterSlot>,
     writers_checked: Option<Instant>,
-    messages: HashMap<u32, Option<Arc<str>>>,
+    messages: HashMap<u32, Option<ReadMessage>>,
+}
+
+/// A message of the current batch: its text and stack trace.
+#[derive(Clone)]
+struct ReadMessage {
+    text: Arc<str>,
+    stack: Option<Arc<str>>,
 }
 
 impl RingContext {
@@ -190,12 +197,27 @@ impl RingContext {
     /// Text of an exception message, read once per batch so every consumer
     /// of the batch sees the same text.
     pub fn message(&mut self, names: &Names, msg: MsgRef) -> Option<Arc<str>> {
+        self.read_message(names, msg).map(|m| m.text.clone())
+    }
+
+    /// Stack trace attached to an exception message, read with it once per
+    /// batch (a message whose stack was lost reads as lost as a whole).
+    pub fn stack(&mut self, names: &Names, msg: MsgRef) -> Option<Arc<str>> {
+        self.read_message(names, msg).and_then(|m| m.stack.clone())
+    }
+
+    fn read_message(&mut self, names: &Names, msg: MsgRef) -> Option<&ReadMessage> {
         if msg.0 == 0 {
             return None;
         }
         self.messages
             .entry(msg.0)
-            .or_insert_with(|| names.message(msg).map(Arc::from))
-            .clone()
+            .or_insert_with(|| {
+                names.message_with_stack(msg).map(|m| ReadMessage {
+                    text: Arc::from(m.text),
+                    stack: m.stack.map(Arc::from),
+                })
+            })
+            .as_ref()
     }
 }

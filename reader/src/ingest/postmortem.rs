@@ -31,6 +31,7 @@ struct Captured {
     event: Event,
     wall_ns: u64,
     message: Option<Arc<str>>,
+    stack: Option<Arc<str>>,
 }
 
 /// How far a ring is drained, for [`WriterWatch::check`].
@@ -103,15 +104,16 @@ impl WriterWatch {
         if w.recent.len() == self.keep {
             w.recent.pop_front();
         }
-        let message = if e.message.0 != 0 {
-            ctx.message(names, e.message)
+        let (message, stack) = if e.message.0 != 0 {
+            (ctx.message(names, e.message), ctx.stack(names, e.message))
         } else {
-            None
+            (None, None)
         };
         w.recent.push_back(Captured {
             event: *e,
             wall_ns,
             message,
+            stack,
         });
     }
 
@@ -205,6 +207,7 @@ impl PostMortemEvent {
             exception_type: (e.exception_type != StrId::NONE)
                 .then(|| ctx.name_text(names, e.exception_type).to_string()),
             exception_message: c.message.as_deref().map(str::to_string),
+            stack: c.stack.as_deref().map(str::to_string),
             trace_id: (e.trace_id != 0).then(|| json::hex128(e.trace_id)),
             span_id: (e.span_id != 0).then(|| json::hex64(e.span_id)),
             parent_span_id: (e.parent_span_id != 0).then(|| json::hex64(e.parent_span_id)),

@@ -251,6 +251,9 @@ pub struct ErrorRecord {
     pub exception_type: Option<String>,
     /// Exception message, if recorded.
     pub exception_message: Option<String>,
+    /// Stack trace ("most recent call last"), if the writer attached one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
     /// Trace id (32 hex digits), if any.
     pub trace_id: Option<String>,
     /// Writer process id.

@@ -309,6 +309,9 @@ pub struct PostMortemEvent {
     /// Exception message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exception_message: Option<String>,
+    /// Stack trace attached to the exception message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
     /// Trace id (32 hex digits).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trace_id: Option<String>,

@@ -412,6 +412,7 @@ impl StatsStore {
             status: e.status,
             exception_type,
             exception_message: ctx.message(names, e.message).map(|m| m.to_string()),
+            stack: ctx.stack(names, e.message).map(|m| m.to_string()),
             trace_id: (e.trace_id != 0).then(|| json::hex128(e.trace_id)),
             pid: e.pid,
             service: ctx.service(e.writer).map(|s| s.to_string()),

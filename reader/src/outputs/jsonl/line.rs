@@ -46,6 +46,10 @@ pub fn render(buf: &mut Vec<u8>, ctx: &mut RingContext, names: &Names, wall_ns: 
     if let Some(message) = ctx.message(names, e.message) {
         buf.extend_from_slice(b",\"exception_message\":");
         json::push_str(buf, &message);
+        if let Some(stack) = ctx.stack(names, e.message) {
+            buf.extend_from_slice(b",\"stack\":");
+            json::push_str(buf, &stack);
+        }
     }
     if e.trace_id != 0 {
         buf.extend_from_slice(b",\"trace_id\":");

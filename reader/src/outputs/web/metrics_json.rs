@@ -120,6 +120,9 @@ pub struct Error<'a> {
     pub exception_type: &'a str,
     /// Exception message, `""` if none.
     pub exception_value: &'a str,
+    /// Stack trace ("most recent call last"), when the writer attached one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stack: Option<&'a str>,
 }
 
 /// `window`.
@@ -181,6 +184,7 @@ pub fn render(s: &Snapshot) -> MetricsJson<'_> {
                 status: e.status,
                 exception_type: e.exception_type.as_deref().unwrap_or(""),
                 exception_value: e.exception_message.as_deref().unwrap_or(""),
+                stack: e.stack.as_deref(),
             })
             .collect(),
         generated_ns: s.generated_ns,

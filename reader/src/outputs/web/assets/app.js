@@ -172,8 +172,10 @@ const Profilis = (() => {
 
   // ---------- sortable tables ----------
   // columns: [{key, label, value(row), text(row), cls(row), left}]
-  function sortTable(table, columns, sortKey, rowName) {
-    const state = { key: sortKey, desc: true, rows: [] };
+  // detail: optional {id(row), text(row)}: a row whose text is non-empty
+  // expands (click, Enter or Space) into a row below showing it.
+  function sortTable(table, columns, sortKey, rowName, detail) {
+    const state = { key: sortKey, desc: true, rows: [], open: new Set() };
     const thead = el("thead"), tr = el("tr");
     columns.forEach(c => {
       const th = el("th", { "data-key": c.key, scope: "col", class: c.left ? "left" : null }, c.label);
@@ -213,8 +215,30 @@ const Profilis = (() => {
           r.appendChild(td);
         }
         body.appendChild(r);
+        const more = detail ? detail.text(row) : "";
+        if (more) expandable(r, detail.id(row), more, body);
       }
       tbody.replaceChildren(body);
+    }
+    function expandable(r, id, text, body) {
+      const open = state.open.has(id);
+      r.classList.add("expandable");
+      r.setAttribute("aria-expanded", String(open));
+      r.tabIndex = 0;
+      const toggle = () => {
+        if (!state.open.delete(id)) state.open.add(id);
+        render();
+      };
+      r.addEventListener("click", toggle);
+      r.addEventListener("keydown", ev => {
+        if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); toggle(); }
+      });
+      if (!open) return;
+      const d = el("tr", { class: "detail" });
+      const td = el("td", { colspan: columns.length });
+      td.appendChild(el("pre", { class: "stack" }, text));
+      d.appendChild(td);
+      body.appendChild(d);
     }
     return rows => { state.rows = rows; render(); };
   }
@@ -309,7 +333,7 @@ const Profilis = (() => {
     { key: "status", label: "Status", value: e => e.status, text: e => (e.status ? String(e.status) : "–") },
     { key: "exception_type", label: "Exception", value: e => e.exception_type, text: e => e.exception_type || "–", left: true },
     { key: "exception_value", label: "Message", value: e => e.exception_value, text: e => e.exception_value || "–", left: true },
-  ], "ts_ns");
+  ], "ts_ns", null, { id: e => e.ts_ns + " " + e.route, text: e => e.stack || "" });
   panel("errors", d => errors(d.errors || []));
 
   panel("rings", d => {

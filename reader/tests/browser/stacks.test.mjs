@@ -1,0 +1,110 @@
+// Stack traces in the dashboard's recent errors, in headless Chromium,
+// against the reader scripts/ci/80-browser.sh runs (its second loadgen
+// worker attaches a stack trace to every failed request). A row whose error
+// has a stack expands, on click or from the keyboard, into the stack as
+// metrics.json gives it, and collapses again. Environment as for
+// dashboard.test.mjs.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const base = process.env.PROFILIS_URL;
+const token = fs.readFileSync(process.env.PROFILIS_TOKEN_FILE, "utf8").trim();
+const shots = process.env.SCREENSHOT_DIR || "screenshots";
+const DEADLINE_MS = 30_000;
+
+let context, page, userDataDir;
+const problems = [];
+
+before(async () => {
+  fs.mkdirSync(shots, { recursive: true });
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "profilis-chromium-stacks-"));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
+    viewport: { width: 1400, height: 900 },
+  });
+  page = context.pages()[0] || (await context.newPage());
+  page.on("pageerror", e => problems.push("page error: " + e.message));
+  page.on("console", m => { if (m.type() === "error") problems.push("console: " + m.text()); });
+  const response = await page.goto(base + "?token=" + encodeURIComponent(token));
+  assert.equal(response.status(), 200);
+});
+
+after(async () => {
+  await context?.close();
+  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+});
+
+async function eventually(what, check) {
+  const end = Date.now() + DEADLINE_MS;
+  let last;
+  while (Date.now() < end) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    await page.waitForTimeout(50);
+  }
+  throw new Error("timed out waiting for " + what + (last ? ": " + last.message : ""));
+}
+
+const metrics = async () => (await page.request.get(base + "metrics.json")).json();
+
+test("metrics.json gives recent errors their stack traces", async () => {
+  const json = await eventually("an error with a stack", async () => {
+    const v = await metrics();
+    return v.errors.some(e => e.stack) ? v : undefined;
+  });
+  for (const e of json.errors) {
+    assert.ok(e.stack === undefined || (typeof e.stack === "string" && e.stack.length > 0), JSON.stringify(e));
+  }
+  const e = json.errors.find(e => e.stack);
+  assert.ok(e.stack.startsWith("Traceback (most recent call last):\n"), e.stack);
+  assert.ok(e.stack.endsWith("TimeoutError: inventory service timed out after 2000 ms\n"), e.stack);
+});
+
+test("a recent error's row expands into its stack and collapses again", async () => {
+  // Errors arrive faster than the page refreshes (it lists the latest 100):
+  // the page is held on one live snapshot that has stacks, so the row under
+  // test stays on it.
+  const json = await eventually("an error with a stack", async () => {
+    const v = await metrics();
+    return v.errors.some(e => e.stack) ? v : undefined;
+  });
+  await page.route("**/metrics.json", route => route.fulfill({ json }));
+  await eventually("the page on the held snapshot", async () =>
+    (await page.getAttribute("#dashboard", "data-generated-ns")) === String(json.generated_ns) ? true : undefined);
+  const withStack = json.errors.filter(e => e.stack);
+  const rows = await page.$$eval("#errors-table tbody tr.expandable", rows =>
+    rows.map(r => r.querySelector("td[data-key=ts_ns]").dataset.value));
+  assert.equal(rows.length, withStack.length, "one expandable row per error with a stack");
+  const rowCount = await page.$$eval("#errors-table tbody tr", rows => rows.length);
+  assert.equal(rowCount, json.errors.length, "nothing expanded yet");
+  const e = withStack[0];
+  const row = `#errors-table tbody tr.expandable:has(td[data-key=ts_ns][data-value="${e.ts_ns}"])`;
+  assert.equal(await page.getAttribute(row, "aria-expanded"), "false");
+  await page.click(row);
+  const shown = await page.$eval(row, r => r.nextElementSibling.querySelector("pre.stack").textContent);
+  assert.equal(shown, e.stack);
+  assert.equal(await page.getAttribute(row, "aria-expanded"), "true");
+  // Stays open across the page's refreshes.
+  await page.waitForTimeout(1200);
+  assert.equal(await page.getAttribute(row, "aria-expanded"), "true");
+  assert.equal(await page.$eval(row, r => r.nextElementSibling.classList.contains("detail")), true);
+  await page.$eval(row, r => r.scrollIntoView({ block: "center" }));
+  await page.screenshot({ path: path.join(shots, "error-stack.png") });
+  // The keyboard closes it.
+  await page.focus(row);
+  await page.keyboard.press("Enter");
+  assert.equal(await page.getAttribute(row, "aria-expanded"), "false");
+  assert.equal(await page.$eval(row, r => r.nextElementSibling?.classList.contains("detail") ?? false), false);
+  await page.unroute("**/metrics.json");
+  assert.deepEqual(problems, []);
+});
