@@ -29,6 +29,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+#[cfg(test)]
+mod dialect_tests;
 mod quoted;
 mod tokens;
 
@@ -106,7 +108,16 @@ fn write_token(out: &mut String, token: &Token<'_>) {
 ///     r#"UPDATE "users" SET "email" = ? WHERE ? = ?"#
 /// );
 /// ```
+///
+/// Last, the patterns added with
+/// [`redact::add_sql_pattern`](crate::redact::add_sql_pattern) replace what
+/// they match in the result with `?`.
 pub fn redact(sql: &str) -> String {
+    crate::redact::sql_patterns(redact_literals(sql))
+}
+
+/// The literal redaction of [`redact`], without the user's patterns.
+fn redact_literals(sql: &str) -> String {
     let mut tokens = tokenize(sql);
     redact_double_quoted(&mut tokens);
     let mut out = String::with_capacity(sql.len().min(1024));
@@ -156,9 +167,12 @@ pub fn redact(sql: &str) -> String {
 static QUERY_IDS: IdCache = IdCache::new();
 
 /// The id of `sql`'s redacted text in the process-wide ring `ring`: cached
-/// by a hash of the raw text, redacted and interned on a miss.
+/// by a hash of the raw text (and of the SQL patterns' generation, so a
+/// new pattern applies to cached statements too), redacted and interned on
+/// a miss.
 fn global_query_id(ring: &Ring, sql: &str) -> StrId {
-    let hash = hash_bytes(sql.as_bytes());
+    let hash = hash_bytes(sql.as_bytes())
+        ^ crate::redact::sql_generation().wrapping_mul(0x9E37_79B9_7F4A_7C15);
     if let Some(id) = QUERY_IDS.get(hash) {
         return id;
     }

@@ -82,17 +82,83 @@ fn dollar_quote_end(text: &str, start: usize) -> Option<usize> {
     )
 }
 
-/// End of the number starting at `start` (a digit, or `.` then a digit):
-/// integers, decimals, exponents, `0x` hex, `_` separators.
-fn number_end(b: &[u8], start: usize) -> usize {
-    let mut i = start;
-    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
-        i += 2;
-        while i < b.len() && (b[i].is_ascii_hexdigit() || b[i] == b'_') {
+/// End of a `/* */` comment starting at `start`, nesting as PostgreSQL
+/// does (`nested`) or ending at the first `*/` as SQLite and MySQL do.
+fn block_comment_end(b: &[u8], start: usize, nested: bool) -> usize {
+    let mut depth = 1;
+    let mut i = start + 2;
+    while i < b.len() && depth > 0 {
+        if nested && b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+        } else {
             i += 1;
         }
-        return i;
     }
+    i.min(b.len())
+}
+
+/// End of the line `i` is on (the index of its `\n`, or the text's end).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| i + n)
+}
+
+/// Whether text some dialect reads as SQL code in `from..limit`, while the
+/// redactor reads it as something else (a MySQL `#` comment, a
+/// backtick-quoted name, a dollar-quoted string, a MySQL `/*! */`
+/// comment), may hold the start of a string, quoted name or comment that
+/// runs past `limit`. Then the dialects disagree on where that text ends,
+/// and what one reads as a literal the other may read as SQL. Each quoted
+/// run is read with and without backslash escapes and each comment with
+/// and without nesting, taking the later end; `#` and `--` start line
+/// comments; `$` may start a dollar quote even inside a word. So the
+/// answer may be yes where no dialect crosses `limit`, never no where one
+/// does.
+fn crosses(text: &str, from: usize, limit: usize) -> bool {
+    let b = text.as_bytes();
+    let mut i = from;
+    while i < limit {
+        let end = match b[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                quoted_end(b, i, quote, true).max(quoted_end(b, i, quote, false))
+            }
+            b'#' => return line_end(b, i) > limit,
+            b'-' if b.get(i + 1) == Some(&b'-') => return line_end(b, i) > limit,
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                block_comment_end(b, i, true).max(block_comment_end(b, i, false))
+            }
+            b'$' => dollar_quote_end(text, i).unwrap_or(i + 1),
+            _ => i + 1,
+        };
+        if end > limit {
+            return true;
+        }
+        i = end;
+    }
+    false
+}
+
+/// End of the single-quoted string starting at `start` (its `'`), or
+/// `None` where the dialects disagree: MySQL (and PostgreSQL in `E'...'`)
+/// reads a backslash as an escape, SQLite and PostgreSQL do not, and
+/// `'a\' AND b = 'x'` is one string to one and two to the other.
+fn single_quoted_end(b: &[u8], start: usize) -> Option<usize> {
+    let end = quoted_end(b, start, b'\'', true);
+    (end == quoted_end(b, start, b'\'', false)).then_some(end)
+}
+
+/// End of the number starting at `start` (a digit, or `.` then a digit):
+/// integers, decimals, exponents, `_` separators, and any letters and
+/// digits glued on (`0x1F`, `0b1010`).
+fn number_end(text: &str, start: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = start;
     while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
         i += 1;
     }
@@ -114,7 +180,20 @@ fn number_end(b: &[u8], start: usize) -> usize {
             }
         }
     }
+    // Letters or digits glued on (`0x1F`, `0b1010`, `0o17`, `123abc`):
+    // the dialects read hex, binary and octal numbers, and a MySQL name may
+    // start with digits; the whole run is a value.
+    while let Some(c) = text[i..].chars().next().filter(|&c| is_word_char(c)) {
+        i += c.len_utf8();
+    }
     i
+}
+
+/// `out` with one value for the rest of the text: where the dialects
+/// disagree on what follows, none of it is kept.
+fn rest_is_value(mut out: Vec<Token<'_>>, mut space: bool) -> Vec<Token<'_>> {
+    push_value(&mut out, &mut space);
+    out
 }
 
 fn push_value(out: &mut Vec<Token<'_>>, space: &mut bool) {
@@ -140,32 +219,44 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             continue;
         }
         if c == b'-' && next == Some(b'-') {
-            i = text[i..].find('\n').map_or(b.len(), |at| i + at + 1);
+            // MySQL reads `--` as a comment only before a space or control
+            // character (`1--1` is `1 - -1`): otherwise it reads the line as
+            // SQL, and if a string there runs past the line, the rest of
+            // the text is read differently.
+            let eol = line_end(b, i);
+            let mysql_code = b.get(i + 2).is_some_and(|&c| c > b' ');
+            if mysql_code && crosses(text, i + 2, eol) {
+                return rest_is_value(out, space);
+            }
+            i = (eol + 1).min(b.len());
             space = true;
             continue;
         }
+        if c == b'#' && crosses(text, i + 1, line_end(b, i)) {
+            // A comment to MySQL, SQL to SQLite and PostgreSQL (`#>` is a
+            // JSON operator), and a string on this line runs past it.
+            return rest_is_value(out, space);
+        }
         if c == b'/' && next == Some(b'*') {
-            // Nested block comments, as PostgreSQL allows.
-            let mut depth = 1;
-            i += 2;
-            while i < b.len() && depth > 0 {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                } else {
-                    i += 1;
-                }
+            // PostgreSQL nests comments, SQLite and MySQL end them at the
+            // first `*/`; MySQL runs the text of `/*! */` as SQL.
+            let end = block_comment_end(b, i, true);
+            let flat = block_comment_end(b, i, false);
+            let run = b.get(i + 2) == Some(&b'!');
+            if end != flat || (run && crosses(text, i + 3, end.saturating_sub(2).max(i + 3))) {
+                return rest_is_value(out, space);
             }
+            i = end;
             space = true;
             continue;
         }
         // String literals ('...', E'...', N'...', X'...', B'...') and
         // backslash escapes inside them.
         if c == b'\'' {
-            i = quoted_end(b, i, b'\'', true);
+            let Some(end) = single_quoted_end(b, i) else {
+                return rest_is_value(out, space);
+            };
+            i = end;
             push_value(&mut out, &mut space);
             continue;
         }
@@ -194,9 +285,13 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             i = end;
             continue;
         }
-        // Backtick-quoted identifiers (MySQL, SQLite: never a value).
+        // Backtick-quoted identifiers (MySQL, SQLite: never a value; SQL
+        // code to PostgreSQL, so a quote inside may start a string there).
         if c == b'`' {
             let end = quoted_end(b, i, c, false);
+            if crosses(text, i + 1, end.saturating_sub(1).max(i + 1)) {
+                return rest_is_value(out, space);
+            }
             out.push(Token {
                 tok: Tok::Quoted(&text[i..end]),
                 space,
@@ -208,11 +303,17 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         // Dollar quotes and `$1` placeholders.
         if c == b'$' {
             if next.is_some_and(|n| n.is_ascii_digit()) {
-                i = number_end(b, i + 1);
+                i = number_end(text, i + 1);
                 push_value(&mut out, &mut space);
                 continue;
             }
             if let Some(end) = dollar_quote_end(text, i) {
+                // A string to PostgreSQL only: SQL code to SQLite and MySQL.
+                let delimiter = text[i + 1..].find('$').map_or(0, |n| n + 2);
+                let body_end = end.saturating_sub(delimiter).max(i + delimiter);
+                if crosses(text, i + delimiter, body_end) {
+                    return rest_is_value(out, space);
+                }
                 i = end;
                 push_value(&mut out, &mut space);
                 continue;
@@ -267,7 +368,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                 })
             );
         if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit()) && !glued) {
-            i = number_end(b, i);
+            i = number_end(text, i);
             // A sign directly before the number belongs to it when an
             // operand is expected there (after an operator, `(`, `,` or a
             // keyword like WHERE), not when it is a subtraction.
@@ -312,7 +413,10 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                     b'E' | b'e' | b'N' | b'n' | b'X' | b'x' | b'B' | b'b'
                 )
             {
-                i = quoted_end(b, end, b'\'', true);
+                let Some(end) = single_quoted_end(b, end) else {
+                    return rest_is_value(out, space);
+                };
+                i = end;
                 push_value(&mut out, &mut space);
                 continue;
             }

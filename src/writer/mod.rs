@@ -95,9 +95,12 @@ impl RingOptions {
 
     /// Defaults overridden by `PROFILIS_CAPACITY`, `PROFILIS_LANES`,
     /// `PROFILIS_POLICY` and `PROFILIS_SERVICE`. Also checks `PROFILIS_CLOCK` (see
-    /// [`clock`](crate::clock)), which the event clock reads itself.
+    /// [`clock`](crate::clock)), which the event clock reads itself, and
+    /// `PROFILIS_REDACT` (see [`redact`](crate::redact)), which message
+    /// redaction reads itself.
     pub fn from_env() -> Result<Self, OpenError> {
         clock::choice_from_env().map_err(OpenError::InvalidOptions)?;
+        crate::redact::MessageRules::from_env().map_err(OpenError::InvalidOptions)?;
         let mut o = RingOptions::default();
         if let Ok(v) = std::env::var("PROFILIS_CAPACITY") {
             o.capacity = v.parse().map_err(|_| {
@@ -367,10 +370,13 @@ impl Ring {
         self.view().intern(text)
     }
 
-    /// Stores variable text (an exception message, cut to 240 bytes) for an
-    /// event to reference.
+    /// Stores variable text (an exception message) for an event to
+    /// reference: redacted by [`redact::message`](crate::redact::message)
+    /// (digits, e-mail addresses, quoted values and the user's patterns, by
+    /// default), then cut to 240 bytes. Every message reaches the ring
+    /// through here.
     pub fn message(&self, text: &str) -> MsgRef {
-        self.view().record_message(text)
+        self.view().record_message(&crate::redact::message(text))
     }
 
     /// Writer-table index of this process, registering it on first use (and
