@@ -33,6 +33,15 @@ fn a_single_quoted_string_ending_in_a_backslash_hides_nothing() {
         "WHERE a = ? AND b = ? AND c = ?",
     );
     redacts(r"WHERE a = 'secret\n' AND b = 2", "WHERE a = ? AND b = ?");
+    // Or where the earlier end leaves nothing that runs past the later one:
+    // `E'\'x\''` is one string with escapes; `'\'`, `x`, `\` and `''`
+    // without.
+    redacts(
+        r"WHERE a = E'\'secret\'' AND b = 'secret'",
+        "WHERE a = ? AND b = ?",
+    );
+    // `E'it\'s'`: without escapes, `s'` opens a string that runs on.
+    redacts(r"WHERE a = E'it\'s' AND b = 'secret'", "WHERE a = ?");
 }
 
 #[test]

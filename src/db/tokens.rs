@@ -117,10 +117,10 @@ fn line_end(b: &[u8], i: usize) -> usize {
 /// and what one reads as a literal the other may read as SQL. Each quoted
 /// run is read with and without backslash escapes and each comment with
 /// and without nesting, taking the later end; `#` and `--` start line
-/// comments; `$` may start a dollar quote even inside a word. So the
-/// answer may be yes where no dialect crosses `limit`, never no where one
-/// does.
-fn crosses(text: &str, from: usize, limit: usize) -> bool {
+/// comments; with `dollar` (the reading is PostgreSQL's), `$` may start a
+/// dollar quote, even inside a word. So the answer may be yes where no
+/// dialect crosses `limit`, never no where one does.
+fn crosses(text: &str, from: usize, limit: usize, dollar: bool) -> bool {
     let b = text.as_bytes();
     let mut i = from;
     while i < limit {
@@ -133,7 +133,7 @@ fn crosses(text: &str, from: usize, limit: usize) -> bool {
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 block_comment_end(b, i, true).max(block_comment_end(b, i, false))
             }
-            b'$' => dollar_quote_end(text, i).unwrap_or(i + 1),
+            b'$' if dollar => dollar_quote_end(text, i).unwrap_or(i + 1),
             _ => i + 1,
         };
         if end > limit {
@@ -145,12 +145,20 @@ fn crosses(text: &str, from: usize, limit: usize) -> bool {
 }
 
 /// End of the single-quoted string starting at `start` (its `'`), or
-/// `None` where the dialects disagree: MySQL (and PostgreSQL in `E'...'`)
-/// reads a backslash as an escape, SQLite and PostgreSQL do not, and
-/// `'a\' AND b = 'x'` is one string to one and two to the other.
-fn single_quoted_end(b: &[u8], start: usize) -> Option<usize> {
-    let end = quoted_end(b, start, b'\'', true);
-    (end == quoted_end(b, start, b'\'', false)).then_some(end)
+/// `None` where the dialects disagree on what follows it. MySQL (and
+/// PostgreSQL in `E'...'`) reads a backslash as an escape, SQLite and
+/// PostgreSQL do not. Where the two readings end the string at different
+/// quotes, the text up to the later end is one value if the earlier
+/// reading has nothing there that runs past it (`E'\'x\''` is one string
+/// with escapes; `'\'`, `x`, `\` and `''` without); otherwise
+/// (`'a\' AND b = 'x'`: `x` is in a string to one, SQL to the other) the
+/// readings stay apart and the rest of the text is a value.
+fn single_quoted_end(text: &str, start: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let escaped = quoted_end(b, start, b'\'', true);
+    let plain = quoted_end(b, start, b'\'', false);
+    let (early, late) = (escaped.min(plain), escaped.max(plain));
+    (early == late || !crosses(text, early, late, true)).then_some(late)
 }
 
 /// End of the number starting at `start` (a digit, or `.` then a digit):
@@ -225,14 +233,14 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             // the text is read differently.
             let eol = line_end(b, i);
             let mysql_code = b.get(i + 2).is_some_and(|&c| c > b' ');
-            if mysql_code && crosses(text, i + 2, eol) {
+            if mysql_code && crosses(text, i + 2, eol, false) {
                 return rest_is_value(out, space);
             }
             i = (eol + 1).min(b.len());
             space = true;
             continue;
         }
-        if c == b'#' && crosses(text, i + 1, line_end(b, i)) {
+        if c == b'#' && crosses(text, i + 1, line_end(b, i), true) {
             // A comment to MySQL, SQL to SQLite and PostgreSQL (`#>` is a
             // JSON operator), and a string on this line runs past it.
             return rest_is_value(out, space);
@@ -243,7 +251,8 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             let end = block_comment_end(b, i, true);
             let flat = block_comment_end(b, i, false);
             let run = b.get(i + 2) == Some(&b'!');
-            if end != flat || (run && crosses(text, i + 3, end.saturating_sub(2).max(i + 3))) {
+            let body_end = end.saturating_sub(2).max(i + 3);
+            if end != flat || (run && crosses(text, i + 3, body_end, false)) {
                 return rest_is_value(out, space);
             }
             i = end;
@@ -253,7 +262,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         // String literals ('...', E'...', N'...', X'...', B'...') and
         // backslash escapes inside them.
         if c == b'\'' {
-            let Some(end) = single_quoted_end(b, i) else {
+            let Some(end) = single_quoted_end(text, i) else {
                 return rest_is_value(out, space);
             };
             i = end;
@@ -289,7 +298,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         // code to PostgreSQL, so a quote inside may start a string there).
         if c == b'`' {
             let end = quoted_end(b, i, c, false);
-            if crosses(text, i + 1, end.saturating_sub(1).max(i + 1)) {
+            if crosses(text, i + 1, end.saturating_sub(1).max(i + 1), true) {
                 return rest_is_value(out, space);
             }
             out.push(Token {
@@ -311,7 +320,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                 // A string to PostgreSQL only: SQL code to SQLite and MySQL.
                 let delimiter = text[i + 1..].find('$').map_or(0, |n| n + 2);
                 let body_end = end.saturating_sub(delimiter).max(i + delimiter);
-                if crosses(text, i + delimiter, body_end) {
+                if crosses(text, i + delimiter, body_end, false) {
                     return rest_is_value(out, space);
                 }
                 i = end;
@@ -413,7 +422,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                     b'E' | b'e' | b'N' | b'n' | b'X' | b'x' | b'B' | b'b'
                 )
             {
-                let Some(end) = single_quoted_end(b, end) else {
+                let Some(end) = single_quoted_end(text, end) else {
                     return rest_is_value(out, space);
                 };
                 i = end;
