@@ -178,7 +178,7 @@ fn every_function_works_from_c_and_layouts_agree() {
         .expect("a final `checks N` line")
         .parse()
         .expect("a count");
-    assert!(checks >= 84, "only {checks} checks ran");
+    assert!(checks >= 100, "only {checks} checks ran");
 
     let mut layouts = BTreeMap::new();
     let mut consts = BTreeMap::new();
@@ -403,7 +403,8 @@ fn c_example_events_decode() {
     assert_eq!(names.name(orders.exception_type).as_ref(), "TimeoutError");
     assert_eq!(
         names.message(orders.message).as_deref(),
-        Some("payment service timed out after 3 attempts")
+        Some("payment service timed out after ? attempts"),
+        "the message as redacted in the writer"
     );
 
     assert_eq!(fn_event.dur_ns, 1_234_567);
