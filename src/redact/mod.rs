@@ -161,9 +161,6 @@ impl Config {
     fn message<'t>(&self, text: &'t str) -> Cow<'t, str> {
         let text = truncate_str(text, MAX_INPUT_BYTES);
         let mut ranges = Vec::new();
-        if self.rules.quoted {
-            rules::quoted(text, &mut ranges);
-        }
         if self.rules.emails {
             rules::emails(text, &mut ranges);
         }
@@ -171,6 +168,12 @@ impl Config {
             rules::digits(text, &mut ranges);
         }
         matches(&self.message, text, &mut ranges);
+        if self.rules.quoted {
+            // Last: a `'` right after a value the others redact follows a
+            // `?` in the output, so it opens a value here as it would there.
+            let ends: Vec<usize> = ranges.iter().map(|r| r.end).collect();
+            rules::quoted(text, &ends, &mut ranges);
+        }
         apply(text, ranges)
     }
 

@@ -25,14 +25,18 @@ fn char_before(text: &str, i: usize) -> Option<char> {
 /// end at the same quote or a later one than not reading it, never at an
 /// earlier one, so the escaped reading redacts at least as much. With no
 /// end, the value runs to the end of the text.
-pub(super) fn quoted(text: &str, out: &mut Vec<Range<usize>>) {
+///
+/// `redacted_ends` are the ends of values other rules redact: a `'` there
+/// (or at a prefix there) follows a `?` once they are replaced, and opens a
+/// value, so that redacting the output again changes nothing.
+pub(super) fn quoted(text: &str, redacted_ends: &[usize], out: &mut Vec<Range<usize>>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
         let quote = b[i];
         let start = match quote {
             b'"' => i,
-            b'\'' => match single_start(text, i) {
+            b'\'' => match single_start(text, i, redacted_ends) {
                 Some(start) => start,
                 None => {
                     i += 1;
@@ -68,14 +72,18 @@ pub(super) fn quoted(text: &str, out: &mut Vec<Range<usize>>) {
 /// Where the value starts if the `'` at `i` opens one: at `i` when nothing
 /// word-like comes before it, at a string prefix (`b`, `r`, `u`, `f` and
 /// pairs of them) that nothing word-like precedes; `None` otherwise.
-fn single_start(text: &str, i: usize) -> Option<usize> {
+fn single_start(text: &str, i: usize, redacted_ends: &[usize]) -> Option<usize> {
+    if redacted_ends.contains(&i) {
+        return Some(i);
+    }
     let prefix_len = text[..i]
         .bytes()
         .rev()
         .take_while(|c| matches!(c.to_ascii_lowercase(), b'b' | b'r' | b'u' | b'f'))
         .count();
     let start = if prefix_len <= 2 { i - prefix_len } else { i };
-    (!char_before(text, start).is_some_and(is_word_char)).then_some(start)
+    let after_value = redacted_ends.contains(&start);
+    (after_value || !char_before(text, start).is_some_and(is_word_char)).then_some(start)
 }
 
 /// E-mail addresses: `local@domain`, where the local part is letters,

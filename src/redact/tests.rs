@@ -57,6 +57,10 @@ fn quoted_values_are_redacted_and_apostrophes_are_not() {
     redacts(&c, "bad value 'it's mine' here", "bad value ? here");
     redacts(&c, r"bad value 'a\' secret' here", "bad value ? here");
     redacts(&c, "bytes b'\\x00secret' and rb'secret'", "bytes ? and ?");
+    // A `'` after a redacted word opens a value, as it does after the `?`
+    // that replaces it.
+    redacts(&c, r"KeyError: 'it's'\3a'", r"KeyError: ?\?");
+    redacts(&c, "n 4b'secret' and ann@x.example'secret'", "n ? and ?");
     // Unclosed: to the end.
     redacts(&c, "value 'secret and more", "value ?");
     redacts(&c, r#"value "secret and more"#, "value ?");
