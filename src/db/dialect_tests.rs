@@ -54,9 +54,15 @@ fn mysql_line_comments_that_hide_a_string_end_the_text() {
         "SELECT data #> '{a,b}' FROM t WHERE x = 1",
         "SELECT data #> ? FROM t WHERE x = ?",
     );
+    // The newline ending it stays, so the `#` comments out as much in the
+    // output as in the input.
     redacts(
         "SELECT a # note\nFROM t WHERE x = 1",
-        "SELECT a # note FROM t WHERE x = ?",
+        "SELECT a # note\nFROM t WHERE x = ?",
+    );
+    redacts(
+        "SELECT a # note 42\n  -- more\n `b\nc` FROM t",
+        "SELECT a # note ?\n`b\nc` FROM t",
     );
     // `--` before a non-space is SQL to MySQL (`1--1` is `1 - -1`).
     redacts("SELECT a--'\nsecret_value' FROM t", "SELECT a?");

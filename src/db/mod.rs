@@ -41,7 +41,9 @@ use tokens::{tokenize, value_list_end, Tok, Token};
 // Redaction
 
 fn write_token(out: &mut String, token: &Token<'_>) {
-    if token.space && !out.is_empty() {
+    if token.newline && !out.is_empty() {
+        out.push('\n');
+    } else if token.space && !out.is_empty() {
         out.push(' ');
     }
     match token.tok {
@@ -63,7 +65,8 @@ fn write_token(out: &mut String, token: &Token<'_>) {
 /// - `IN (...)` lists of values collapse to `IN (?)`, and repeated
 ///   `VALUES (...), (...)` rows of the same shape to one row;
 /// - `--` and `/* */` comments are removed and whitespace collapsed to one
-///   space.
+///   space (a newline after a line holding `#`, which MySQL reads as a
+///   comment to the end of the line).
 ///
 /// Identifiers stay as written, including digits in them (`t1.col2`) and
 /// backtick-quoted ones (`` `order` ``).

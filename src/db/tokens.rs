@@ -19,6 +19,9 @@ pub(super) struct Token<'a> {
     pub(super) tok: Tok<'a>,
     /// Whitespace or a comment came before it.
     pub(super) space: bool,
+    /// It starts the line after a `#` that stayed SQL: written after a
+    /// newline, so the `#` line (a MySQL comment) ends where it ended.
+    pub(super) newline: bool,
 }
 
 fn is_word_start(c: char) -> bool {
@@ -208,6 +211,7 @@ fn push_value(out: &mut Vec<Token<'_>>, space: &mut bool) {
     out.push(Token {
         tok: Tok::Value,
         space: *space,
+        newline: false,
     });
     *space = false;
 }
@@ -216,8 +220,20 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
     let b = text.as_bytes();
     let mut out: Vec<Token<'_>> = Vec::with_capacity(text.len() / 3);
     let mut space = false;
+    // The end of a line that holds a `#` read as SQL, and the token that
+    // starts the next line.
+    let mut hash_eol: Option<usize> = None;
+    let mut line_start: Option<usize> = None;
     let mut i = 0;
     while i < b.len() {
+        if hash_eol.is_some_and(|eol| i > eol) {
+            hash_eol = None;
+            line_start = Some(out.len());
+        }
+        if let Some(k) = line_start.filter(|&k| k < out.len()) {
+            out[k].newline = true;
+            line_start = None;
+        }
         let c = b[i];
         let next = b.get(i + 1).copied();
         // Whitespace and comments.
@@ -240,10 +256,15 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             space = true;
             continue;
         }
-        if c == b'#' && crosses(text, i + 1, line_end(b, i), true) {
+        if c == b'#' {
             // A comment to MySQL, SQL to SQLite and PostgreSQL (`#>` is a
-            // JSON operator), and a string on this line runs past it.
-            return rest_is_value(out, space);
+            // JSON operator): if a string on this line runs past it, the
+            // readings part; else the line stays SQL and its end a newline.
+            let eol = line_end(b, i);
+            if crosses(text, i + 1, eol, true) {
+                return rest_is_value(out, space);
+            }
+            hash_eol = Some(eol);
         }
         if c == b'/' && next == Some(b'*') {
             // PostgreSQL nests comments, SQLite and MySQL end them at the
@@ -289,6 +310,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             out.push(Token {
                 tok: Tok::Quoted(&text[i..end]),
                 space,
+                newline: false,
             });
             space = false;
             i = end;
@@ -304,6 +326,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             out.push(Token {
                 tok: Tok::Quoted(&text[i..end]),
                 space,
+                newline: false,
             });
             space = false;
             i = end;
@@ -355,6 +378,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                 out.push(Token {
                     tok: Tok::Punct('@'),
                     space,
+                    newline: false,
                 });
                 space = false;
                 i += 1;
@@ -395,6 +419,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                         out.push(Token {
                             tok: Tok::Value,
                             space: sign.space,
+                            newline: false,
                         });
                         space = false;
                         continue;
@@ -432,6 +457,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             out.push(Token {
                 tok: Tok::Word(word),
                 space,
+                newline: false,
             });
             space = false;
             i = end;
@@ -440,9 +466,13 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         out.push(Token {
             tok: Tok::Punct(ch),
             space,
+            newline: false,
         });
         space = false;
         i += ch.len_utf8();
+    }
+    if let Some(k) = line_start.filter(|&k| k < out.len()) {
+        out[k].newline = true;
     }
     out
 }
