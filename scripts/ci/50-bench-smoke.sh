@@ -38,3 +38,4 @@ for t in targets:
 print(f"compare --quick: {len(rows)} rows and {len(targets)} targets, all present")
 PY
 cargo bench --locked -q -p profilis-benches --bench ring -- --test
+cargo bench --locked -q -p profilis-benches --bench redact -- --test
