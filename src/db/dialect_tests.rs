@@ -64,6 +64,11 @@ fn mysql_line_comments_that_hide_a_string_end_the_text() {
         "SELECT a # note 42\n  -- more\n `b\nc` FROM t",
         "SELECT a # note ?\n`b\nc` FROM t",
     );
+    redacts("SELECT a # x =\n-42 `b\nc`", "SELECT a # x =\n? `b\nc`");
+    redacts(
+        "WHERE a IN # x\n(1, 2) AND `b\nc`",
+        "WHERE a IN # x\n(?, ?) AND `b\nc`",
+    );
     // `--` before a non-space is SQL to MySQL (`1--1` is `1 - -1`).
     redacts("SELECT a--'\nsecret_value' FROM t", "SELECT a?");
     redacts(

@@ -40,12 +40,18 @@ use tokens::{tokenize, value_list_end, Tok, Token};
 // ---------------------------------------------------------------------------
 // Redaction
 
-fn write_token(out: &mut String, token: &Token<'_>) {
+/// What comes before `token` in the output: a newline where a `#` line
+/// ended, a space where whitespace or a comment was, else nothing.
+fn write_gap(out: &mut String, token: &Token<'_>) {
     if token.newline && !out.is_empty() {
         out.push('\n');
     } else if token.space && !out.is_empty() {
         out.push(' ');
     }
+}
+
+fn write_token(out: &mut String, token: &Token<'_>) {
+    write_gap(out, token);
     match token.tok {
         Tok::Word(w) | Tok::Quoted(w) => out.push_str(w),
         Tok::Value => out.push('?'),
@@ -131,10 +137,7 @@ fn redact_literals(sql: &str) -> String {
         if let Tok::Word(w) = token.tok {
             if w.eq_ignore_ascii_case("IN") {
                 if let Some(close) = value_list_end(&tokens, k + 1) {
-                    let open = &tokens[k + 1];
-                    if open.space {
-                        out.push(' ');
-                    }
+                    write_gap(&mut out, &tokens[k + 1]);
                     out.push_str("(?)");
                     k = close + 1;
                     continue;

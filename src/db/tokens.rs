@@ -419,7 +419,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                         out.push(Token {
                             tok: Tok::Value,
                             space: sign.space,
-                            newline: false,
+                            newline: sign.newline,
                         });
                         space = false;
                         continue;
