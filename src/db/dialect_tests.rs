@@ -65,6 +65,9 @@ fn mysql_line_comments_that_hide_a_string_end_the_text() {
         "SELECT a # note ?\n`b\nc` FROM t",
     );
     redacts("SELECT a # x =\n-42 `b\nc`", "SELECT a # x =\n? `b\nc`");
+    // A `$` in a number may open a dollar quote; in a name it does not.
+    redacts("SELECT a#b, 18.9$$x or$$\n`b\nc`", "SELECT a?");
+    redacts("SELECT a#b, or$$\n`b\nc`", "SELECT a#b, or$$\n`b\nc`");
     redacts(
         "WHERE a IN # x\n(1, 2) AND `b\nc`",
         "WHERE a IN # x\n(?, ?) AND `b\nc`",
@@ -99,6 +102,7 @@ fn quoted_names_and_dollar_strings_that_are_sql_elsewhere() {
     );
     redacts("SELECT `col 1` FROM `t`", "SELECT `col 1` FROM `t`");
     // `$$` quotes only in PostgreSQL.
+    redacts("SELECT $$a$$, b FROM t", "SELECT ?, b FROM t");
     redacts("SELECT $$ it's $$, 'secret' FROM t", "SELECT ?");
     redacts(
         "SELECT $tag$ any text $tag$, a FROM t",

@@ -120,9 +120,11 @@ fn line_end(b: &[u8], i: usize) -> usize {
 /// and what one reads as a literal the other may read as SQL. Each quoted
 /// run is read with and without backslash escapes and each comment with
 /// and without nesting, taking the later end; `#` and `--` start line
-/// comments; with `dollar` (the reading is PostgreSQL's), `$` may start a
-/// dollar quote, even inside a word. So the answer may be yes where no
-/// dialect crosses `limit`, never no where one does.
+/// comments; with `dollar` (the reading is PostgreSQL's), a `$` that
+/// starts no word may start a dollar quote. So the answer may be yes where
+/// no dialect crosses `limit`, never no where one does. It reads words and
+/// numbers as the tokenizer does, so that the answer for redacted text
+/// (numbers become `?`) is the answer for the text it came from.
 fn crosses(text: &str, from: usize, limit: usize, dollar: bool) -> bool {
     let b = text.as_bytes();
     let mut i = from;
@@ -137,7 +139,29 @@ fn crosses(text: &str, from: usize, limit: usize, dollar: bool) -> bool {
                 block_comment_end(b, i, true).max(block_comment_end(b, i, false))
             }
             b'$' if dollar => dollar_quote_end(text, i).unwrap_or(i + 1),
-            _ => i + 1,
+            b'0'..=b'9' => {
+                // A number with what is glued on, which the redactor
+                // replaces: a `$` in it may start a dollar quote that the
+                // `?` would no longer show, so the answer must not depend
+                // on it.
+                let end = number_end(text, i);
+                if dollar && text[i..end].contains('$') {
+                    return true;
+                }
+                // Running past `limit` hides no literal.
+                end.min(limit)
+            }
+            // A word (with the `$` a PostgreSQL name may hold), as the
+            // redactor reads and keeps it; any other character.
+            _ => match text[i..].chars().next() {
+                Some(c) if is_word_start(c) => {
+                    let rest = &text[i..];
+                    let end = i + rest.find(|w: char| !is_word_char(w)).unwrap_or(rest.len());
+                    end.min(limit)
+                }
+                Some(c) => i + c.len_utf8(),
+                None => i + 1,
+            },
         };
         if end > limit {
             return true;
