@@ -18,7 +18,8 @@
 //! Instrumentation on top of the emit functions (docs/instrumentation.md):
 //! the trace [`context`] (spans, thread and async propagation, W3C
 //! `traceparent`), the [`macro@profile`] attribute, the [`db`] helper with
-//! query redaction, a tower layer (`tower` / `axum` features) and a
+//! query redaction, [`redact`] (what messages and SQL lose before they
+//! enter the ring; docs/privacy.md), a tower layer (`tower` / `axum` features) and a
 //! `tracing` layer (`tracing` feature).
 //!
 //! The format of the ring file is specified in FORMAT.md; [`layout`] holds
@@ -88,6 +89,8 @@ mod idcache;
 
 #[cfg(not(profilis_loom))]
 pub mod db;
+#[cfg(not(profilis_loom))]
+pub mod redact;
 #[cfg(all(not(profilis_loom), feature = "tower"))]
 pub mod tower;
 #[cfg(all(not(profilis_loom), feature = "tracing"))]
@@ -97,6 +100,11 @@ pub mod tracing;
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDocs;
+
+// The examples of docs/privacy.md run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/privacy.md")]
+pub struct PrivacyDocs;
 
 // The examples of docs/instrumentation.md run as doc tests.
 #[cfg(all(doctest, feature = "axum", feature = "tracing"))]

@@ -54,8 +54,14 @@ const TABLE: &[(&str, &str)] = &[
     ("SELECT /* a /* b */ c */ 1", "SELECT ?"),
     // Dollar-quoted strings, with and without a tag.
     (
-        "SELECT $$it's a 'quoted' $1 string$$, $body$ x $$ y $body$ FROM t",
+        "SELECT $$a 'quoted' $1 string$$, $body$ x $$ y $body$ FROM t",
         "SELECT ?, ? FROM t",
+    ),
+    // SQL to SQLite and MySQL, where the `'` of `it's` opens a string
+    // running past the dollar quote: the rest is one value.
+    (
+        "SELECT $$it's a 'quoted' $1 string$$, $body$ x $$ y $body$ FROM t",
+        "SELECT ?",
     ),
     // E'' strings with backslash escapes, N'' and X'' literals.
     (

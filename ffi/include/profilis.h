@@ -265,8 +265,9 @@ profilis_status profilis_intern(const profilis_ring *ring, const char *text, siz
                                 uint32_t *out_id);
 
 /**
- * Stores variable text such as an exception message (UTF-8, cut to 240
- * bytes) and writes a reference for profilis_event.message to *out_ref.
+ * Stores variable text such as an exception message (UTF-8; redacted as
+ * profilis_redact_message() says, then cut to 240 bytes) and writes a
+ * reference for profilis_event.message to *out_ref.
  * A reference of 0 means the text was lost to contention (counted).
  */
 profilis_status profilis_message(const profilis_ring *ring, const char *text, size_t len,
@@ -352,6 +353,42 @@ profilis_status profilis_read_counters(const profilis_ring *ring, profilis_count
  */
 profilis_status profilis_redact_sql(const char *sql, size_t sql_len, char *out, size_t out_cap,
                                     size_t *out_len);
+
+/**
+ * Redacts a message text[0..len) (UTF-8) as profilis_message() stores it:
+ * the built-in rules in force (by default digits, e-mail addresses and
+ * '...' / "..." values become '?') and the message patterns. Output as
+ * profilis_redact_sql().
+ */
+profilis_status profilis_redact_message(const char *text, size_t len, char *out, size_t out_cap,
+                                        size_t *out_len);
+
+/**
+ * Chooses the built-in message rules, process-wide: rules[0..len) is "all"
+ * (the default, or what PROFILIS_REDACT says), "off", or a comma-separated
+ * list of "digits", "emails", "quoted". PROFILIS_ERR_INVALID for anything
+ * else (the rules in force stay).
+ */
+profilis_status profilis_redact_set_message_rules(const char *rules, size_t len);
+
+/**
+ * Adds a regular expression pattern[0..len) (regex-lite syntax), process-
+ * wide, whose matches in a message become '?' before it enters the ring.
+ * PROFILIS_ERR_INVALID for a pattern that does not compile, is over 1024
+ * bytes, or is one too many (64); profilis_last_error() says which.
+ */
+profilis_status profilis_redact_add_message_pattern(const char *pattern, size_t len);
+
+/**
+ * Adds a regular expression pattern[0..len), process-wide, whose matches in
+ * the redacted text of an SQL statement become '?' (profilis_redact_sql()).
+ * Errors as profilis_redact_add_message_pattern(). Call before the first
+ * query you intern: an id interned earlier keeps the text it was given.
+ */
+profilis_status profilis_redact_add_sql_pattern(const char *pattern, size_t len);
+
+/** Removes every message and SQL pattern (the built-in rules stay). */
+profilis_status profilis_redact_clear_patterns(void);
 
 /**
  * Parses a W3C traceparent header value text[0..len) into the context of

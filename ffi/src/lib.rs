@@ -3,7 +3,7 @@
 //! Any language that can call C writes into the same ring files as Rust
 //! code: open a ring, intern names once, record REQ/FN/DB/CUSTOM events
 //! with an explicit trace context, time spans, read the ring's counters,
-//! redact SQL. Every function checks its pointers and lengths, checks that
+//! redact SQL and messages and add redaction patterns. Every function checks its pointers and lengths, checks that
 //! text is UTF-8, returns a [`Status`] and never lets a panic unwind into the
 //! caller; the message of the last failure on a thread is kept for
 //! [`profilis_last_error`].
@@ -16,8 +16,9 @@
 //! the status codes and the last error; `guard` is the discipline every
 //! exported function runs its body under; `ring` opens, closes and counts,
 //! `emit` interns and records, `span` begins and ends spans and reads and
-//! writes `traceparent`, `sql` redacts SQL, and `bridge` holds what those
-//! two take from `profilis`. Imports go downward only: the exported
+//! writes `traceparent`, `sql` redacts SQL, `redact` redacts messages and
+//! sets the redaction rules, and `bridge` holds what `sql` and `span` take
+//! from `profilis`. Imports go downward only: the exported
 //! functions use `guard`, which uses `types` and `status`.
 
 #![warn(missing_docs)]
@@ -26,6 +27,7 @@
 mod bridge;
 mod emit;
 mod guard;
+mod redact;
 mod ring;
 mod span;
 mod sql;
@@ -36,6 +38,10 @@ pub use bridge::{format_traceparent, parse_traceparent, redact_sql, TRACEPARENT_
 pub use emit::{
     profilis_emit_custom, profilis_emit_db, profilis_emit_fn, profilis_emit_req, profilis_intern,
     profilis_message, profilis_record,
+};
+pub use redact::{
+    profilis_redact_add_message_pattern, profilis_redact_add_sql_pattern,
+    profilis_redact_clear_patterns, profilis_redact_message, profilis_redact_set_message_rules,
 };
 pub use ring::{
     counters, profilis_close, profilis_open, profilis_open_with, profilis_read_counters,

@@ -178,7 +178,7 @@ fn every_function_works_from_c_and_layouts_agree() {
         .expect("a final `checks N` line")
         .parse()
         .expect("a count");
-    assert!(checks >= 84, "only {checks} checks ran");
+    assert!(checks >= 100, "only {checks} checks ran");
 
     let mut layouts = BTreeMap::new();
     let mut consts = BTreeMap::new();
@@ -402,7 +402,10 @@ fn c_example_events_decode() {
     assert_ne!(orders.trace_id, caller_trace);
     assert_eq!(names.name(orders.exception_type).as_ref(), "TimeoutError");
     let message = names.message_with_stack(orders.message).unwrap();
-    assert_eq!(message.text, "payment service timed out after 3 attempts");
+    assert_eq!(
+        message.text, "payment service timed out after ? attempts",
+        "the message as redacted in the writer"
+    );
     assert_eq!(
         message.stack.as_deref(),
         Some("main (example.c:60)\nplace_order (orders.c:41)\ncharge_card (payment.c:88)\n")

@@ -18,6 +18,13 @@
 //! carries a marker): the output never holds a marker, i.e. no literal
 //! content, and is what redacting it again gives. SQLite and MySQL read
 //! such double-quoted text as a string, whatever precedes it.
+//!
+//! The generated queries also hold text the dialects read differently, so
+//! that a marker after it is a literal to at least one of SQLite, MySQL and
+//! PostgreSQL: a string ending in a backslash (`'x\' AND b = 'SECRET'`),
+//! `#` and `--x` lines (comments to some, SQL to others), backtick names and
+//! dollar quotes with quotes inside, `/*! */` and unbalanced nested
+//! comments, and numbers with letters glued on (`0b97531`).
 #![no_main]
 
 #[path = "common/mod.rs"]
@@ -165,7 +172,7 @@ fn generate(b: &mut Bytes) -> String {
             break;
         }
         let pick = b.u8();
-        let part = match pick % 9 {
+        let part = match pick % 10 {
             0 => {
                 // 'SECRET...' with quotes and backslashes escaped by doubling.
                 let content = b.text(12).replace('\\', "\\\\").replace('\'', "''");
@@ -201,6 +208,27 @@ fn generate(b: &mut Bytes) -> String {
                     3 => format!("THEN {} ELSE", literal()),
                     4 => format!("LIKE {} OR", literal()),
                     _ => format!("= lower({})", literal()),
+                }
+            }
+            9 => {
+                // Read differently by the dialects; free text may hold any
+                // quote, backslash or comment mark, but no marker (it may
+                // stand where every dialect reads a name or a comment).
+                let text = b.text(10).to_lowercase().replace('9', "8");
+                match pick / 16 % 8 {
+                    0 => format!(
+                        "'{}\\' AND b = 'SECRET{}'",
+                        text.replace('\'', "''"),
+                        b.text(6).replace('\\', "\\\\").replace('\'', "''")
+                    ),
+                    1 => format!("# {}\n", text.replace('\n', " ")),
+                    2 => format!("--{}\n", text.replace('\n', " ")),
+                    3 => format!("`{}`", text.replace('`', "``")),
+                    4 => format!("/*! {} */", text.replace("*/", "")),
+                    5 => format!("$${}$$", text.replace('$', "")),
+                    6 => "/* a /* b */".to_string(),
+                    _ => ["0b97531", "0x1F97531", "97531abc", "0o97531"][b.u8() as usize % 4]
+                        .to_string(),
                 }
             }
             _ => WORDS[b.u8() as usize % WORDS.len()].to_string(),

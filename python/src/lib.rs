@@ -9,7 +9,8 @@
 //! the ring itself is lock-free and shared with every other writer.
 
 //!
-//! Modules: `setup` (the ring, counters, clock, SQL redactor), `names`
+//! Modules: `setup` (the ring, counters, clock, SQL redactor), `redact`
+//! (message rules and redaction patterns), `names`
 //! (the per-process name caches), `context` (the current span in a
 //! `ContextVar`, ids and `traceparent`), `emit` (the emit functions),
 //! `span` (`use_span` and the request scope of framework adapters),
@@ -21,6 +22,7 @@ mod context;
 mod emit;
 mod names;
 mod profiled;
+mod redact;
 mod setup;
 mod span;
 
@@ -54,6 +56,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(context::parse_traceparent, m)?)?;
     m.add_function(wrap_pyfunction!(context::sampled, m)?)?;
     m.add_function(wrap_pyfunction!(setup::redact_sql, m)?)?;
+    m.add_function(wrap_pyfunction!(redact::redact_message, m)?)?;
+    m.add_function(wrap_pyfunction!(redact::set_message_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(redact::message_rules, m)?)?;
+    m.add_function(wrap_pyfunction!(redact::add_message_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(redact::add_sql_pattern, m)?)?;
+    m.add_function(wrap_pyfunction!(redact::clear_redaction_patterns, m)?)?;
     m.add_function(wrap_pyfunction!(setup::mono_ns, m)?)?;
     m.add_function(wrap_pyfunction!(setup::counters, m)?)?;
     m.add("ABI_VERSION", profilis_ffi::ABI_VERSION)?;

@@ -32,6 +32,11 @@ pub(crate) fn name_id(py: Python<'_>, ring: &Ring, name: &Bound<'_, PyString>) -
     Ok(id)
 }
 
+/// Forgets the ids of redacted SQL texts, after the SQL patterns changed.
+pub(crate) fn forget_queries(py: Python<'_>) {
+    cache(py, &QUERIES).clear();
+}
+
 /// The id of the redacted text of `sql`, redacted once per distinct text.
 pub(crate) fn query_id(py: Python<'_>, ring: &Ring, sql: &Bound<'_, PyString>) -> PyResult<StrId> {
     let queries = cache(py, &QUERIES);

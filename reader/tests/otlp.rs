@@ -198,7 +198,8 @@ fn run_once_against(protocol: Protocol) {
         assert_eq!(s.name, "POST /api/pay");
         let status = s.status.as_ref().expect("error status");
         assert_eq!(status.code, StatusCode::Error as i32);
-        assert_eq!(status.message, format!("upstream timed out #{k}"));
+        // The writer redacts the number in the message.
+        assert_eq!(status.message, "upstream timed out #?");
         assert_eq!(
             string_attr(&s.attributes, "error.type").as_deref(),
             Some("TimeoutError")
@@ -211,7 +212,7 @@ fn run_once_against(protocol: Protocol) {
         assert_eq!(event.name, "exception");
         assert_eq!(
             string_attr(&event.attributes, "exception.message"),
-            Some(format!("upstream timed out #{k}"))
+            Some("upstream timed out #?".to_string())
         );
         assert_eq!(
             string_attr(&event.attributes, "exception.type").as_deref(),

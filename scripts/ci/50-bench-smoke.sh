@@ -38,6 +38,7 @@ for t in targets:
 print(f"compare --quick: {len(rows)} rows and {len(targets)} targets, all present")
 PY
 cargo bench --locked -q -p profilis-benches --bench ring -- --test
+cargo bench --locked -q -p profilis-benches --bench redact -- --test
 # The reader's CPU per event by stage (reader/benches/reader_cpu.rs): a
 # small ring, one round, built with the test profile that `cargo test`
 # already compiled the reader with (a few seconds; figures in

@@ -29,6 +29,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+#[cfg(test)]
+mod dialect_tests;
 mod quoted;
 mod tokens;
 
@@ -38,10 +40,18 @@ use tokens::{tokenize, value_list_end, Tok, Token};
 // ---------------------------------------------------------------------------
 // Redaction
 
-fn write_token(out: &mut String, token: &Token<'_>) {
-    if token.space && !out.is_empty() {
+/// What comes before `token` in the output: a newline where a `#` line
+/// ended, a space where whitespace or a comment was, else nothing.
+fn write_gap(out: &mut String, token: &Token<'_>) {
+    if token.newline && !out.is_empty() {
+        out.push('\n');
+    } else if token.space && !out.is_empty() {
         out.push(' ');
     }
+}
+
+fn write_token(out: &mut String, token: &Token<'_>) {
+    write_gap(out, token);
     match token.tok {
         Tok::Word(w) | Tok::Quoted(w) => out.push_str(w),
         Tok::Value => out.push('?'),
@@ -61,7 +71,8 @@ fn write_token(out: &mut String, token: &Token<'_>) {
 /// - `IN (...)` lists of values collapse to `IN (?)`, and repeated
 ///   `VALUES (...), (...)` rows of the same shape to one row;
 /// - `--` and `/* */` comments are removed and whitespace collapsed to one
-///   space.
+///   space (a newline after a line holding `#`, which MySQL reads as a
+///   comment to the end of the line).
 ///
 /// Identifiers stay as written, including digits in them (`t1.col2`) and
 /// backtick-quoted ones (`` `order` ``).
@@ -106,7 +117,16 @@ fn write_token(out: &mut String, token: &Token<'_>) {
 ///     r#"UPDATE "users" SET "email" = ? WHERE ? = ?"#
 /// );
 /// ```
+///
+/// Last, the patterns added with
+/// [`redact::add_sql_pattern`](crate::redact::add_sql_pattern) replace what
+/// they match in the result with `?`.
 pub fn redact(sql: &str) -> String {
+    crate::redact::sql_patterns(redact_literals(sql))
+}
+
+/// The literal redaction of [`redact`], without the user's patterns.
+fn redact_literals(sql: &str) -> String {
     let mut tokens = tokenize(sql);
     redact_double_quoted(&mut tokens);
     let mut out = String::with_capacity(sql.len().min(1024));
@@ -117,10 +137,7 @@ pub fn redact(sql: &str) -> String {
         if let Tok::Word(w) = token.tok {
             if w.eq_ignore_ascii_case("IN") {
                 if let Some(close) = value_list_end(&tokens, k + 1) {
-                    let open = &tokens[k + 1];
-                    if open.space {
-                        out.push(' ');
-                    }
+                    write_gap(&mut out, &tokens[k + 1]);
                     out.push_str("(?)");
                     k = close + 1;
                     continue;
@@ -156,9 +173,12 @@ pub fn redact(sql: &str) -> String {
 static QUERY_IDS: IdCache = IdCache::new();
 
 /// The id of `sql`'s redacted text in the process-wide ring `ring`: cached
-/// by a hash of the raw text, redacted and interned on a miss.
+/// by a hash of the raw text (and of the SQL patterns' generation, so a
+/// new pattern applies to cached statements too), redacted and interned on
+/// a miss.
 fn global_query_id(ring: &Ring, sql: &str) -> StrId {
-    let hash = hash_bytes(sql.as_bytes());
+    let hash = hash_bytes(sql.as_bytes())
+        ^ crate::redact::sql_generation().wrapping_mul(0x9E37_79B9_7F4A_7C15);
     if let Some(id) = QUERY_IDS.get(hash) {
         return id;
     }

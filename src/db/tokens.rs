@@ -19,6 +19,9 @@ pub(super) struct Token<'a> {
     pub(super) tok: Tok<'a>,
     /// Whitespace or a comment came before it.
     pub(super) space: bool,
+    /// It starts the line after a `#` that stayed SQL: written after a
+    /// newline, so the `#` line (a MySQL comment) ends where it ended.
+    pub(super) newline: bool,
 }
 
 fn is_word_start(c: char) -> bool {
@@ -82,17 +85,115 @@ fn dollar_quote_end(text: &str, start: usize) -> Option<usize> {
     )
 }
 
-/// End of the number starting at `start` (a digit, or `.` then a digit):
-/// integers, decimals, exponents, `0x` hex, `_` separators.
-fn number_end(b: &[u8], start: usize) -> usize {
-    let mut i = start;
-    if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
-        i += 2;
-        while i < b.len() && (b[i].is_ascii_hexdigit() || b[i] == b'_') {
+/// End of a `/* */` comment starting at `start`, nesting as PostgreSQL
+/// does (`nested`) or ending at the first `*/` as SQLite and MySQL do.
+fn block_comment_end(b: &[u8], start: usize, nested: bool) -> usize {
+    let mut depth = 1;
+    let mut i = start + 2;
+    while i < b.len() && depth > 0 {
+        if nested && b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+            depth += 1;
+            i += 2;
+        } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+            depth -= 1;
+            i += 2;
+        } else {
             i += 1;
         }
-        return i;
     }
+    i.min(b.len())
+}
+
+/// End of the line `i` is on (the index of its `\n`, or the text's end).
+fn line_end(b: &[u8], i: usize) -> usize {
+    b[i..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(b.len(), |n| i + n)
+}
+
+/// Whether text some dialect reads as SQL code in `from..limit`, while the
+/// redactor reads it as something else (a MySQL `#` comment, a
+/// backtick-quoted name, a dollar-quoted string, a MySQL `/*! */`
+/// comment), may hold the start of a string, quoted name or comment that
+/// runs past `limit`. Then the dialects disagree on where that text ends,
+/// and what one reads as a literal the other may read as SQL. Each quoted
+/// run is read with and without backslash escapes and each comment with
+/// and without nesting, taking the later end; `#` and `--` start line
+/// comments; with `dollar` (the reading is PostgreSQL's), a `$` that
+/// starts no word may start a dollar quote. So the answer may be yes where
+/// no dialect crosses `limit`, never no where one does. It reads words and
+/// numbers as the tokenizer does, so that the answer for redacted text
+/// (numbers become `?`) is the answer for the text it came from.
+fn crosses(text: &str, from: usize, limit: usize, dollar: bool) -> bool {
+    let b = text.as_bytes();
+    let mut i = from;
+    while i < limit {
+        let end = match b[i] {
+            quote @ (b'\'' | b'"' | b'`') => {
+                quoted_end(b, i, quote, true).max(quoted_end(b, i, quote, false))
+            }
+            b'#' => return line_end(b, i) > limit,
+            b'-' if b.get(i + 1) == Some(&b'-') => return line_end(b, i) > limit,
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                block_comment_end(b, i, true).max(block_comment_end(b, i, false))
+            }
+            b'$' if dollar => dollar_quote_end(text, i).unwrap_or(i + 1),
+            b'0'..=b'9' => {
+                // A number with what is glued on, which the redactor
+                // replaces: a `$` in it may start a dollar quote that the
+                // `?` would no longer show, so the answer must not depend
+                // on it.
+                let end = number_end(text, i);
+                if dollar && text[i..end].contains('$') {
+                    return true;
+                }
+                // Running past `limit` hides no literal.
+                end.min(limit)
+            }
+            // A word (with the `$` a PostgreSQL name may hold), as the
+            // redactor reads and keeps it; any other character.
+            _ => match text[i..].chars().next() {
+                Some(c) if is_word_start(c) => {
+                    let rest = &text[i..];
+                    let end = i + rest.find(|w: char| !is_word_char(w)).unwrap_or(rest.len());
+                    end.min(limit)
+                }
+                Some(c) => i + c.len_utf8(),
+                None => i + 1,
+            },
+        };
+        if end > limit {
+            return true;
+        }
+        i = end;
+    }
+    false
+}
+
+/// End of the single-quoted string starting at `start` (its `'`), or
+/// `None` where the dialects disagree on what follows it. MySQL (and
+/// PostgreSQL in `E'...'`) reads a backslash as an escape, SQLite and
+/// PostgreSQL do not. Where the two readings end the string at different
+/// quotes, the text up to the later end is one value if the earlier
+/// reading has nothing there that runs past it (`E'\'x\''` is one string
+/// with escapes; `'\'`, `x`, `\` and `''` without); otherwise
+/// (`'a\' AND b = 'x'`: `x` is in a string to one, SQL to the other) the
+/// readings stay apart and the rest of the text is a value.
+fn single_quoted_end(text: &str, start: usize) -> Option<usize> {
+    let b = text.as_bytes();
+    let escaped = quoted_end(b, start, b'\'', true);
+    let plain = quoted_end(b, start, b'\'', false);
+    let (early, late) = (escaped.min(plain), escaped.max(plain));
+    (early == late || !crosses(text, early, late, true)).then_some(late)
+}
+
+/// End of the number starting at `start` (a digit, or `.` then a digit):
+/// integers, decimals, exponents, `_` separators, and any letters and
+/// digits glued on (`0x1F`, `0b1010`).
+fn number_end(text: &str, start: usize) -> usize {
+    let b = text.as_bytes();
+    let mut i = start;
     while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'_') {
         i += 1;
     }
@@ -114,13 +215,27 @@ fn number_end(b: &[u8], start: usize) -> usize {
             }
         }
     }
+    // Letters or digits glued on (`0x1F`, `0b1010`, `0o17`, `123abc`):
+    // the dialects read hex, binary and octal numbers, and a MySQL name may
+    // start with digits; the whole run is a value.
+    while let Some(c) = text[i..].chars().next().filter(|&c| is_word_char(c)) {
+        i += c.len_utf8();
+    }
     i
+}
+
+/// `out` with one value for the rest of the text: where the dialects
+/// disagree on what follows, none of it is kept.
+fn rest_is_value(mut out: Vec<Token<'_>>, mut space: bool) -> Vec<Token<'_>> {
+    push_value(&mut out, &mut space);
+    out
 }
 
 fn push_value(out: &mut Vec<Token<'_>>, space: &mut bool) {
     out.push(Token {
         tok: Tok::Value,
         space: *space,
+        newline: false,
     });
     *space = false;
 }
@@ -129,8 +244,20 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
     let b = text.as_bytes();
     let mut out: Vec<Token<'_>> = Vec::with_capacity(text.len() / 3);
     let mut space = false;
+    // The end of a line that holds a `#` read as SQL, and the token that
+    // starts the next line.
+    let mut hash_eol: Option<usize> = None;
+    let mut line_start: Option<usize> = None;
     let mut i = 0;
     while i < b.len() {
+        if hash_eol.is_some_and(|eol| i > eol) {
+            hash_eol = None;
+            line_start = Some(out.len());
+        }
+        if let Some(k) = line_start.filter(|&k| k < out.len()) {
+            out[k].newline = true;
+            line_start = None;
+        }
         let c = b[i];
         let next = b.get(i + 1).copied();
         // Whitespace and comments.
@@ -140,32 +267,50 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             continue;
         }
         if c == b'-' && next == Some(b'-') {
-            i = text[i..].find('\n').map_or(b.len(), |at| i + at + 1);
+            // MySQL reads `--` as a comment only before a space or control
+            // character (`1--1` is `1 - -1`): otherwise it reads the line as
+            // SQL, and if a string there runs past the line, the rest of
+            // the text is read differently.
+            let eol = line_end(b, i);
+            let mysql_code = b.get(i + 2).is_some_and(|&c| c > b' ');
+            if mysql_code && crosses(text, i + 2, eol, false) {
+                return rest_is_value(out, space);
+            }
+            i = (eol + 1).min(b.len());
             space = true;
             continue;
         }
-        if c == b'/' && next == Some(b'*') {
-            // Nested block comments, as PostgreSQL allows.
-            let mut depth = 1;
-            i += 2;
-            while i < b.len() && depth > 0 {
-                if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
-                    depth += 1;
-                    i += 2;
-                } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
-                    depth -= 1;
-                    i += 2;
-                } else {
-                    i += 1;
-                }
+        if c == b'#' {
+            // A comment to MySQL, SQL to SQLite and PostgreSQL (`#>` is a
+            // JSON operator): if a string on this line runs past it, the
+            // readings part; else the line stays SQL and its end a newline.
+            let eol = line_end(b, i);
+            if crosses(text, i + 1, eol, true) {
+                return rest_is_value(out, space);
             }
+            hash_eol = Some(eol);
+        }
+        if c == b'/' && next == Some(b'*') {
+            // PostgreSQL nests comments, SQLite and MySQL end them at the
+            // first `*/`; MySQL runs the text of `/*! */` as SQL.
+            let end = block_comment_end(b, i, true);
+            let flat = block_comment_end(b, i, false);
+            let run = b.get(i + 2) == Some(&b'!');
+            let body_end = end.saturating_sub(2).max(i + 3);
+            if end != flat || (run && crosses(text, i + 3, body_end, false)) {
+                return rest_is_value(out, space);
+            }
+            i = end;
             space = true;
             continue;
         }
         // String literals ('...', E'...', N'...', X'...', B'...') and
         // backslash escapes inside them.
         if c == b'\'' {
-            i = quoted_end(b, i, b'\'', true);
+            let Some(end) = single_quoted_end(text, i) else {
+                return rest_is_value(out, space);
+            };
+            i = end;
             push_value(&mut out, &mut space);
             continue;
         }
@@ -189,17 +334,23 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
             out.push(Token {
                 tok: Tok::Quoted(&text[i..end]),
                 space,
+                newline: false,
             });
             space = false;
             i = end;
             continue;
         }
-        // Backtick-quoted identifiers (MySQL, SQLite: never a value).
+        // Backtick-quoted identifiers (MySQL, SQLite: never a value; SQL
+        // code to PostgreSQL, so a quote inside may start a string there).
         if c == b'`' {
             let end = quoted_end(b, i, c, false);
+            if crosses(text, i + 1, end.saturating_sub(1).max(i + 1), true) {
+                return rest_is_value(out, space);
+            }
             out.push(Token {
                 tok: Tok::Quoted(&text[i..end]),
                 space,
+                newline: false,
             });
             space = false;
             i = end;
@@ -208,11 +359,17 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         // Dollar quotes and `$1` placeholders.
         if c == b'$' {
             if next.is_some_and(|n| n.is_ascii_digit()) {
-                i = number_end(b, i + 1);
+                i = number_end(text, i + 1);
                 push_value(&mut out, &mut space);
                 continue;
             }
             if let Some(end) = dollar_quote_end(text, i) {
+                // A string to PostgreSQL only: SQL code to SQLite and MySQL.
+                let delimiter = text[i + 1..].find('$').map_or(0, |n| n + 2);
+                let body_end = end.saturating_sub(delimiter).max(i + delimiter);
+                if crosses(text, i + delimiter, body_end, false) {
+                    return rest_is_value(out, space);
+                }
                 i = end;
                 push_value(&mut out, &mut space);
                 continue;
@@ -245,6 +402,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                 out.push(Token {
                     tok: Tok::Punct('@'),
                     space,
+                    newline: false,
                 });
                 space = false;
                 i += 1;
@@ -267,7 +425,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                 })
             );
         if c.is_ascii_digit() || (c == b'.' && next.is_some_and(|n| n.is_ascii_digit()) && !glued) {
-            i = number_end(b, i);
+            i = number_end(text, i);
             // A sign directly before the number belongs to it when an
             // operand is expected there (after an operator, `(`, `,` or a
             // keyword like WHERE), not when it is a subtraction.
@@ -285,6 +443,7 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                         out.push(Token {
                             tok: Tok::Value,
                             space: sign.space,
+                            newline: sign.newline,
                         });
                         space = false;
                         continue;
@@ -312,13 +471,17 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
                     b'E' | b'e' | b'N' | b'n' | b'X' | b'x' | b'B' | b'b'
                 )
             {
-                i = quoted_end(b, end, b'\'', true);
+                let Some(end) = single_quoted_end(text, end) else {
+                    return rest_is_value(out, space);
+                };
+                i = end;
                 push_value(&mut out, &mut space);
                 continue;
             }
             out.push(Token {
                 tok: Tok::Word(word),
                 space,
+                newline: false,
             });
             space = false;
             i = end;
@@ -327,9 +490,13 @@ pub(super) fn tokenize(text: &str) -> Vec<Token<'_>> {
         out.push(Token {
             tok: Tok::Punct(ch),
             space,
+            newline: false,
         });
         space = false;
         i += ch.len_utf8();
+    }
+    if let Some(k) = line_start.filter(|&k| k < out.len()) {
+        out[k].newline = true;
     }
     out
 }

@@ -95,9 +95,12 @@ impl RingOptions {
 
     /// Defaults overridden by `PROFILIS_CAPACITY`, `PROFILIS_LANES`,
     /// `PROFILIS_POLICY` and `PROFILIS_SERVICE`. Also checks `PROFILIS_CLOCK` (see
-    /// [`clock`](crate::clock)), which the event clock reads itself.
+    /// [`clock`](crate::clock)), which the event clock reads itself, and
+    /// `PROFILIS_REDACT` (see [`redact`](crate::redact)), which message
+    /// redaction reads itself.
     pub fn from_env() -> Result<Self, OpenError> {
         clock::choice_from_env().map_err(OpenError::InvalidOptions)?;
+        crate::redact::MessageRules::from_env().map_err(OpenError::InvalidOptions)?;
         let mut o = RingOptions::default();
         if let Ok(v) = std::env::var("PROFILIS_CAPACITY") {
             o.capacity = v.parse().map_err(|_| {
@@ -367,21 +370,32 @@ impl Ring {
         self.view().intern(text)
     }
 
-    /// Stores variable text (an exception message, cut to 240 bytes) for an
-    /// event to reference.
+    /// Stores variable text (an exception message) for an event to
+    /// reference: redacted by [`redact::message`](crate::redact::message)
+    /// (digits, e-mail addresses, quoted values and the user's patterns, by
+    /// default), then cut to 240 bytes.
     pub fn message(&self, text: &str) -> MsgRef {
         self.message_with_stack(text, None)
     }
 
-    /// Stores an exception message (cut to 240 bytes) and, when given, its
-    /// stack trace for an event to reference. The stack is text in "most
-    /// recent call last" order; past [`Ring::stack_capacity`] bytes its
-    /// outer frames are cut (see [`crate::messages::bound_stack`]). Every
-    /// message and stack a writer stores goes through here. Only error
-    /// events call it: it is never on the path of other events.
+    /// Stores an exception message and, when given, its stack trace for an
+    /// event to reference: the message redacted by
+    /// [`redact::message`](crate::redact::message) and cut to 240 bytes,
+    /// the stack redacted by [`redact::stack`](crate::redact::stack) (frame
+    /// locations kept). The stack is text in "most recent call last" order;
+    /// past [`Ring::stack_capacity`] bytes its outer frames are cut (see
+    /// [`crate::messages::bound_stack`]). Every message and stack a writer
+    /// stores goes through here. Only error events call it: it is never on
+    /// the path of other events.
     #[cold]
     pub fn message_with_stack(&self, text: &str, stack: Option<&str>) -> MsgRef {
-        self.view().record_message_with_stack(text, stack)
+        let text = crate::redact::message(text);
+        // Cut first, so the innermost frames are the ones kept; redaction
+        // never lengthens a text.
+        let stack = stack.map(|s| crate::messages::bound_stack(s, self.stack_capacity()));
+        let stack = stack.as_deref().map(crate::redact::stack);
+        self.view()
+            .record_message_with_stack(&text, stack.as_deref())
     }
 
     /// Most bytes of stack trace one message carries in this ring (3600

@@ -252,6 +252,32 @@ int main(int argc, char **argv) {
     EXPECT(strstr(buf, "secret") == NULL && strstr(buf, "42") == NULL);
     printf("redacted %s\n", buf);
 
+    /* Message redaction, rules and patterns (process-wide). */
+    const char *text = "card 4111 1111 1111 1111 of ann@example.com: 'x'";
+    EXPECT(profilis_redact_message(text, strlen(text), buf, sizeof buf, &needed) == PROFILIS_OK);
+    EXPECT(strcmp(buf, "card ? of ?: ?") == 0);
+    EXPECT(profilis_redact_set_message_rules("phones", 6) == PROFILIS_ERR_INVALID);
+    EXPECT(profilis_redact_set_message_rules("emails", 6) == PROFILIS_OK);
+    EXPECT(profilis_redact_message(text, strlen(text), buf, sizeof buf, NULL) == PROFILIS_OK);
+    EXPECT(strcmp(buf, "card 4111 1111 1111 1111 of ?: 'x'") == 0);
+    EXPECT(profilis_redact_set_message_rules("all", 3) == PROFILIS_OK);
+    EXPECT(profilis_redact_add_message_pattern("(", 1) == PROFILIS_ERR_INVALID);
+    char why[256];
+    EXPECT(profilis_last_error(why, sizeof why) > 0 && strstr(why, "invalid redaction pattern"));
+    const char *tenant = "tenant-[a-z]+";
+    EXPECT(profilis_redact_add_message_pattern(tenant, strlen(tenant)) == PROFILIS_OK);
+    const char *quota = "tenant-acme over quota";
+    EXPECT(profilis_redact_message(quota, strlen(quota), buf, sizeof buf, NULL) == PROFILIS_OK);
+    EXPECT(strcmp(buf, "? over quota") == 0);
+    const char *schema = "\\btenant_\\w+";
+    const char *query = "SELECT * FROM tenant_acme.orders WHERE id = 7";
+    EXPECT(profilis_redact_add_sql_pattern(schema, strlen(schema)) == PROFILIS_OK);
+    EXPECT(profilis_redact_sql(query, strlen(query), buf, sizeof buf, NULL) == PROFILIS_OK);
+    EXPECT(strcmp(buf, "SELECT * FROM ?.orders WHERE id = ?") == 0);
+    EXPECT(profilis_redact_clear_patterns() == PROFILIS_OK);
+    EXPECT(profilis_redact_sql(query, strlen(query), buf, sizeof buf, NULL) == PROFILIS_OK);
+    EXPECT(strcmp(buf, "SELECT * FROM tenant_acme.orders WHERE id = ?") == 0);
+
     /* Traceparent. */
     const char *tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     profilis_span_context parent;

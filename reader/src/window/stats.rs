@@ -581,7 +581,7 @@ mod tests {
                     dur_ns: 2_000_000,
                     exception_type: if i < 4 { boom } else { StrId::NONE },
                     message: if i < 4 {
-                        ring.message(&format!("failure {i}"))
+                        ring.message(&format!("failure {}", ["a", "b", "c", "d"][i as usize]))
                     } else {
                         profilis::MsgRef(0)
                     },
@@ -609,7 +609,7 @@ mod tests {
         assert_eq!(used.folded, 0);
         assert_eq!(s.errors[0].route, "work", "newest first");
         assert_eq!(s.errors[1].exception_type.as_deref(), Some("Boom"));
-        assert_eq!(s.errors[1].exception_message.as_deref(), Some("failure 3"));
+        assert_eq!(s.errors[1].exception_message.as_deref(), Some("failure d"));
         assert_eq!(s.errors[1].status, 500);
         let depth = &s.custom[0];
         assert_eq!(
