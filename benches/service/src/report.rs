@@ -237,6 +237,9 @@ pub fn targets(summaries: &[Summary]) -> Vec<(String, bool)> {
     let Some(p) = summaries.iter().find(|s| s.config == Config::Profilis) else {
         return Vec::new();
     };
+    if !summaries.iter().any(|s| s.config == Config::Bare) {
+        return Vec::new();
+    }
     let mut out = vec![
         (
             format!(
@@ -259,7 +262,9 @@ pub fn targets(summaries: &[Summary]) -> Vec<(String, bool)> {
         .collect();
     let shares = |s: &Summary| -> [f64; 5] {
         let [sent, req, sent_q, q, sent_e, e, msg, traced, _] = s.records;
-        let share = |part: u64, whole: u64| part as f64 / whole.max(1) as f64;
+        // Capped at 1: a server may count a request whose response the
+        // load generator did not wait for at the end of a phase.
+        let share = |part: u64, whole: u64| (part as f64 / whole.max(1) as f64).min(1.0);
         let per_request = if s.config == Config::Prometheus {
             0
         } else {

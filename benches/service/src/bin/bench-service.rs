@@ -32,8 +32,9 @@ struct Args {
     /// Seconds of warm-up at saturation before measuring.
     #[arg(long)]
     warmup_secs: Option<f64>,
-    /// The fixed rate, requests per second (default: half of bare's
-    /// saturation throughput, measured first).
+    /// The fixed rate, requests per second (default: a quarter of bare's
+    /// saturation throughput, measured first: well below saturation on a
+    /// shared machine too).
     #[arg(long)]
     rate: Option<f64>,
     /// Closed-loop connections at saturation.
@@ -126,7 +127,7 @@ async fn bench(args: Args) -> anyhow::Result<()> {
                 ..plan.clone()
             };
             let bare = run::run(&calibration, Config::Bare, 0, 100.0).await?;
-            ((bare.saturation.rate / 2.0) / 100.0).floor().max(1.0) * 100.0
+            ((bare.saturation.rate / 4.0) / 100.0).floor().max(1.0) * 100.0
         }
     };
     eprintln!(
