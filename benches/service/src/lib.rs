@@ -7,6 +7,9 @@
 //!   coordinated-omission-aware at a fixed rate;
 //! - [`procstat`]: CPU time of a process from `/proc/PID/stat`;
 //! - [`receiver`]: the OTLP/HTTP receiver (the `otlp-receiver` binary);
+//! - [`run`]: one configuration in one round (processes, phases, CPU,
+//!   records); [`report`]: medians, ratios to bare, tables, targets and the
+//!   smoke checks;
 //! - the `bench-service` binary runs the configurations in interleaved
 //!   rounds and prints the report.
 
