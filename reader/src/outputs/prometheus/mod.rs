@@ -12,9 +12,11 @@
 //! with the names deprecated for one release, is in docs/http-api.md.
 //!
 //! One module per part of the exposition: [`requests`] (requests, routes,
-//! custom metrics), [`calls`] (functions and queries), [`rings`] (rings,
-//! their string tables, writers and per-producer losses), [`reader`] (the
-//! reader's own figures, limits and exporters); [`text`] writes the format.
+//! custom metrics), [`errors`] (errors by exception type, bytes per route),
+//! [`calls`] (functions and queries), [`rings`] (rings, their string tables,
+//! writers and per-producer losses), [`process`] (writer processes' and the
+//! reader's CPU and memory), [`reader`] (the reader's own figures, limits
+//! and exporters); [`text`] writes the format.
 
 mod calls;
 mod errors;
@@ -38,13 +40,13 @@ pub fn render(snapshot: &Snapshot) -> String {
         text: String::with_capacity(16 * 1024),
     };
     requests::render(&mut out, &snapshot.stats);
+    errors::render(&mut out, snapshot);
     calls::render(&mut out, &snapshot.stats);
     requests::custom(&mut out, &snapshot.stats);
     rings::render(&mut out, snapshot);
     rings::producers(&mut out, snapshot);
-    reader::render(&mut out, snapshot);
-    errors::render(&mut out, snapshot);
     process::render(&mut out, &snapshot.processes);
+    reader::render(&mut out, snapshot);
     out.text
 }
 
