@@ -163,6 +163,8 @@ pub struct SpanRecord {
     pub value2: u64,
     /// Exception message, if any.
     pub message: Option<Arc<str>>,
+    /// The exception's stack trace, if the writer attached one.
+    pub stack: Option<Arc<str>>,
     /// Route, function or query.
     pub name: StrId,
     /// Exception type.
@@ -508,6 +510,7 @@ impl Exporter for OtlpExporter {
                 value: e.value,
                 value2: e.value2,
                 message: ctx.message(batch.names(), e.message),
+                stack: ctx.stack(batch.names(), e.message),
                 name: e.name,
                 exception_type: e.exception_type,
                 pid: e.pid,

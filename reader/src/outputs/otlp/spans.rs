@@ -20,7 +20,8 @@
 //! status ERROR (with the exception message, if any), `error.type` (the
 //! exception type; else the HTTP status code of a 5xx; else `_OTHER`) and,
 //! when an exception was recorded, an `exception` span event with
-//! `exception.type` and `exception.message`.
+//! `exception.type`, `exception.message` and `exception.stacktrace` (the
+//! stack trace the writer attached, as the JSONL `stack` field).
 //!
 //! Ids: the event's trace, span and parent span ids. An event without a
 //! trace id (recorded outside any span context) becomes the root span of a
@@ -250,12 +251,15 @@ pub fn fill(
     attrs.finish();
     span.events.clear();
     if exception_type.is_some() || r.message.is_some() {
-        let mut exception = Vec::with_capacity(2);
+        let mut exception = Vec::with_capacity(3);
         if let Some(t) = exception_type {
             exception.push(kv_str("exception.type", t));
         }
         if let Some(m) = &r.message {
             exception.push(kv_str("exception.message", &**m));
+        }
+        if let Some(stack) = &r.stack {
+            exception.push(kv_str("exception.stacktrace", &**stack));
         }
         span.events.push(span::Event {
             time_unix_nano: r.end_ns,
@@ -427,6 +431,7 @@ pub(super) mod tests {
             value: 0,
             value2: 0,
             message: None,
+            stack: None,
             name: StrId(1),
             exception_type: StrId::NONE,
             pid: 42,
@@ -457,6 +462,9 @@ pub(super) mod tests {
         r.value = 10;
         r.value2 = 20;
         r.message = Some(Arc::from("upstream timed out"));
+        r.stack = Some(Arc::from(
+            "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\n",
+        ));
         let mut rng = 1;
         let s = convert(&r, "/api/orders/{id}", Some("TimeoutError"), &mut rng);
         assert_eq!(s.name, "POST /api/orders/{id}");
@@ -492,7 +500,28 @@ pub(super) mod tests {
         assert_eq!(status.code, status::StatusCode::Error as i32);
         assert_eq!(status.message, "upstream timed out");
         assert_eq!(s.events[0].name, "exception");
-        assert_eq!(s.events[0].attributes.len(), 2);
+        let keys: Vec<&str> = s.events[0]
+            .attributes
+            .iter()
+            .map(|kv| kv.key.as_str())
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "exception.type",
+                "exception.message",
+                "exception.stacktrace"
+            ]
+        );
+        assert_eq!(
+            s.events[0].attributes[2]
+                .value
+                .as_ref()
+                .and_then(|v| v.value.clone()),
+            Some(StringValue(
+                "Traceback (most recent call last):\n  File \"a.py\", line 1, in f\n".into()
+            ))
+        );
     }
 
     #[test]
