@@ -12,7 +12,7 @@
 //! Pacing: a round that filled a batch to a quarter of `batch_max` is
 //! followed by the next at once (the reader is behind: drain batch after
 //! batch). A round that moved fewer positions is followed by a pause of
-//! [`GATHER`] (1 ms), so that under a steady load each batch carries what
+//! `GATHER` (1 ms), so that under a steady load each batch carries what
 //! arrived in a millisecond rather than the few events of a tight loop: the
 //! cost of a round (clock reads, the ring's counters, one `write`, the
 //! commit) is then shared by ~100 events at 100k events/s instead of ~10. A

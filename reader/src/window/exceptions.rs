@@ -6,7 +6,7 @@
 //! the table keeps the count, the first and last time seen and the names
 //! the errors happened in (routes, functions or queries: at most
 //! [`MAX_NAMES_PER_BUCKET`] per bucket, the rest counted as
-//! [`OTHER`](super::OTHER)). Types past `max_types` share one `(other)`
+//! [`OTHER`]). Types past `max_types` share one `(other)`
 //! entry, and types with nothing left in the window are evicted when the
 //! minute rolls, like the latency tables.
 //!

@@ -11,12 +11,12 @@
 //! histograms of requests, routes, functions and queries. The metric list,
 //! with the names deprecated for one release, is in docs/http-api.md.
 //!
-//! One module per part of the exposition: [`requests`] (requests, routes,
-//! custom metrics), [`errors`] (errors by exception type, bytes per route),
-//! [`calls`] (functions and queries), [`rings`] (rings, their string tables,
-//! writers and per-producer losses), [`process`] (writer processes' and the
-//! reader's CPU and memory), [`reader`] (the reader's own figures, limits
-//! and exporters); [`text`] writes the format.
+//! One module per part of the exposition: `requests` (requests, routes,
+//! custom metrics), `errors` (errors by exception type, bytes per route),
+//! `calls` (functions and queries), `rings` (rings, their string tables,
+//! writers and per-producer losses), `process` (writer processes' and the
+//! reader's CPU and memory), `reader` (the reader's own figures, limits
+//! and exporters); `text` writes the format.
 
 mod calls;
 mod errors;
