@@ -194,33 +194,41 @@ impl<'a> Reserved<'a> {
     pub fn u64(&mut self, value: u64) {
         let dst = self.room(U64_MAX_LEN);
         let mut digits = [0u8; 2 * U64_MAX_LEN];
-        let mut at = U64_MAX_LEN;
+        let end = digits.as_mut_ptr().wrapping_add(U64_MAX_LEN);
+        let mut at = end;
         let mut v = value;
-        while v >= 10_000 {
-            let rem = (v % 10_000) as usize;
-            v /= 10_000;
-            at -= 4;
-            digits[at..at + 2].copy_from_slice(&DEC_PAIRS[rem / 100]);
-            digits[at + 2..at + 4].copy_from_slice(&DEC_PAIRS[rem % 100]);
+        // SAFETY: for every write below: a u64 has at most 20 digits, so `at`
+        // moves from index 20 of the 40-byte `digits` down to index 0 at
+        // the lowest, and each write lands in `digits[at..at + 4]` or less.
+        unsafe {
+            while v >= 10_000 {
+                let rem = (v % 10_000) as usize;
+                v /= 10_000;
+                at = at.sub(4);
+                at.cast::<[u8; 2]>().write_unaligned(DEC_PAIRS[rem / 100]);
+                at.add(2)
+                    .cast::<[u8; 2]>()
+                    .write_unaligned(DEC_PAIRS[rem % 100]);
+            }
+            let mut v = v as usize;
+            if v >= 100 {
+                at = at.sub(2);
+                at.cast::<[u8; 2]>().write_unaligned(DEC_PAIRS[v % 100]);
+                v /= 100;
+            }
+            if v >= 10 {
+                at = at.sub(2);
+                at.cast::<[u8; 2]>().write_unaligned(DEC_PAIRS[v]);
+            } else {
+                at = at.sub(1);
+                at.write(b'0' + v as u8);
+            }
+            // SAFETY: `room` checked that `U64_MAX_LEN` bytes fit at `dst`;
+            // `at + 20` is within `digits` (`at` is at index 0 to 19), a
+            // stack array, not part of the Vec.
+            std::ptr::copy_nonoverlapping(at, dst, U64_MAX_LEN);
+            self.advance(end.offset_from(at) as usize);
         }
-        let mut v = v as usize;
-        if v >= 100 {
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&DEC_PAIRS[v % 100]);
-            v /= 100;
-        }
-        if v >= 10 {
-            at -= 2;
-            digits[at..at + 2].copy_from_slice(&DEC_PAIRS[v]);
-        } else {
-            at -= 1;
-            digits[at] = b'0' + v as u8;
-        }
-        let window = &digits[at..at + U64_MAX_LEN];
-        // SAFETY: `room` checked that `U64_MAX_LEN` bytes fit at `dst`;
-        // `window` is a stack array, not part of the Vec.
-        unsafe { std::ptr::copy_nonoverlapping(window.as_ptr(), dst, U64_MAX_LEN) };
-        self.advance(U64_MAX_LEN - at);
     }
 
     /// Appends `value` as `"<16 hex digits>"`.
