@@ -123,14 +123,14 @@ pub const HEX64_LEN: usize = 18;
 /// Most bytes [`Reserved::hex128`] writes (quotes included).
 pub const HEX128_LEN: usize = 34;
 
-/// Writes into capacity reserved up front, without a capacity check per
-/// piece: the JSONL line's fixed part is a dozen short pieces, and checking
-/// each (with `Vec::extend_from_slice`) cost more than copying it.
+/// Writes into capacity reserved up front, without `Vec`'s capacity check
+/// and growth path per piece: the JSONL line's fixed part is a dozen short
+/// pieces, and `Vec::extend_from_slice` on each cost more than copying it.
 ///
 /// [`Reserved::new`] reserves `bound` bytes; every write then debits its
-/// length from that budget, and a write past it panics (a check per piece
-/// that the compiler folds into one subtraction, not a `Vec` growth path).
-/// The bytes become part of the `Vec` when the writer is dropped.
+/// length from that budget, and a write past it panics (one compare per
+/// piece, so a wrong bound is a panic, never a write out of bounds). The
+/// bytes become part of the `Vec` when the writer is dropped.
 pub struct Reserved<'a> {
     buf: &'a mut Vec<u8>,
     /// Where the next byte goes, inside the reserved capacity.

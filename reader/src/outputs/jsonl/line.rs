@@ -42,7 +42,7 @@ const TAIL_MAX: usize = 12
 /// Appends one event as a JSON object and a newline.
 ///
 /// The fixed part goes through [`Reserved`], one capacity reservation per
-/// part instead of one check per piece; exception messages, stacks and
+/// part and a budget compare per piece; exception messages, stacks and
 /// custom values (rare, and of unbounded length) through the `Vec`.
 pub fn render(buf: &mut Vec<u8>, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
     {
