@@ -1,44 +1,81 @@
 //! The JSONL line: one event as one JSON object (schema in docs/jsonl.md).
 //!
 //! Rendered by hand into a reused buffer: names, ring id and service come
-//! pre-escaped from the [`RingContext`] caches, numbers through `itoa`.
+//! pre-escaped from the [`RingContext`] caches, numbers and ids written
+//! straight into reserved capacity ([`Reserved`]).
 //! `ring_id` and `seq` are always the last two fields, so a restarting
 //! reader can find the last exported position of each ring by looking at the
 //! ends of lines only.
 
 use crate::ingest::RingContext;
-use crate::support::json;
+use crate::support::json::{self, Reserved, HEX128_LEN, HEX64_LEN, U64_MAX_LEN};
 use profilis::{Event, Kind, Method, Names, StrId};
 
+/// Most bytes of the line's fixed text before the name: `{"ts_ns":`, a
+/// number, the longest kind.
+const HEAD_MAX: usize = 9 + U64_MAX_LEN + 28;
+/// Most bytes between the name and the exception: method, status, duration,
+/// error flag, and the `exception_type` key.
+const MIDDLE_MAX: usize = 11 + 7 + 1 + 10 + U64_MAX_LEN + 10 + U64_MAX_LEN + 14 + 19;
+/// Most bytes of ids, pid, tid, bytes in/out (or rows), the `service`,
+/// `ring_id` and `seq` keys, a number and `}\n`.
+const TAIL_MAX: usize = 12
+    + HEX128_LEN
+    + 11
+    + HEX64_LEN
+    + 18
+    + HEX64_LEN
+    + 7
+    + U64_MAX_LEN
+    + 7
+    + U64_MAX_LEN
+    + 12
+    + U64_MAX_LEN
+    + 13
+    + U64_MAX_LEN
+    + 11
+    + 11
+    + 7
+    + U64_MAX_LEN
+    + 2;
+
 /// Appends one event as a JSON object and a newline.
+///
+/// The fixed part goes through [`Reserved`], one capacity reservation per
+/// part and a budget compare per piece; exception messages, stacks and
+/// custom values (rare, and of unbounded length) through the `Vec`.
 pub fn render(buf: &mut Vec<u8>, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
-    buf.extend_from_slice(b"{\"ts_ns\":");
-    json::push_u64(buf, wall_ns);
-    buf.extend_from_slice(match e.kind {
-        Kind::Req => b",\"kind\":\"REQ\",\"name\":",
-        Kind::Fn => b",\"kind\":\"FN\",\"name\":",
-        Kind::Db => b",\"kind\":\"DB\",\"name\":",
-        Kind::Custom => b",\"kind\":\"CUSTOM\",\"name\":",
-    });
-    buf.extend_from_slice(ctx.name_json(names, e.name));
-    if e.kind == Kind::Req {
-        if e.method != Method::None {
-            buf.extend_from_slice(b",\"method\":\"");
-            buf.extend_from_slice(e.method.as_str().as_bytes());
-            buf.push(b'"');
+    {
+        let name = ctx.name_json(names, e.name);
+        let mut out = Reserved::new(buf, HEAD_MAX + name.len() + MIDDLE_MAX);
+        out.bytes(b"{\"ts_ns\":");
+        out.u64(wall_ns);
+        out.bytes(match e.kind {
+            Kind::Req => b",\"kind\":\"REQ\",\"name\":",
+            Kind::Fn => b",\"kind\":\"FN\",\"name\":",
+            Kind::Db => b",\"kind\":\"DB\",\"name\":",
+            Kind::Custom => b",\"kind\":\"CUSTOM\",\"name\":",
+        });
+        out.bytes(name);
+        if e.kind == Kind::Req {
+            if e.method != Method::None {
+                out.bytes(b",\"method\":\"");
+                out.bytes(e.method.as_str().as_bytes());
+                out.bytes(b"\"");
+            }
+            out.bytes(b",\"status\":");
+            out.u64(u64::from(e.status));
         }
-        buf.extend_from_slice(b",\"status\":");
-        json::push_u64(buf, u64::from(e.status));
+        if e.kind != Kind::Custom {
+            out.bytes(b",\"dur_ns\":");
+            out.u64(e.dur_ns);
+        }
+        out.bytes(if e.is_error() {
+            b",\"error\":true"
+        } else {
+            b",\"error\":false"
+        });
     }
-    if e.kind != Kind::Custom {
-        buf.extend_from_slice(b",\"dur_ns\":");
-        json::push_u64(buf, e.dur_ns);
-    }
-    buf.extend_from_slice(if e.is_error() {
-        b",\"error\":true"
-    } else {
-        b",\"error\":false"
-    });
     if e.exception_type != StrId::NONE {
         buf.extend_from_slice(b",\"exception_type\":");
         buf.extend_from_slice(ctx.name_json(names, e.exception_type));
@@ -51,48 +88,59 @@ pub fn render(buf: &mut Vec<u8>, ctx: &mut RingContext, names: &Names, wall_ns: 
             json::push_str(buf, &stack);
         }
     }
-    if e.trace_id != 0 {
-        buf.extend_from_slice(b",\"trace_id\":");
-        json::push_hex128(buf, e.trace_id);
+    if e.kind == Kind::Custom {
+        render_ids(&mut Reserved::new(buf, TAIL_MAX), e);
+        buf.extend_from_slice(b",\"value\":");
+        json::push_f64(buf, f64::from_bits(e.value));
     }
-    if e.span_id != 0 {
-        buf.extend_from_slice(b",\"span_id\":");
-        json::push_hex64(buf, e.span_id);
-    }
-    if e.parent_span_id != 0 {
-        buf.extend_from_slice(b",\"parent_span_id\":");
-        json::push_hex64(buf, e.parent_span_id);
-    }
-    buf.extend_from_slice(b",\"pid\":");
-    json::push_u64(buf, u64::from(e.pid));
-    buf.extend_from_slice(b",\"tid\":");
-    json::push_u64(buf, u64::from(e.tid));
+    let service = ctx.service_json(e.writer).unwrap_or_default();
+    let mut out = Reserved::new(buf, TAIL_MAX + service.len() + ctx.ring_id_json.len());
     match e.kind {
         Kind::Req => {
-            buf.extend_from_slice(b",\"bytes_in\":");
-            json::push_u64(buf, e.value);
-            buf.extend_from_slice(b",\"bytes_out\":");
-            json::push_u64(buf, e.value2);
+            render_ids(&mut out, e);
+            out.bytes(b",\"bytes_in\":");
+            out.u64(e.value);
+            out.bytes(b",\"bytes_out\":");
+            out.u64(e.value2);
         }
         Kind::Db => {
-            buf.extend_from_slice(b",\"rows\":");
-            json::push_u64(buf, e.value);
+            render_ids(&mut out, e);
+            out.bytes(b",\"rows\":");
+            out.u64(e.value);
         }
-        Kind::Custom => {
-            buf.extend_from_slice(b",\"value\":");
-            json::push_f64(buf, f64::from_bits(e.value));
-        }
-        Kind::Fn => {}
+        Kind::Fn => render_ids(&mut out, e),
+        Kind::Custom => {}
     }
-    if let Some(service) = ctx.service_json(e.writer) {
-        buf.extend_from_slice(b",\"service\":");
-        buf.extend_from_slice(service);
+    if !service.is_empty() {
+        out.bytes(b",\"service\":");
+        out.bytes(service);
     }
-    buf.extend_from_slice(b",\"ring_id\":");
-    buf.extend_from_slice(&ctx.ring_id_json);
-    buf.extend_from_slice(b",\"seq\":");
-    json::push_u64(buf, e.position);
-    buf.extend_from_slice(b"}\n");
+    out.bytes(b",\"ring_id\":");
+    out.bytes(&ctx.ring_id_json);
+    out.bytes(b",\"seq\":");
+    out.u64(e.position);
+    out.bytes(b"}\n");
+}
+
+/// Trace context, pid and tid.
+#[inline(always)]
+fn render_ids(out: &mut Reserved<'_>, e: &Event) {
+    if e.trace_id != 0 {
+        out.bytes(b",\"trace_id\":");
+        out.hex128(e.trace_id);
+    }
+    if e.span_id != 0 {
+        out.bytes(b",\"span_id\":");
+        out.hex64(e.span_id);
+    }
+    if e.parent_span_id != 0 {
+        out.bytes(b",\"parent_span_id\":");
+        out.hex64(e.parent_span_id);
+    }
+    out.bytes(b",\"pid\":");
+    out.u64(u64::from(e.pid));
+    out.bytes(b",\"tid\":");
+    out.u64(u64::from(e.tid));
 }
 
 /// The `(ring_id, seq)` at the end of a line written by [`render`], or
