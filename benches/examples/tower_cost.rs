@@ -9,7 +9,8 @@
 //! Modes: `bare` (the router alone), `noop` (a no-op `Router::layer`, what
 //! axum charges for any layer), `layer` (`ProfilisLayer`), `layer-db`
 //! (`ProfilisLayer` and one `profilis::db::timed` call in the handler, as
-//! the service benchmark's `/users/{id}` route). Run each mode with two
+//! the service benchmark's `/users/{id}` route), `layer-fail` (every
+//! request a 500 with an `Exception` extension, as its `/fail` route). Run each mode with two
 //! request counts; the difference of the totals over the difference of the
 //! counts is the cost per request, start-up excluded.
 
@@ -29,6 +30,17 @@ async fn plain(Path(id): Path<u64>) -> String {
     format!("user {}", black_box(id))
 }
 
+async fn fail() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let message = "card declined by the issuer (code 51)";
+    (
+        axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+        axum::Extension(profilis::tower::Exception::new("PaymentDeclined", message)),
+        message,
+    )
+        .into_response()
+}
+
 async fn timed(Path(id): Path<u64>) -> String {
     let id = profilis::db::timed(QUERY, || Some(black_box(id))).unwrap_or(0);
     format!("user {id}")
@@ -46,21 +58,26 @@ fn main() {
     profilis::init_with(&path, options).expect("creating the ring");
     let _ = std::fs::remove_file(&path);
     let routes = |db: bool| -> Router {
-        Router::new().route("/users/{id}", if db { get(timed) } else { get(plain) })
+        Router::new()
+            .route("/users/{id}", if db { get(timed) } else { get(plain) })
+            .route("/fail", get(fail))
     };
     let app = match mode.as_str() {
         "bare" => routes(false),
         "noop" => routes(false).layer(tower::util::MapResponseLayer::new(|r| r)),
         "layer" => routes(false).layer(ProfilisLayer::new()),
-        "layer-db" => routes(true).layer(ProfilisLayer::new()),
-        other => panic!("unknown mode {other}: bare, noop, layer, layer-db"),
+        "layer-db" | "layer-fail" => routes(true).layer(ProfilisLayer::new()),
+        other => panic!("unknown mode {other}: bare, noop, layer, layer-db, layer-fail"),
     }
     .with_state(());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
     for i in 0..n {
-        let uri = format!("/users/{}", i % 1000 + 1);
+        let uri = match mode.as_str() {
+            "layer-fail" => "/fail".to_string(),
+            _ => format!("/users/{}", i % 1000 + 1),
+        };
         let request = Request::get(uri).body(Body::empty()).unwrap();
         let response = runtime.block_on(app.clone().oneshot(request)).unwrap();
         black_box(response.status());
