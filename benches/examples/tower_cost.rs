@@ -10,7 +10,8 @@
 //! axum charges for any layer), `layer` (`ProfilisLayer`), `layer-db`
 //! (`ProfilisLayer` and one `profilis::db::timed` call in the handler, as
 //! the service benchmark's `/users/{id}` route), `layer-fail` (every
-//! request a 500 with an `Exception` extension, as its `/fail` route). Run each mode with two
+//! request a 500 with an `Exception` extension, as its `/fail` route;
+//! `bare-fail` is the same request without the layer). Run each mode with two
 //! request counts; the difference of the totals over the difference of the
 //! counts is the cost per request, start-up excluded.
 
@@ -63,11 +64,11 @@ fn main() {
             .route("/fail", get(fail))
     };
     let app = match mode.as_str() {
-        "bare" => routes(false),
+        "bare" | "bare-fail" => routes(false),
         "noop" => routes(false).layer(tower::util::MapResponseLayer::new(|r| r)),
         "layer" => routes(false).layer(ProfilisLayer::new()),
         "layer-db" | "layer-fail" => routes(true).layer(ProfilisLayer::new()),
-        other => panic!("unknown mode {other}: bare, noop, layer, layer-db, layer-fail"),
+        other => panic!("unknown mode {other}: bare, bare-fail, noop, layer, layer-db, layer-fail"),
     }
     .with_state(());
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -75,7 +76,7 @@ fn main() {
         .expect("runtime");
     for i in 0..n {
         let uri = match mode.as_str() {
-            "layer-fail" => "/fail".to_string(),
+            "layer-fail" | "bare-fail" => "/fail".to_string(),
             _ => format!("/users/{}", i % 1000 + 1),
         };
         let request = Request::get(uri).body(Body::empty()).unwrap();
