@@ -19,8 +19,17 @@ pub fn word_le(chunk: &[u8]) -> u64 {
 #[inline]
 pub fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut h = K0 ^ (bytes.len() as u64).wrapping_mul(K1);
-    for chunk in bytes.chunks(8) {
-        h = (h ^ word_le(chunk)).wrapping_mul(K2);
+    // Whole words are read directly (a variable-length copy per word would
+    // cost a `memcpy` call each); only the tail is padded.
+    let mut words = bytes.chunks_exact(8);
+    for chunk in &mut words {
+        let word = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        h = (h ^ word).wrapping_mul(K2);
+        h ^= h >> 31;
+    }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        h = (h ^ word_le(tail)).wrapping_mul(K2);
         h ^= h >> 31;
     }
     h = (h ^ (h >> 30)).wrapping_mul(K3);
@@ -46,6 +55,31 @@ mod tests {
         assert_ne!(hash_bytes(b"a"), hash_bytes(b"a\0"));
         for i in 0..10_000u32 {
             assert_ne!(hash_bytes(&i.to_le_bytes()), 0);
+        }
+    }
+
+    /// The format's definition, word by word with every word zero padded:
+    /// the whole-word fast path must give the same hash at every length.
+    fn reference(bytes: &[u8]) -> u64 {
+        let mut h = K0 ^ (bytes.len() as u64).wrapping_mul(K1);
+        for chunk in bytes.chunks(8) {
+            h = (h ^ word_le(chunk)).wrapping_mul(K2);
+            h ^= h >> 31;
+        }
+        h = (h ^ (h >> 30)).wrapping_mul(K3);
+        h ^= h >> 29;
+        if h == 0 {
+            1
+        } else {
+            h
+        }
+    }
+
+    #[test]
+    fn whole_words_hash_as_the_format_defines() {
+        let text: Vec<u8> = (0..=40u8).map(|b| b.wrapping_mul(37) ^ 0x5a).collect();
+        for len in 0..=text.len() {
+            assert_eq!(hash_bytes(&text[..len]), reference(&text[..len]), "{len}");
         }
     }
 }

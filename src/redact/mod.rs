@@ -267,7 +267,67 @@ fn read<T>(f: impl FnOnce(&Config) -> T) -> T {
 }
 
 fn write<T>(f: impl FnOnce(&mut Config) -> T) -> T {
-    f(&mut CONFIG.write().unwrap_or_else(PoisonError::into_inner))
+    let mut config = CONFIG.write().unwrap_or_else(PoisonError::into_inner);
+    let result = f(&mut config);
+    // Under the write lock: a reader holding the read lock sees the
+    // configuration and its generation together.
+    CONFIG_GENERATION.fetch_add(1, Relaxed);
+    result
+}
+
+/// Bumped by every change of the configuration: the key of each thread's
+/// [`LastMessage`].
+static CONFIG_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Messages longer than this are not kept as a thread's last message.
+const LAST_MESSAGE_MAX: usize = 1024;
+
+/// The last message a thread redacted, and its redaction: an error path
+/// usually fails the same way again, and then the redaction is not redone.
+struct LastMessage {
+    generation: u64,
+    valid: bool,
+    text: String,
+    redacted: String,
+}
+
+std::thread_local! {
+    static LAST_MESSAGE: std::cell::RefCell<LastMessage> = const {
+        std::cell::RefCell::new(LastMessage {
+            generation: 0,
+            valid: false,
+            text: String::new(),
+            redacted: String::new(),
+        })
+    };
+}
+
+/// Calls `f` with [`message`]`(text)`. The same text again on a thread,
+/// under the same configuration, reuses the redaction made last time
+/// (redacting costs a few thousand instructions; comparing, a few dozen).
+pub(crate) fn with_message<T>(text: &str, f: impl FnOnce(&str) -> T) -> T {
+    if text.len() > LAST_MESSAGE_MAX {
+        return f(&message(text));
+    }
+    LAST_MESSAGE.with(|last| {
+        // Taken already: `f` is redacting a message of its own.
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return f(&message(text));
+        };
+        read(|c| {
+            let generation = CONFIG_GENERATION.load(Relaxed);
+            if !(last.valid && last.generation == generation && last.text == text) {
+                let redacted = c.message(text);
+                last.redacted.clear();
+                last.redacted.push_str(&redacted);
+                last.text.clear();
+                last.text.push_str(text);
+                last.generation = generation;
+                last.valid = true;
+            }
+        });
+        f(&last.redacted)
+    })
 }
 
 /// `text` as the message slots receive it: the first [`MAX_INPUT_BYTES`]

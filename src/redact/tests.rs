@@ -183,3 +183,21 @@ fn user_patterns_apply_to_frame_locations_too() {
         "  File \"/data/?/app.py\", line 3, in f\n"
     );
 }
+
+#[test]
+fn a_repeated_message_is_redacted_again_after_a_configuration_change() {
+    // The process-wide configuration: a pattern only this test's texts match.
+    let text = "order 7 of probe-cachekey";
+    let got = |t: &str| with_message(t, str::to_string);
+    assert_eq!(got(text), message(text));
+    assert_eq!(got(text), "order ? of probe-cachekey");
+    // The same text again: the thread's last message, same redaction.
+    assert_eq!(got(text), "order ? of probe-cachekey");
+    add_message_pattern(r"probe-cache[a-z]+").unwrap();
+    assert_eq!(got(text), "order ? of ?");
+    assert_eq!(got("other 8"), "other ?");
+    assert_eq!(got(text), "order ? of ?");
+    // Nested use (a caller redacting inside its callback) still redacts.
+    let nested = with_message(text, |outer| format!("{outer} / {}", got("n 9")));
+    assert_eq!(nested, "order ? of ? / n ?");
+}

@@ -6,6 +6,8 @@ use super::{Exception, Sink, TRACEPARENT};
 use crate::backtrace;
 use crate::clock::{self, Stamp};
 use crate::context::{self, SpanContext, TRACEPARENT_LEN};
+use crate::hash::hash_bytes;
+use crate::idcache::IdCache;
 use crate::record::{Kind, Method, MsgRef, StrId, FLAG_ERROR};
 use crate::writer::Fields;
 use bytes::Buf;
@@ -17,6 +19,10 @@ use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+
+/// Ids of exception types in the process-wide ring, by hash of the text:
+/// an error path usually reports the same few types.
+static EXCEPTION_TYPES: IdCache = IdCache::new();
 
 /// A request being recorded, before its response head.
 pub(super) struct Pending {
@@ -67,7 +73,17 @@ impl Recorder {
     #[cold]
     fn set_exception(&mut self, kind: &str, message: Option<&str>, stack: Option<&str>) {
         let Some(ring) = self.sink.ring() else { return };
-        self.exception_type = ring.intern(kind);
+        self.exception_type = match self.sink {
+            Sink::Global => {
+                let hash = hash_bytes(kind.as_bytes());
+                EXCEPTION_TYPES.get(hash).unwrap_or_else(|| {
+                    let id = ring.intern(kind);
+                    EXCEPTION_TYPES.insert(hash, id);
+                    id
+                })
+            }
+            Sink::Owned(_) => ring.intern(kind),
+        };
         let message = message.unwrap_or("");
         if !message.is_empty() || stack.is_some() {
             self.message = ring.message_with_stack(message, stack);

@@ -389,13 +389,14 @@ impl Ring {
     /// the path of other events.
     #[cold]
     pub fn message_with_stack(&self, text: &str, stack: Option<&str>) -> MsgRef {
-        let text = crate::redact::message(text);
         // Cut first, so the innermost frames are the ones kept; redaction
         // never lengthens a text.
         let stack = stack.map(|s| crate::messages::bound_stack(s, self.stack_capacity()));
         let stack = stack.as_deref().map(crate::redact::stack);
-        self.view()
-            .record_message_with_stack(&text, stack.as_deref())
+        crate::redact::with_message(text, |text| {
+            self.view()
+                .record_message_with_stack(text, stack.as_deref())
+        })
     }
 
     /// Most bytes of stack trace one message carries in this ring (3600
