@@ -6,7 +6,7 @@
 # with tracing-subscriber JSON through tracing-appender, and with metrics +
 # metrics-exporter-prometheus; each a server process of its own, driven over
 # 127.0.0.1 in interleaved rounds. Prints the markdown report
-# (docs/benchmarks.md, "What Profilis costs a service").
+# (docs/benchmarks-service.md, "What Profilis costs a service").
 #
 #   bash scripts/bench-service.sh                 # full run (5 rounds, ~10 min)
 #   bash scripts/bench-service.sh --smoke         # a few seconds each; checks shape

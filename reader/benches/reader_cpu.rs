@@ -19,7 +19,7 @@
 //! clock for `pipeline`), not wall time, and the median over the rounds is
 //! printed. For instruction counts run the bench binary under callgrind
 //! with `--toggle-collect='*reader_cpu::measure*'` and `--stage NAME`
-//! (docs/benchmarks.md, "Reader CPU per event").
+//! (docs/benchmarks-service.md, "Reader CPU per event").
 //!
 //! ```text
 //! cargo bench -p profilis-reader --bench reader_cpu

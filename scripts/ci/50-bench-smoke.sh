@@ -42,7 +42,7 @@ cargo bench --locked -q -p profilis-benches --bench redact -- --test
 # The reader's CPU per event by stage (reader/benches/reader_cpu.rs): a
 # small ring, one round, built with the test profile that `cargo test`
 # already compiled the reader with (a few seconds; figures in
-# docs/benchmarks.md come from `cargo bench`).
+# docs/benchmarks-service.md come from `cargo bench`).
 cargo test --locked -q -p profilis-reader --bench reader_cpu -- --test --json >"$out"
 python3 - "$out" <<'PY'
 import json, sys

@@ -1,5 +1,5 @@
 //! What Profilis costs a service, against what users run instead
-//! (scripts/bench-service.sh; docs/benchmarks.md, "What Profilis costs a
+//! (scripts/bench-service.sh; docs/benchmarks-service.md, "What Profilis costs a
 //! service").
 //!
 //! - [`app`]: the service, in five configurations (the `service` binary);
