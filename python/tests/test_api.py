@@ -143,7 +143,9 @@ def test_profile_decorator_sync_async_and_generators(drain):
     stack = failed["stack"]
     assert stack.startswith("Traceback (most recent call last):\n")
     assert stack.index("in test_profile_decorator") < stack.index("in fails")
-    assert 'raise ValueError("bad input")' in stack
+    # Source lines are redacted like messages (the quoted value), frame
+    # locations are kept (docs/privacy.md).
+    assert "raise ValueError(?)" in stack
     assert stack.endswith("ValueError: bad input\n")
     assert "stack" not in only(events, fetch.__qualname__)
     fetched = only(events, fetch.__qualname__)

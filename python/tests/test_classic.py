@@ -66,8 +66,12 @@ def test_the_classic_example_runs_and_its_reader_ends_with_it(server: Server) ->
     dbs = [e for e in server.events() if e["kind"] == "DB" and e["name"] == "SELECT name FROM users WHERE id = ?"]
     assert {e["trace_id"] for e in dbs} == {e["trace_id"] for e in reqs}
 
-    # StatsStore reads the reader's statistics; the dashboard polls are not recorded.
-    custom = json.loads(server.get("/custom")[2])
+    # StatsStore reads the reader's statistics (published every flush
+    # interval, so after the JSONL); the dashboard polls are not recorded.
+    custom = wait_for(
+        "the custom metric in the reader's statistics",
+        lambda: (c := json.loads(server.get("/custom")[2])).get("process_duration") and c,
+    )
     assert custom["process_duration"]["count"] == 1 and custom["process_duration"]["last"] == 1234.0
     metrics = wait_for(
         "the window to hold the requests",

@@ -188,6 +188,11 @@ impl Config {
                 let mut ranges = Vec::new();
                 matches(&self.message, body, &mut ranges);
                 apply(body, ranges)
+            } else if let Some(n) = stack::exception_type_len(body) {
+                match self.message(&body[n..]) {
+                    Cow::Borrowed(_) => Cow::Borrowed(body),
+                    Cow::Owned(rest) => Cow::Owned(format!("{}{rest}", &body[..n])),
+                }
             } else {
                 self.message(body)
             };
@@ -339,9 +344,10 @@ pub fn message(text: &str) -> Cow<'_, str> {
 /// `stack` (a stack trace) as the message slots receive it: each line that
 /// only locates a frame (Python's `File "path", line N, in f`, Rust's
 /// `N: symbol` and `at path:line:col`, `function (file:line)`) keeps its
-/// numbers and file name and gets only the message patterns; every other
-/// line (source lines, the exception's own message) is redacted as a
-/// [`message`] of its own.
+/// numbers and file name and gets only the message patterns; a line that
+/// starts with an exception type (`sqlite3.OperationalError: …`) keeps the
+/// type and has the rest redacted; every other line (source lines) is
+/// redacted as a [`message`] of its own.
 ///
 /// ```
 /// let stack = "Traceback (most recent call last):\n  File \"/app/pay.py\", line 42, in charge\n    raise CardError(card)\nCardError: card 4111-1111-1111-1111 declined\n";

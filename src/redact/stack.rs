@@ -30,6 +30,23 @@ pub(super) fn is_location(line: &str) -> bool {
     false
 }
 
+/// The length of the exception type that starts `line` as in a Python
+/// traceback's last line (`sqlite3.OperationalError: no such table`): a
+/// dotted name at the very start of the line, followed by `": "` or the
+/// end of the line. The name is code, not data; what follows is the
+/// exception's message.
+pub(super) fn exception_type_len(line: &str) -> Option<usize> {
+    let end = line.find(": ").unwrap_or(line.len());
+    let name = &line[..end];
+    let part = |p: &str| {
+        p.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+            && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    };
+    (!name.is_empty() && name.split('.').all(part)).then_some(end)
+}
+
 /// `path:line` or `path:line:column`.
 fn ends_with_line_number(place: &str) -> bool {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());

@@ -155,6 +155,11 @@ fn stacks_keep_frame_locations_and_redact_everything_else() {
         config.stack(rust),
         "   3: shop::orders::place\n             at ./src/orders.rs:88:13\n   ?: token ? leaked\n"
     );
+    let sql = "    cursor.execute(statement, parameters)\nsqlite3.OperationalError: no such table: t2 (id 4711)\n";
+    assert_eq!(
+        config.stack(sql),
+        "    cursor.execute(statement, parameters)\nsqlite3.OperationalError: no such table: ? (id ?)\n"
+    );
     let c = "main (example.c:60)\ncharge_card (payment.c:88)\n";
     assert_eq!(config.stack(c), c);
     assert!(matches!(config.stack(c), Cow::Borrowed(_)));
@@ -166,6 +171,16 @@ fn stacks_keep_frame_locations_and_redact_everything_else() {
         "f (a b:1)",
     ] {
         assert!(!super::stack::is_location(line), "{line}");
+    }
+    for (line, n) in [
+        ("KeyError: 'card'", Some(8)),
+        ("a.b_2.C", Some(7)),
+        ("   4: token", None),
+        ("4711: x", None),
+        ("raise X(1)", None),
+        ("a..b: x", None),
+    ] {
+        assert_eq!(super::stack::exception_type_len(line), n, "{line}");
     }
 }
 
