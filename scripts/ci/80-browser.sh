@@ -49,7 +49,8 @@ crash="$target_dir/release/examples/crash"
 browser_dir="$target_dir/browser"
 mkdir -p "$browser_dir"
 cp reader/tests/browser/package.json reader/tests/browser/package-lock.json \
-  reader/tests/browser/dashboard.test.mjs reader/tests/browser/processes.test.mjs \
+  reader/tests/browser/session.mjs reader/tests/browser/dashboard.test.mjs \
+  reader/tests/browser/processes.test.mjs \
   reader/tests/browser/stacks.test.mjs "$browser_dir/"
 (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 

@@ -1,76 +1,30 @@
 // The dashboard in headless Chromium, against a running profilis-reader fed
 // by two loadgen workers of service "shop" and a crashed worker of the same
-// service (scripts/ci/80-browser.sh starts them). Environment:
-//   PROFILIS_URL         dashboard URL, e.g. http://127.0.0.1:PORT/_profilis/
-//   PROFILIS_TOKEN_FILE  file holding the reader's UI token
-//   SCREENSHOT_DIR       where the screenshots go
-//   CHROMIUM             browser binary (default /usr/bin/chromium)
+// service (scripts/ci/80-browser.sh starts them). Environment and browser
+// set-up: session.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { base, token, shots, launch, eventually as poll, metricsOf } from "./session.mjs";
 
-const base = process.env.PROFILIS_URL;
-const token = fs.readFileSync(process.env.PROFILIS_TOKEN_FILE, "utf8").trim();
-const shots = process.env.SCREENSHOT_DIR || "screenshots";
-const DEADLINE_MS = 30_000;
-
-let context, page, userDataDir;
+let browser, page, context;
 const problems = [];
 
 before(async () => {
-  assert.ok(base && base.endsWith("/"), "PROFILIS_URL is the dashboard URL");
-  fs.mkdirSync(shots, { recursive: true });
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "profilis-chromium-"));
-  // A fresh profile every run; Playwright passes it as --user-data-dir.
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on("console", m => { if (m.type() === "error") problems.push("console: " + m.text()); });
-  page.on("pageerror", e => problems.push("page error: " + e.message));
-  page.on("response", r => {
-    if (r.status() >= 400 && r.status() !== 401) problems.push("HTTP " + r.status() + " " + r.url());
-  });
+  browser = await launch(problems);
+  page = browser.page;
+  context = browser.context;
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
 });
 
-/** Polls `check` (async, returns a value or undefined) until it gives a value. */
-async function eventually(what, check) {
-  const end = Date.now() + DEADLINE_MS;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await page.waitForTimeout(50);
-  }
-  throw new Error("timed out waiting for " + what + (last ? ": " + last.message : ""));
-}
+const eventually = (what, check) => poll(page, what, check);
 
 const number = text => Number(String(text).replace(/[^0-9.]/g, ""));
-const metrics = async () => (await page.request.get(base + "metrics.json")).json();
+const metrics = () => metricsOf(page);
 
 /** Pixels of canvas `id` drawn in the colour of CSS variable `colour`. */
 async function painted(id, colour) {
@@ -122,7 +76,7 @@ test("request count and routes match metrics.json of the snapshot the page rende
         count: tr.querySelector("td[data-key=count]").textContent,
       })),
     }));
-    const json = await (await page.request.get(base + "metrics.json")).json();
+    const json = await metricsOf(page);
     return String(json.generated_ns) === shown.generated ? { shown, json } : undefined;
   });
   assert.equal(Number(shown.total), json.requests.total);
@@ -239,7 +193,7 @@ test("the route table sorts by a clicked column", async () => {
 });
 
 test("functions, queries, rings and charts are shown", async () => {
-  const json = await (await page.request.get(base + "metrics.json")).json();
+  const json = await metricsOf(page);
   await eventually("function and query rows", async () => {
     const n = await page.$$eval("#functions-table tbody tr[data-name], #queries-table tbody tr[data-name]", r => r.length);
     return n >= json.functions.length + json.queries.length && n > 0 ? n : undefined;

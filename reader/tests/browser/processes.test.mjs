@@ -3,71 +3,27 @@
 // service "shop" are alive while it runs). What the page shows must be the
 // processes section of metrics.json for the snapshot it rendered: each
 // service's sum, each worker's pid, CPU, RSS and PSS, the reader's own
-// process. Environment as for dashboard.test.mjs:
-//   PROFILIS_URL, PROFILIS_TOKEN_FILE, SCREENSHOT_DIR, CHROMIUM
+// process. Environment and browser set-up: session.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { base, token, shots, launch, eventually as poll, metricsOf } from "./session.mjs";
 
-const base = process.env.PROFILIS_URL;
-const token = fs.readFileSync(process.env.PROFILIS_TOKEN_FILE, "utf8").trim();
-const shots = process.env.SCREENSHOT_DIR || "screenshots";
-const DEADLINE_MS = 30_000;
-
-let context, page, userDataDir;
+let browser, page;
 const problems = [];
 
 before(async () => {
-  assert.ok(base && base.endsWith("/"), "PROFILIS_URL is the dashboard URL");
-  fs.mkdirSync(shots, { recursive: true });
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "profilis-chromium-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on("console", m => { if (m.type() === "error") problems.push("console: " + m.text()); });
-  page.on("pageerror", e => problems.push("page error: " + e.message));
-  page.on("response", r => {
-    if (r.status() >= 400 && r.status() !== 401) problems.push("HTTP " + r.status() + " " + r.url());
-  });
+  browser = await launch(problems);
+  page = browser.page;
   const response = await page.goto(base + "?token=" + encodeURIComponent(token));
   assert.equal(response.status(), 200);
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
 });
 
-async function eventually(what, check) {
-  const end = Date.now() + DEADLINE_MS;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await page.waitForTimeout(50);
-  }
-  throw new Error("timed out waiting for " + what + (last ? ": " + last.message : ""));
-}
+const eventually = (what, check) => poll(page, what, check);
 
 /** The panel as shown, with the time of the snapshot rendered. */
 const shown = () => page.evaluate(() => {
@@ -106,7 +62,7 @@ const raw = v => (v == null ? "" : String(v));
 test("each service's processes are shown with the figures of metrics.json", async () => {
   const { page: p, json } = await eventually("a rendering of a snapshot with both shop workers", async () => {
     const p = await shown();
-    const json = await (await page.request.get(base + "metrics.json")).json();
+    const json = await metricsOf(page);
     if (String(json.generated_ns) !== p.generated) return undefined;
     const shop = json.processes.services.find(s => s.service === "shop");
     return shop && shop.workers.length >= 2 && shop.workers.every(w => w.cpu_percent != null) ? { page: p, json } : undefined;

@@ -2,60 +2,30 @@
 // against the reader scripts/ci/80-browser.sh runs (its second loadgen
 // worker attaches a stack trace to every failed request). A row whose error
 // has a stack expands, on click or from the keyboard, into the stack as
-// metrics.json gives it, and collapses again. Environment as for
-// dashboard.test.mjs.
+// metrics.json gives it, and collapses again. Environment and browser
+// set-up: session.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { chromium } from "playwright-core";
+import { base, token, shots, launch, eventually as poll, metricsOf } from "./session.mjs";
 
-const base = process.env.PROFILIS_URL;
-const token = fs.readFileSync(process.env.PROFILIS_TOKEN_FILE, "utf8").trim();
-const shots = process.env.SCREENSHOT_DIR || "screenshots";
-const DEADLINE_MS = 30_000;
-
-let context, page, userDataDir;
+let browser, page;
 const problems = [];
 
 before(async () => {
-  fs.mkdirSync(shots, { recursive: true });
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "profilis-chromium-stacks-"));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-    viewport: { width: 1400, height: 900 },
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.on("pageerror", e => problems.push("page error: " + e.message));
-  page.on("console", m => { if (m.type() === "error") problems.push("console: " + m.text()); });
+  browser = await launch(problems);
+  page = browser.page;
   const response = await page.goto(base + "?token=" + encodeURIComponent(token));
   assert.equal(response.status(), 200);
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
 });
 
-async function eventually(what, check) {
-  const end = Date.now() + DEADLINE_MS;
-  let last;
-  while (Date.now() < end) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await page.waitForTimeout(50);
-  }
-  throw new Error("timed out waiting for " + what + (last ? ": " + last.message : ""));
-}
+const eventually = (what, check) => poll(page, what, check);
 
-const metrics = async () => (await page.request.get(base + "metrics.json")).json();
+const metrics = () => metricsOf(page);
 
 test("metrics.json gives recent errors their stack traces", async () => {
   const json = await eventually("an error with a stack", async () => {
