@@ -193,7 +193,7 @@ fn watch_skips_hostile_files_with_one_logged_error_each_and_drains_the_good_ring
         .spawn()
         .unwrap();
     let exported = wait_until(Duration::from_secs(30), || {
-        out_dir.is_dir() && read_lines(&out_dir).len() as u64 == written
+        out_dir.is_dir() && read_lines_so_far(&out_dir).len() as u64 == written
     });
     assert!(exported, "the good ring is drained");
     // Several rescans of the directory (every 500 ms) go by.
@@ -248,7 +248,7 @@ fn a_ring_truncated_while_drained_is_reported_and_the_other_ring_goes_on() {
     let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
     let lines_of = |ring_id: u64| {
         let id = format!("{ring_id:016x}");
-        read_lines(&out_dir)
+        read_lines_so_far(&out_dir)
             .iter()
             .filter(|v| v["ring_id"] == id.as_str())
             .count() as u64

@@ -27,9 +27,9 @@ fn workload(ring: &std::path::Path, requests: u32, service: &str) -> std::proces
         .expect("starting workload")
 }
 
-fn lines_per_ring(out_dir: &std::path::Path) -> HashMap<String, (u64, String)> {
+fn lines_per_ring(lines: Vec<serde_json::Value>) -> HashMap<String, (u64, String)> {
     let mut per_ring: HashMap<String, (u64, String)> = HashMap::new();
-    for v in read_lines(out_dir) {
+    for v in lines {
         check_fields(&v);
         let e = per_ring
             .entry(v["ring_id"].as_str().unwrap().to_string())
@@ -68,7 +68,7 @@ fn two_rings_from_two_processes_are_both_drained() {
     );
     let acct = accounting(&out.stdout);
     assert_eq!(acct.len(), 2);
-    let per_ring = lines_per_ring(&out_dir);
+    let per_ring = lines_per_ring(read_lines(&out_dir));
     for (a, service) in acct.iter().zip(["svc-a", "svc-b"]) {
         let received = a["received"].as_u64().unwrap();
         // Each request emits REQ plus its FN and DB events.
@@ -105,7 +105,7 @@ fn watch_attaches_new_rings_and_sigterm_flushes() {
     assert!(w2.wait().unwrap().success());
     let exported = wait_until(Duration::from_secs(30), || {
         out_dir.is_dir() && {
-            let per_ring = lines_per_ring(&out_dir);
+            let per_ring = lines_per_ring(read_lines_so_far(&out_dir));
             per_ring.len() == 2 && per_ring.values().all(|(n, _)| *n > 0)
         }
     });
@@ -125,7 +125,7 @@ fn watch_attaches_new_rings_and_sigterm_flushes() {
     );
     let acct = accounting(&out.stdout);
     assert_eq!(acct.len(), 2, "{acct:?}");
-    let per_ring = lines_per_ring(&out_dir);
+    let per_ring = lines_per_ring(read_lines(&out_dir));
     for a in &acct {
         let received = a["received"].as_u64().unwrap();
         assert_eq!(a["claimed"], received, "drained completely: {a}");
@@ -177,7 +177,7 @@ fn two_spellings_of_one_ring_file_are_one_ring() {
     let more = write_events(&ring(&tmp.path().join("a.ring"), 4096), 100).0;
     assert!(
         wait_until(Duration::from_secs(30), || out_dir.is_dir()
-            && read_lines(&out_dir).len() as u64 == more),
+            && read_lines_so_far(&out_dir).len() as u64 == more),
         "the new events are exported"
     );
     // Several scans of the watched directory (every 500 ms) go by.

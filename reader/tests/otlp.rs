@@ -375,7 +375,7 @@ fn receiver_down_then_back() {
     assert!(
         wait_until(Duration::from_secs(30), || data_files(&jsonl)
             .first()
-            .is_some_and(|_| read_lines(&jsonl).len() as u64 == BEFORE)),
+            .is_some_and(|_| read_lines_so_far(&jsonl).len() as u64 == BEFORE)),
         "the drain goes on while the receiver is down: JSONL has every event"
     );
     let mut scrape = String::new();

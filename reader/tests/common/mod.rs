@@ -186,11 +186,29 @@ pub fn file_text(path: &Path) -> String {
 }
 
 /// Every line of every data file, parsed; panics on a line that is not
-/// JSON or a file whose last line is partial.
+/// JSON or a file whose last line is partial. For a reader that has
+/// stopped; while one runs, poll with [`read_lines_so_far`].
 pub fn read_lines(dir: &Path) -> Vec<Value> {
+    parse_lines(dir, false)
+}
+
+/// The complete lines of every data file while a reader may be writing:
+/// a batch's `write` can be seen half done, so the last line of the file
+/// being written may be partial and is left for the next poll. Every other
+/// line must be JSON and every closed file end with a newline.
+pub fn read_lines_so_far(dir: &Path) -> Vec<Value> {
+    parse_lines(dir, true)
+}
+
+fn parse_lines(dir: &Path, live: bool) -> Vec<Value> {
     let mut all = Vec::new();
     for f in data_files(dir) {
-        let text = file_text(&f);
+        let mut text = file_text(&f);
+        let open = f.file_name().is_some_and(|n| n == "current.jsonl");
+        if live && open && !text.ends_with('\n') {
+            let whole = text.rfind('\n').map_or(0, |i| i + 1);
+            text.truncate(whole);
+        }
         assert!(
             text.is_empty() || text.ends_with('\n'),
             "{} ends with a partial line",
