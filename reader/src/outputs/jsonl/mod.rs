@@ -223,15 +223,6 @@ impl JsonlExporter {
         if batch.events().is_empty() && markers.is_empty() && catch_up.is_none() {
             return out;
         }
-        let opened = self.ensure_open(Instant::now());
-        if !matches!(opened, Ok(true)) {
-            out.lost = batch.events().len() as u64;
-            self.status.lost += out.lost;
-            if let Err(e) = opened {
-                self.fail(&format!("{e}; events count as lost until it works again"));
-            }
-            return out;
-        }
         self.buf.clear();
         if let Some(m) = &catch_up {
             loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
@@ -254,6 +245,33 @@ impl JsonlExporter {
             loss_line::render(&mut self.buf, &ctx.ring_id_json, m);
         }
         if self.buf.is_empty() {
+            return out;
+        }
+        // A file being written can be closed before this batch, not while
+        // it is written: a batch that would take a file with lines in it
+        // past --rotate-bytes goes into the next file (so a file exceeds
+        // the limit only when one batch alone does, and retention, which
+        // keeps room for one full file, never has to delete the newest
+        // closed one). Rendering comes first; the batch's size decides.
+        let (limit, adding) = (self.options.rotate_bytes, self.buf.len() as u64);
+        if limit > 0
+            && self
+                .current
+                .as_ref()
+                .is_some_and(|f| f.len > 0 && f.len + adding > limit)
+        {
+            self.rotate();
+        }
+        let opened = self.ensure_open(Instant::now());
+        if !matches!(opened, Ok(true)) {
+            out = Exported {
+                lost: batch.events().len() as u64,
+                ..Exported::default()
+            };
+            self.status.lost += out.lost;
+            if let Err(e) = opened {
+                self.fail(&format!("{e}; events count as lost until it works again"));
+            }
             return out;
         }
         let f = self.current.as_mut().expect("opened above");
@@ -390,12 +408,15 @@ impl Exporter for JsonlExporter {
     }
 
     fn finish(&mut self) {
+        // No file follows: the retention of the last rotation keeps no
+        // room for one (the last file, closed here, would otherwise be
+        // deleted when it is as large as a full file).
+        self.finished = true;
         self.rotate();
         self.save_loss_state();
         if let Some(c) = self.compressor.take() {
             self.status.errors += c.finish();
         }
-        self.finished = true;
         self.apply_retention();
     }
 

@@ -338,3 +338,71 @@ fn bad_templates_are_refused() {
         assert!(Template::parse(bad).is_err(), "{bad:?} accepted");
     }
 }
+
+#[test]
+fn a_batch_that_would_overflow_a_file_starts_the_next_and_retention_keeps_the_newest() {
+    use profilis::{Consumer, Ring, RingOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let ring_path = dir.path().join("w.ring");
+    let ring = Ring::create_or_open(&ring_path, RingOptions::default().capacity(4096)).unwrap();
+    for i in 0..600 {
+        ring.emit_fn("f", i, false);
+    }
+    let mut consumer = Consumer::attach(&ring_path).unwrap();
+    let mut ctx = RingContext::new(0, &ring_path, consumer.info().ring_id, 4096);
+    let out = dir.path().join("out");
+    let mut options = JsonlOptions::new(&out);
+    // About 60 lines a file; batches of 50 (the second would overflow)
+    // and one of 200 (alone larger than a file).
+    options.rotate_bytes = 60 * 200;
+    options.retain_bytes = Some(2 * 60 * 200);
+    let mut exporter = JsonlExporter::new(options).unwrap();
+    let mut line_bytes = 0;
+    for limit in [50, 50, 50, 200, 50, 50, 50, 50, 50] {
+        let batch = consumer.read(limit);
+        let written = exporter.export(&mut ctx, &batch.into()).written;
+        assert_eq!(written, limit as u64);
+        consumer.commit();
+        exporter.maintain(Instant::now());
+        let text = std::fs::read_to_string(out.join(CURRENT_FILE)).unwrap_or_default();
+        line_bytes = line_bytes.max(text.lines().map(|l| l.len() + 1).max().unwrap_or(0));
+    }
+    exporter.finish();
+    let mut sizes: Vec<(String, u64)> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            (
+                e.file_name().into_string().unwrap(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    sizes.sort();
+    assert!(line_bytes > 100 && line_bytes <= 240, "{line_bytes}");
+    // Every file within the limit except the one that holds the 200-event
+    // batch alone; what is kept fits the retention and is not empty.
+    let over: Vec<_> = sizes.iter().filter(|(_, n)| *n > 60 * 200).collect();
+    assert!(over.len() <= 1, "{sizes:?}");
+    assert!(
+        over.iter().all(|(_, n)| *n <= 200 * line_bytes as u64),
+        "{sizes:?}"
+    );
+    let kept: u64 = sizes.iter().map(|(_, n)| n).sum();
+    assert!(kept > 0 && kept <= 2 * 60 * 200, "{sizes:?}");
+    let newest = sizes
+        .iter()
+        .flat_map(|(name, _)| {
+            let text = std::fs::read_to_string(out.join(name)).unwrap();
+            text.lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["seq"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+        .max();
+    assert_eq!(newest, Some(599), "the newest events are kept: {sizes:?}");
+}
