@@ -3,24 +3,16 @@
 //! markers found with them), records it in the [`crate::window`] tables,
 //! hands it to every exporter (the JSONL exporter writes the whole batch
 //! with one write), commits the ring, and lets the exporters do their
-//! housekeeping (rotation happens only here, after the commit). A reader
+//! housekeeping (rotation: here, or before the write of a batch that would
+//! overflow the file; never between a write and its commit). A reader
 //! killed at any point has either written a batch or not committed it; see
 //! [`crate::outputs::jsonl`] for how duplicates are avoided. Every flush
 //! interval the writer tables are checked for dead processes and a
 //! [`Snapshot`] is published.
 //!
-//! Pacing: a round that filled a batch to a quarter of `batch_max` is
-//! followed by the next at once (the reader is behind: drain batch after
-//! batch). A round that moved fewer positions is followed by a pause of
-//! `GATHER` (1 ms), so that under a steady load each batch carries what
-//! arrived in a millisecond rather than the few events of a tight loop: the
-//! cost of a round (clock reads, the ring's counters, one `write`, the
-//! commit) is then shared by ~100 events at 100k events/s instead of ~10. A
-//! lane (16384 slots by default) fills in 1 ms only above 16 million events/s
-//! from one thread. After a round in which no position moved (no event and
-//! no loss) the loop spins briefly, then sleeps with doubling intervals from
-//! 50 µs up to 10 ms. An idle reader wakes at most ~100 times a second.
+//! Pacing between rounds: [`super::pace`].
 
+use super::pace::{Backoff, Pace};
 use crate::ingest::loss::LossCursor;
 use crate::ingest::{IngestOptions, RingBatch, Rings, DEFAULT_MAX_RINGS};
 use crate::outputs::{Exported, Exporter, LossBatch};
@@ -318,7 +310,7 @@ impl Drain {
                 self.drain_to_tail(Some(Instant::now() + self.final_drain_budget()));
                 break;
             }
-            let (progress, fullest) = self.drain_round();
+            let (progress, fill) = self.drain_round();
             let now = Instant::now();
             if now >= self.next_housekeeping {
                 self.housekeeping(now);
@@ -326,9 +318,9 @@ impl Drain {
             if self.options.once && !self.rings.waiting() && self.rings.reached_targets() {
                 break;
             }
-            match Pace::after(progress, fullest, self.options.batch_max) {
+            match Pace::after(progress, fill) {
                 Pace::Idle => idle.idle(),
-                Pace::Gather => idle.gather(),
+                Pace::Gather => idle.gather(fill),
                 Pace::Busy => idle.busy(),
             }
         }
@@ -378,28 +370,29 @@ impl Drain {
         }
     }
 
-    /// One batch from every ring; returns the positions passed, in all and
-    /// in the fullest batch.
-    fn drain_round(&mut self) -> (usize, usize) {
+    /// One batch from every ring; returns the positions passed in all, and
+    /// the fill of the fullest batch (parts of [`crate::ingest::FILL_FULL`]).
+    fn drain_round(&mut self) -> (usize, u32) {
         let (mut total, mut fullest) = (0, 0);
         for i in 0..self.rings.len() {
-            let passed = self.drain_ring(i, self.options.batch_max, false);
+            let (passed, fill) = self.drain_ring(i, self.options.batch_max, false);
             total += passed;
-            fullest = fullest.max(passed);
+            fullest = fullest.max(fill);
         }
         (total, fullest)
     }
 
     /// Takes up to `limit` positions of ring `i` through the pipeline:
     /// window, every exporter, commit. `force`: attribute and report every
-    /// loss now (final round). Returns the positions passed.
-    fn drain_ring(&mut self, i: usize, limit: usize, force: bool) -> usize {
+    /// loss now (final round). Returns the positions passed and the batch's
+    /// fill.
+    fn drain_ring(&mut self, i: usize, limit: usize, force: bool) -> (usize, u32) {
         let now = Instant::now();
         let now_ns = timefmt::now_ns();
         self.window.advance(now_ns);
         let batch = self.rings.read(i, limit, force, now, now_ns);
         let events = batch.batch.events().len();
-        let progress = batch.progress;
+        let (progress, fill) = (batch.progress, batch.fill);
         self.window.record(batch.ctx, &batch.batch, &batch.markers);
         if events > 0 || !batch.markers.is_empty() || force {
             self.outputs.export(batch);
@@ -410,7 +403,7 @@ impl Drain {
             self.metrics.batches += 1;
             self.outputs.maintain(now);
         }
-        progress
+        (progress, fill)
     }
 
     fn housekeeping(&mut self, now: Instant) {
@@ -573,97 +566,5 @@ impl Drain {
             ),
             strings: self.rings.string_limits(now),
         }
-    }
-}
-
-/// What the drain loop does after a round (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Pace {
-    /// Nothing moved: spin, then sleep longer and longer.
-    Idle,
-    /// A few events: pause [`GATHER`] so that the next batch is fuller.
-    Gather,
-    /// A batch at least a quarter full: the next round at once.
-    Busy,
-}
-
-impl Pace {
-    /// After a round that passed `progress` positions, `fullest` of them in
-    /// one ring's batch of at most `batch_max`.
-    fn after(progress: usize, fullest: usize, batch_max: usize) -> Pace {
-        if progress == 0 {
-            Pace::Idle
-        } else if fullest < batch_max / 4 {
-            Pace::Gather
-        } else {
-            Pace::Busy
-        }
-    }
-}
-
-/// Spin, then sleep with doubling intervals up to a cap; or, after a round
-/// with a few events, a short pause to let a batch gather.
-struct Backoff {
-    spins: u32,
-    sleep: Duration,
-}
-
-const SPIN_ROUNDS: u32 = 8;
-const MIN_SLEEP: Duration = Duration::from_micros(50);
-const MAX_SLEEP: Duration = Duration::from_millis(10);
-/// The pause after a round that moved positions but filled no batch to a
-/// quarter (see the module docs).
-const GATHER: Duration = Duration::from_millis(1);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            spins: 0,
-            sleep: MIN_SLEEP,
-        }
-    }
-}
-
-impl Backoff {
-    fn idle(&mut self) {
-        if self.spins < SPIN_ROUNDS {
-            self.spins += 1;
-            for _ in 0..64 {
-                std::hint::spin_loop();
-            }
-            return;
-        }
-        std::thread::sleep(self.sleep);
-        self.sleep = (self.sleep * 2).min(MAX_SLEEP);
-    }
-
-    fn busy(&mut self) {
-        self.spins = 0;
-        self.sleep = MIN_SLEEP;
-    }
-
-    fn gather(&mut self) {
-        self.busy();
-        std::thread::sleep(GATHER);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Pace;
-
-    #[test]
-    fn a_round_of_a_few_events_gathers_and_a_quarter_batch_goes_on_at_once() {
-        assert_eq!(Pace::after(0, 0, 4096), Pace::Idle);
-        // 100k events/s: ~100 events a millisecond.
-        assert_eq!(Pace::after(100, 100, 4096), Pace::Gather);
-        // Several rings, none with a quarter batch: still gather.
-        assert_eq!(Pace::after(3000, 1023, 4096), Pace::Gather);
-        assert_eq!(Pace::after(1024, 1024, 4096), Pace::Busy);
-        assert_eq!(Pace::after(4096, 4096, 4096), Pace::Busy);
-        // A tiny --batch-max never pauses a full batch.
-        assert_eq!(Pace::after(1, 1, 1), Pace::Busy);
-        assert_eq!(Pace::after(2, 2, 8), Pace::Busy);
-        assert_eq!(Pace::after(1, 1, 8), Pace::Gather);
     }
 }

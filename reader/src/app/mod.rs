@@ -7,6 +7,7 @@ pub mod cli;
 pub mod demo;
 pub mod drain;
 pub mod gc;
+mod pace;
 pub mod reader;
 pub mod ui;
 pub mod workload;

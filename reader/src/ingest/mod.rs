@@ -19,7 +19,7 @@ pub mod processes;
 mod source;
 
 pub use context::RingContext;
-pub use source::RingBatch;
+pub use source::{RingBatch, FILL_FULL};
 
 use crate::support::holders::{holders, FileId};
 use crate::support::recent::Recent;

@@ -76,6 +76,62 @@ pub struct RingBatch<'a> {
     /// Positions passed: events and losses (a reader catching up over
     /// overwritten or torn records is not idle).
     pub progress: usize,
+    /// How close the batch came to a bound a pause must not overrun, in
+    /// parts of [`FILL_FULL`] (see [`batch_fill`]).
+    pub fill: u32,
+}
+
+/// [`RingBatch::fill`] of a batch that reached a bound.
+pub const FILL_FULL: u32 = 1024;
+
+/// How close a batch came to what the reader must not let overrun while
+/// it pauses, in parts of [`FILL_FULL`]: the largest of the positions
+/// passed over `limit` (the batch size), over one lane's slots (a lane
+/// that fills overwrites or drops), and the message numbers the batch's
+/// events span over the message slots (a message overwritten before it is
+/// read is lost). `limit` 0 (a final round) counts as full.
+fn batch_fill(
+    progress: usize,
+    limit: usize,
+    lane_slots: u64,
+    message_slots: u64,
+    events: &[profilis::Event],
+) -> u32 {
+    if limit == 0 {
+        return FILL_FULL;
+    }
+    let share = |used: u64, bound: u64| -> u32 {
+        (used.saturating_mul(FILL_FULL as u64) / bound.max(1)).min(FILL_FULL as u64) as u32
+    };
+    let progress = progress as u64;
+    share(progress, limit as u64)
+        .max(share(progress, lane_slots))
+        .max(share(message_span(events), message_slots))
+}
+
+/// How many message numbers the events' messages span (a message with a
+/// stack trace takes a run of numbers; the last run's tail is not seen).
+fn message_span(events: &[profilis::Event]) -> u64 {
+    // Message numbers are 31 bits and wrap; a batch spans far fewer.
+    const MASK: u32 = 0x7FFF_FFFF;
+    let mut refs = events
+        .iter()
+        .filter(|e| e.message.0 != 0)
+        .map(|e| e.message.0 - 1);
+    let Some(first) = refs.next() else {
+        return 0;
+    };
+    let (mut low, mut high, mut count) = (0u32, 0u32, 1u64);
+    for n in refs {
+        let d = n.wrapping_sub(first) & MASK;
+        if d <= MASK / 2 {
+            high = high.max(d);
+        } else {
+            low = low.max(MASK - d + 1);
+        }
+        count += 1;
+    }
+    (u64::from(low) + u64::from(high) + 1).max(count)
 }
 
 impl Source {
@@ -191,6 +247,14 @@ impl Source {
         };
         let markers = loss.observe(&observation, ctx, &mut || consumer.writers());
         let progress = batch.events.len() + batch.losses.len() + batch.losses_untold as usize;
+        let params = &consumer.info().params;
+        let fill = batch_fill(
+            progress,
+            limit,
+            params.lane_slots(),
+            params.message_slots,
+            batch.events,
+        );
         if !batch.events.is_empty() {
             ctx.begin_batch();
             for e in batch.events {
@@ -204,6 +268,7 @@ impl Source {
             cursor: loss.cursor(),
             exported,
             progress,
+            fill,
         }
     }
 
@@ -440,5 +505,62 @@ fn last_seen_ns(consumer: &Consumer, w: &WriterInfo) -> u64 {
         0
     } else {
         consumer.wall_ns(w.heartbeat_mono_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{batch_fill, message_span, FILL_FULL};
+    use profilis::{Event, Kind, Method, MsgRef, StrId};
+
+    fn event(message: u32) -> Event {
+        Event {
+            position: 0,
+            lane: 0,
+            kind: Kind::Req,
+            flags: 0,
+            method: Method::Get,
+            status: 500,
+            name: StrId(1),
+            exception_type: StrId(0),
+            message: MsgRef(message),
+            pid: 1,
+            tid: 1,
+            ts_mono_ns: 0,
+            dur_ns: 0,
+            trace_id: 0,
+            span_id: 0,
+            parent_span_id: 0,
+            value: 0,
+            value2: 0,
+            writer: 0,
+        }
+    }
+
+    #[test]
+    fn message_span_covers_the_numbers_between_the_first_and_last_message() {
+        assert_eq!(message_span(&[event(0), event(0)]), 0);
+        assert_eq!(message_span(&[event(7)]), 1);
+        // Numbers 10..=19 (refs are number + 1), out of order across lanes,
+        // with events that carry no message.
+        let batch = [event(15), event(0), event(11), event(20), event(13)];
+        assert_eq!(message_span(&batch), 10);
+        // Across the 31-bit wrap: numbers 0x7FFF_FFFE, 0x7FFF_FFFF, 0, 1, 2.
+        let wrap = [event(0x7FFF_FFFF), event(0x8000_0000), event(3)];
+        assert_eq!(message_span(&wrap), 5);
+    }
+
+    #[test]
+    fn fill_is_the_largest_share_of_batch_size_lane_and_message_slots() {
+        let none: [Event; 0] = [];
+        assert_eq!(batch_fill(100, 4096, 16384, 256, &none), 100 * 1024 / 4096);
+        // A small lane bounds the pause more than the batch size does.
+        assert_eq!(batch_fill(100, 4096, 256, 256, &none), 400);
+        // 64 message numbers of 256 slots: a quarter.
+        let messages: Vec<Event> = (1..=64).map(event).collect();
+        assert_eq!(batch_fill(64, 4096, 16384, 256, &messages), FILL_FULL / 4);
+        // Never above full; a final round (no limit) is full.
+        assert_eq!(batch_fill(9000, 4096, 16384, 256, &none), FILL_FULL);
+        assert_eq!(batch_fill(1, 0, 16384, 256, &none), FILL_FULL);
     }
 }
