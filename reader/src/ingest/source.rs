@@ -511,29 +511,14 @@ fn last_seen_ns(consumer: &Consumer, w: &WriterInfo) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::{batch_fill, message_span, FILL_FULL};
-    use profilis::{Event, Kind, Method, MsgRef, StrId};
+    use profilis::{Event, Kind, MsgRef};
 
     fn event(message: u32) -> Event {
         Event {
-            position: 0,
-            lane: 0,
             kind: Kind::Req,
-            flags: 0,
-            method: Method::Get,
             status: 500,
-            name: StrId(1),
-            exception_type: StrId(0),
             message: MsgRef(message),
-            pid: 1,
-            tid: 1,
-            ts_mono_ns: 0,
-            dur_ns: 0,
-            trace_id: 0,
-            span_id: 0,
-            parent_span_id: 0,
-            value: 0,
-            value2: 0,
-            writer: 0,
+            ..crate::support::test_event::blank()
         }
     }
 

@@ -13,3 +13,6 @@ pub mod procfs;
 pub mod recent;
 pub mod report;
 pub mod timefmt;
+
+#[cfg(test)]
+pub mod test_event;

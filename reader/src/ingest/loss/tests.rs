@@ -138,7 +138,7 @@ fn gap_markers_sit_between_the_events_around_the_loss() {
         .map(|&(position, ts_mono_ns)| Event {
             position,
             ts_mono_ns,
-            ..event_template()
+            ..crate::support::test_event::blank()
         })
         .collect();
     let torn = [Loss {
@@ -197,7 +197,7 @@ fn a_batch_delivered_again_after_a_restart_marks_only_its_new_losses() {
         .map(|&(position, ts_mono_ns)| Event {
             position,
             ts_mono_ns,
-            ..event_template()
+            ..crate::support::test_event::blank()
         })
         .collect();
     let torn = |position, before_event| Loss {
@@ -229,28 +229,4 @@ fn a_batch_delivered_again_after_a_restart_marks_only_its_new_losses() {
         "the second one, between 2 and 4"
     );
     assert_eq!((markers[0].counts.torn, markers[0].cumulative.torn), (1, 2));
-}
-
-fn event_template() -> Event {
-    Event {
-        position: 0,
-        lane: 0,
-        kind: profilis::Kind::Fn,
-        flags: 0,
-        method: profilis::Method::None,
-        status: 0,
-        name: profilis::StrId(1),
-        exception_type: profilis::StrId::NONE,
-        message: profilis::MsgRef(0),
-        pid: 1,
-        tid: 1,
-        ts_mono_ns: 0,
-        dur_ns: 0,
-        trace_id: 0,
-        span_id: 0,
-        parent_span_id: 0,
-        value: 0,
-        value2: 0,
-        writer: NO_WRITER,
-    }
 }

@@ -79,23 +79,7 @@ mod tests {
         let event = |position: u64| Event {
             position,
             lane: (position % 4) as u16,
-            kind: profilis::Kind::Fn,
-            flags: 0,
-            method: profilis::Method::None,
-            status: 0,
-            name: profilis::StrId(1),
-            exception_type: profilis::StrId::NONE,
-            message: profilis::MsgRef(0),
-            pid: 1,
-            tid: 1,
-            ts_mono_ns: 0,
-            dur_ns: 0,
-            trace_id: 0,
-            span_id: 0,
-            parent_span_id: 0,
-            value: 0,
-            value2: 0,
-            writer: 0,
+            ..crate::support::test_event::blank()
         };
         assert!(marks.covers(&event(37)) && marks.covers(&event(33)));
         assert!(!marks.covers(&event(41)), "lane 1, later");
