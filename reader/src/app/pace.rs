@@ -1,5 +1,6 @@
-//! Pacing of the drain loop between rounds. Every batch says how close it came to a bound that a pause must
-//! not overrun (its *fill*: the largest of its positions over `batch_max`,
+//! Pacing of the drain loop between rounds. Every batch says how close it
+//! came to a bound that a pause must not overrun (its *fill*, measured by
+//! [`crate::ingest`]: the largest of its positions over `batch_max`,
 //! over one lane's slots, and of the message numbers its events span over
 //! the message slots). A round whose fullest batch reached a quarter is
 //! followed by the next at once (the reader is behind: drain batch after
