@@ -10,7 +10,7 @@
 //! interval the writer tables are checked for dead processes and a
 //! [`Snapshot`] is published.
 //!
-//! Pacing between rounds: [`super::pace`].
+//! Pacing between rounds: the `pace` module (app/pace.rs).
 
 use super::pace::{Backoff, Pace};
 use crate::ingest::loss::LossCursor;

@@ -77,7 +77,9 @@ pub struct RingBatch<'a> {
     /// overwritten or torn records is not idle).
     pub progress: usize,
     /// How close the batch came to a bound a pause must not overrun, in
-    /// parts of [`FILL_FULL`] (see [`batch_fill`]).
+    /// parts of [`FILL_FULL`]: the largest of its positions over the batch
+    /// size asked for, over one lane's slots, and of the message numbers
+    /// its events span over the message slots.
     pub fill: u32,
 }
 
