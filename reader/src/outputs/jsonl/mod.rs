@@ -204,6 +204,21 @@ impl JsonlExporter {
 }
 
 impl JsonlExporter {
+    /// Opens the current file if none is; when it cannot be, counts the
+    /// `events` of the batch at hand as lost and reports why. Returns
+    /// whether a file is open.
+    fn open_for(&mut self, events: usize) -> bool {
+        let opened = self.ensure_open(Instant::now());
+        if matches!(opened, Ok(true)) {
+            return true;
+        }
+        self.status.lost += events as u64;
+        if let Err(e) = opened {
+            self.fail(&format!("{e}; events count as lost until it works again"));
+        }
+        false
+    }
+
     /// Renders the batch's events, with its LOSS markers before the events
     /// they precede, and writes it all with one `write`.
     fn write_batch(
@@ -221,6 +236,12 @@ impl JsonlExporter {
             .unwrap_or_default();
         let catch_up = losses.and_then(|l| catch_up(written_before, l));
         if batch.events().is_empty() && markers.is_empty() && catch_up.is_none() {
+            return out;
+        }
+        // Opened before rendering: the first open of the directory reads
+        // what earlier runs wrote, which the rendering skips.
+        if !self.open_for(batch.events().len()) {
+            out.lost = batch.events().len() as u64;
             return out;
         }
         self.buf.clear();
@@ -252,7 +273,7 @@ impl JsonlExporter {
         // past --rotate-bytes goes into the next file (so a file exceeds
         // the limit only when one batch alone does, and retention, which
         // keeps room for one full file, never has to delete the newest
-        // closed one). Rendering comes first; the batch's size decides.
+        // closed one). The batch's rendered size decides.
         let (limit, adding) = (self.options.rotate_bytes, self.buf.len() as u64);
         if limit > 0
             && self
@@ -261,18 +282,12 @@ impl JsonlExporter {
                 .is_some_and(|f| f.len > 0 && f.len + adding > limit)
         {
             self.rotate();
-        }
-        let opened = self.ensure_open(Instant::now());
-        if !matches!(opened, Ok(true)) {
-            out = Exported {
-                lost: batch.events().len() as u64,
-                ..Exported::default()
-            };
-            self.status.lost += out.lost;
-            if let Err(e) = opened {
-                self.fail(&format!("{e}; events count as lost until it works again"));
+            if !self.open_for(batch.events().len()) {
+                return Exported {
+                    lost: batch.events().len() as u64,
+                    ..Exported::default()
+                };
             }
-            return out;
         }
         let f = self.current.as_mut().expect("opened above");
         match f.file.write_all(&self.buf) {
