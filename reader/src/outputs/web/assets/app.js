@@ -200,6 +200,10 @@ const Profilis = (() => {
         if (th.dataset.key === state.key) th.setAttribute("aria-sort", state.desc ? "descending" : "ascending");
         else th.removeAttribute("aria-sort");
       }
+      // A refresh rebuilds the rows: the row that had the keyboard focus
+      // gets it back, so Enter and Space keep working between refreshes.
+      const active = document.activeElement;
+      const focused = active && tbody.contains(active) ? active.dataset.detailId : undefined;
       const body = document.createDocumentFragment();
       if (!rows.length) {
         const r = el("tr", { class: "empty" });
@@ -219,10 +223,15 @@ const Profilis = (() => {
         if (more) expandable(r, detail.id(row), more, body);
       }
       tbody.replaceChildren(body);
+      if (focused !== undefined) {
+        const again = tbody.querySelector(`tr[data-detail-id="${CSS.escape(focused)}"]`);
+        if (again) again.focus();
+      }
     }
     function expandable(r, id, text, body) {
       const open = state.open.has(id);
       r.classList.add("expandable");
+      r.dataset.detailId = String(id);
       r.setAttribute("aria-expanded", String(open));
       r.tabIndex = 0;
       const toggle = () => {
