@@ -335,15 +335,6 @@ fn otlp_outcome(metrics: &str, outcome: &str) -> u64 {
         .map_or(0, |v| v as u64)
 }
 
-fn dashboard_addr(line: &str) -> String {
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
-    let rest = url.trim_start_matches("http://");
-    rest[..rest.find('/').unwrap()].to_string()
-}
-
 #[test]
 fn receiver_down_then_back() {
     // A port with nothing listening: connections are refused.
@@ -368,7 +359,7 @@ fn receiver_down_then_back() {
         .spawn()
         .unwrap();
     let (line, _lines) = stderr_line(&mut child, "dashboard at", Duration::from_secs(30));
-    let ui = dashboard_addr(&line);
+    let ui = dashboard_url(&line).0;
 
     const BEFORE: u64 = 3000;
     write_requests(&ring, "/before", BEFORE);
@@ -597,7 +588,7 @@ fn prometheus_histograms_of_two_readers_add_up() {
             .spawn()
             .unwrap();
         let (line, _) = stderr_line(&mut child, "dashboard at", Duration::from_secs(30));
-        children.push((child, dashboard_addr(&line)));
+        children.push((child, dashboard_url(&line).0));
     }
     let mut scrapes = Vec::new();
     for (_, addr) in &children {

@@ -168,15 +168,9 @@ fn resources() {
         .unwrap();
     let reader_pid = child.id();
     let (line, _lines) = stderr_line(&mut child, "dashboard at", DEADLINE);
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap()
-        .trim_start_matches("http://")
-        .to_string();
-    let (addr, prefix) = url.split_at(url.find('/').unwrap());
+    let (addr, prefix) = dashboard_url(&line);
     let get = |path: &str| {
-        let (status, _, body) = http_get(addr, &format!("{prefix}{path}"), &[]);
+        let (status, _, body) = http_get(&addr, &format!("{prefix}{path}"), &[]);
         assert_eq!(status, 200, "{path}: {body}");
         body
     };

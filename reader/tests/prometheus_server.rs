@@ -294,12 +294,7 @@ fn prometheus_scrapes_two_readers_and_answers_exactly() {
             .spawn()
             .unwrap();
         let (line, _) = stderr_line(&mut child, "dashboard at", Duration::from_secs(30));
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap();
-        let rest = url.trim_start_matches("http://");
-        readers.push(rest[..rest.find('/').unwrap()].to_string());
+        readers.push(dashboard_url(&line).0);
         children.0.push(child);
     }
 

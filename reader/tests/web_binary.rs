@@ -10,16 +10,6 @@ use std::time::Duration;
 
 const TOKEN: &str = "env-token-7f3a9c1e5b2d4086";
 
-fn url_parts(line: &str) -> (String, String) {
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"));
-    let rest = url.trim_start_matches("http://");
-    let (addr, path) = rest.split_at(rest.find('/').unwrap());
-    (addr.to_string(), path.to_string())
-}
-
 #[test]
 fn reader_serves_the_dashboard_and_never_shows_the_token() {
     let tmp = tempfile::tempdir().unwrap();
@@ -36,7 +26,7 @@ fn reader_serves_the_dashboard_and_never_shows_the_token() {
         .spawn()
         .unwrap();
     let (line, lines) = stderr_line(&mut child, "dashboard at", Duration::from_secs(20));
-    let (addr, prefix) = url_parts(&line);
+    let (addr, prefix) = dashboard_url(&line);
     assert_eq!(prefix, "/_profilis/");
     let auth = format!("Authorization: Bearer {TOKEN}");
     assert!(
@@ -110,7 +100,7 @@ fn demo_prints_a_working_dashboard_url() {
         .spawn()
         .unwrap();
     let (line, _lines) = stderr_line(&mut child, "dashboard:", Duration::from_secs(20));
-    let (addr, prefix) = url_parts(&line);
+    let (addr, prefix) = dashboard_url(&line);
     assert_eq!(prefix, "/_profilis/");
     let (status, _, page) = http_get(&addr, "/_profilis/", &[]);
     assert_eq!(status, 200);

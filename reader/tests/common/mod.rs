@@ -263,6 +263,18 @@ pub fn check_fields(v: &Value) {
     }
 }
 
+/// The address (`127.0.0.1:PORT`) and path prefix (`/_profilis/`) of the
+/// dashboard URL in a line the reader logged ("dashboard at http://...").
+pub fn dashboard_url(line: &str) -> (String, String) {
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"));
+    let rest = url.trim_start_matches("http://");
+    let (addr, path) = rest.split_at(rest.find('/').unwrap());
+    (addr.to_string(), path.to_string())
+}
+
 /// A minimal HTTP/1.1 client over a plain socket: GET `path` with extra
 /// header lines; returns status, header block (lower-cased names) and body.
 pub fn http_get(addr: &str, path: &str, headers: &[&str]) -> (u16, String, String) {
