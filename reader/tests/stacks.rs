@@ -11,13 +11,8 @@ use common::*;
 use http_body_util::BodyExt;
 use profilis::record::FLAG_ERROR;
 use profilis::{Fields, Kind, Method, Ring, StrId};
-use profilis_reader::app::drain::{Drain, DrainOptions};
-use profilis_reader::outputs::web::{self, UiConfig, WebState};
-use profilis_reader::views::SnapshotHandle;
 use serde_json::Value;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
@@ -122,21 +117,7 @@ async fn recent_errors_in_metrics_json_carry_the_stack() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("stacks.ring");
     write(&path);
-    let drain = Drain::new(
-        DrainOptions {
-            rings: vec![path],
-            once: true,
-            ..DrainOptions::default()
-        },
-        Vec::new(),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
-    let snapshots = drain.snapshots();
-    drain.run();
-    let handle = SnapshotHandle::new();
-    handle.store((*snapshots.load()).clone());
-    let app = web::router(WebState::new(handle, UiConfig::default()));
+    let app = router_after_draining(path);
     let response = app
         .oneshot(
             Request::get("/_profilis/metrics.json")

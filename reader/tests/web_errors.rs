@@ -11,14 +11,9 @@ use axum::http::{Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use profilis::{Fields, Kind, Method};
-use profilis_reader::app::drain::{Drain, DrainOptions};
 use profilis_reader::outputs::prometheus::escape_label_value;
-use profilis_reader::outputs::web::{self, UiConfig, WebState};
-use profilis_reader::views::SnapshotHandle;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 use tower::ServiceExt;
 
 const EVENTS: u64 = 1000;
@@ -65,21 +60,7 @@ async fn app() -> axum::Router {
         ..Fields::default()
     };
     ring.record(Kind::Fn, ring.intern("load_user"), &key_error);
-    let drain = Drain::new(
-        DrainOptions {
-            rings: vec![path],
-            once: true,
-            ..DrainOptions::default()
-        },
-        Vec::new(),
-        Arc::new(AtomicBool::new(false)),
-    )
-    .unwrap();
-    let snapshots = drain.snapshots();
-    drain.run();
-    let handle = SnapshotHandle::new();
-    handle.store((*snapshots.load()).clone());
-    web::router(WebState::new(handle, UiConfig::default()))
+    router_after_draining(path)
 }
 
 async fn get(app: &axum::Router, uri: &str) -> String {

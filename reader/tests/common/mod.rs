@@ -339,3 +339,26 @@ pub fn stderr_line(
     }
     panic!("no stderr line with {marker:?} in {deadline:?}; got: {seen:#?}");
 }
+
+/// The dashboard's router serving the snapshot of one `--once` drain of
+/// the ring at `path` (no exporter), for requests made in-process.
+pub fn router_after_draining(path: PathBuf) -> axum::Router {
+    use profilis_reader::app::drain::{Drain, DrainOptions};
+    use profilis_reader::outputs::web::{self, UiConfig, WebState};
+    use profilis_reader::views::SnapshotHandle;
+    let drain = Drain::new(
+        DrainOptions {
+            rings: vec![path],
+            once: true,
+            ..DrainOptions::default()
+        },
+        Vec::new(),
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    )
+    .unwrap();
+    let snapshots = drain.snapshots();
+    drain.run();
+    let handle = SnapshotHandle::new();
+    handle.store((*snapshots.load()).clone());
+    web::router(WebState::new(handle, UiConfig::default()))
+}
