@@ -73,12 +73,16 @@ impl<'a> RingRef<'a> {
         let stack = stack.map(|s| bound_stack(s, stack_capacity(self.messages.len())));
         let stack_bytes = stack.as_deref().map_or(&[][..], str::as_bytes);
         let run = 1 + stack_bytes.len().div_ceil(MSG_MAX_BYTES);
+        // ORDERING: Relaxed: only hands out distinct numbers; the text of
+        // each slot is published by its `seq` (Release CAS in `store_slot`,
+        // paired with the consumer's Acquire load in `read_msg_slot`).
         let n = self.header.messages_next.fetch_add(run as u64, Relaxed);
         let mut stored = self.store_slot(n, text.as_bytes(), run);
         for (i, chunk) in stack_bytes.chunks(MSG_MAX_BYTES).enumerate() {
             stored &= self.store_slot(n.wrapping_add(1 + i as u64), chunk, 1);
         }
         if !stored {
+            // ORDERING: Relaxed: a statistics counter, read on its own.
             self.header.messages_lost.fetch_add(1, Relaxed);
             return MsgRef(0);
         }

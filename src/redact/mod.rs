@@ -274,7 +274,8 @@ fn read<T>(f: impl FnOnce(&Config) -> T) -> T {
 fn write<T>(f: impl FnOnce(&mut Config) -> T) -> T {
     let mut config = CONFIG.write().unwrap_or_else(PoisonError::into_inner);
     let result = f(&mut config);
-    // Under the write lock: a reader holding the read lock sees the
+    // ORDERING: Relaxed; the pair is the lock. Bumped under the write lock
+    // and read under the read lock (`with_message`), so a reader sees the
     // configuration and its generation together.
     CONFIG_GENERATION.fetch_add(1, Relaxed);
     result
@@ -320,6 +321,8 @@ pub(crate) fn with_message<T>(text: &str, f: impl FnOnce(&str) -> T) -> T {
             return f(&message(text));
         };
         read(|c| {
+            // ORDERING: Relaxed under the read lock, paired through the lock
+            // with the bump under the write lock in `write`.
             let generation = CONFIG_GENERATION.load(Relaxed);
             if !(last.valid && last.generation == generation && last.text == text) {
                 let redacted = c.message(text);
@@ -421,6 +424,7 @@ pub fn add_sql_pattern(pattern: &str) -> Result<(), PatternError> {
     write(|c| {
         let regex = compile(pattern, "SQL", c.sql.len())?;
         c.sql.push(regex);
+        // ORDERING: Relaxed under the write lock; see `sql_generation`.
         SQL_GENERATION.fetch_add(1, Relaxed);
         Ok(())
     })
@@ -431,6 +435,7 @@ pub fn clear_patterns() {
     write(|c| {
         c.message.clear();
         c.sql.clear();
+        // ORDERING: Relaxed under the write lock; see `sql_generation`.
         SQL_GENERATION.fetch_add(1, Relaxed);
     });
 }
@@ -450,5 +455,10 @@ pub(crate) fn sql_patterns(redacted: String) -> String {
 /// the id of a statement's redacted text by its raw text mix it into the
 /// key.
 pub fn sql_generation() -> u64 {
+    // ORDERING: Relaxed, outside the lock. A caller that reads the new value
+    // redacts afterwards under the read lock, which it can only take once the
+    // writer that bumped it has released the write lock, so it sees the new
+    // patterns; one that reads an old value caches under a key no later call
+    // uses once it sees the new one.
     SQL_GENERATION.load(Relaxed)
 }
