@@ -212,6 +212,8 @@ pub struct Consumer {
     last_size_check_ns: u64,
     liveness_interval_ns: u64,
     last_liveness_ns: u64,
+    /// The writers' processes, checked at every liveness interval.
+    watch: process::Watch,
     /// Counters as of the last read of an intact file: what a truncated
     /// ring reports (its lanes then read as zeros).
     last_intact: Counters,
@@ -277,6 +279,7 @@ impl Consumer {
             last_size_check_ns: 0,
             liveness_interval_ns,
             last_liveness_ns: 0,
+            watch: process::Watch::default(),
             last_intact,
             unresolved_noted: (0, 0),
             mapping,
@@ -317,16 +320,11 @@ impl Consumer {
     /// than at the next liveness check; returns how many were freed. The
     /// positions they died in are read by the next [`read`](Self::read).
     pub fn reclaim_dead(&mut self) -> usize {
-        let mut seen: Vec<(u32, u64, bool)> = Vec::new();
-        let mut alive = |pid: u32, start: u64| {
-            if let Some(&(_, _, a)) = seen.iter().find(|(p, s, _)| *p == pid && *s == start) {
-                return a;
-            }
-            let a = process::runs(pid, start);
-            seen.push((pid, start, a));
-            a
-        };
-        self.core.reclaim_dead(self.view, &mut alive)
+        let watch = &mut self.watch;
+        let mut alive = |pid: u32, start: u64| watch.runs(pid, start);
+        let freed = self.core.reclaim_dead(self.view, &mut alive);
+        self.watch.end_round();
+        freed
     }
 
     /// True once the ring file was found shorter than its header states

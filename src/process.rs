@@ -113,6 +113,117 @@ pub fn runs(pid: u32, start: u64) -> bool {
     }
 }
 
+/// Liveness checks of the same processes over and over (the consumer's,
+/// every liveness interval), without reading `/proc` each time: once a
+/// process is found running as (`pid`, `start`), a pidfd of it is kept, and
+/// later checks poll that descriptor, which turns readable when the process
+/// exits (one `poll` against an `open`, a `read` and a `close` of
+/// `/proc/PID/stat`). Where pidfds are unavailable (Linux before 5.3, a pid
+/// in another namespace, no descriptor left) each check falls back to
+/// [`runs`].
+#[derive(Default)]
+pub struct Watch {
+    /// (pid, start time, pidfd of that process, seen in the current round).
+    watched: Vec<(u32, u64, std::os::fd::OwnedFd, bool)>,
+    /// Answers of this round for processes without a kept descriptor (a
+    /// process holding several lanes is checked once a round).
+    checked: Vec<(u32, u64, bool)>,
+}
+
+impl Watch {
+    /// [`runs`]`(pid, start)`, answered from a kept pidfd when there is one.
+    pub fn runs(&mut self, pid: u32, start: u64) -> bool {
+        if let Some(i) = self
+            .watched
+            .iter()
+            .position(|&(p, s, _, _)| p == pid && s == start)
+        {
+            if exited(&self.watched[i].2) {
+                self.watched.swap_remove(i);
+                return false;
+            }
+            self.watched[i].3 = true;
+            return true;
+        }
+        if let Some(&(_, _, a)) = self
+            .checked
+            .iter()
+            .find(|&&(p, s, _)| p == pid && s == start)
+        {
+            return a;
+        }
+        let mut a = runs(pid, start);
+        if a && start != 0 {
+            if let Some(fd) = pidfd_open(pid) {
+                // The pid may have been reused between the check and the
+                // open: the descriptor is kept only if it names the process
+                // that was checked, and that one is gone otherwise. Where
+                // `/proc` does not tell (another user's process), no
+                // descriptor is kept and the answer stands.
+                match stat(pid) {
+                    Some((state, s)) if s == start && !gone(state) => {
+                        self.watched.push((pid, start, fd, true));
+                        return true;
+                    }
+                    Some(_) => a = false,
+                    None => {}
+                }
+            }
+        }
+        self.checked.push((pid, start, a));
+        a
+    }
+
+    /// Closes the descriptors of processes not asked about since the last
+    /// call (writers that left the ring), and starts a new round.
+    pub fn end_round(&mut self) {
+        self.checked.clear();
+        self.watched.retain(|w| w.3);
+        for w in &mut self.watched {
+            w.3 = false;
+        }
+    }
+
+    /// Processes with a kept descriptor.
+    pub fn len(&self) -> usize {
+        self.watched.len()
+    }
+
+    /// Whether no descriptor is kept.
+    pub fn is_empty(&self) -> bool {
+        self.watched.is_empty()
+    }
+}
+
+/// A pidfd of `pid`, or `None` where the kernel does not give one.
+fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // or -1; it touches no memory of ours.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: the descriptor was just returned by the kernel and is owned
+    // by nothing else.
+    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+/// Whether the process of a pidfd has exited (its descriptor is readable).
+/// A poll that fails counts as running: the next check asks again.
+fn exited(fd: &std::os::fd::OwnedFd) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd for the duration of the call; timeout
+    // 0 returns at once.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +236,43 @@ mod tests {
         assert!(is_alive(p, st));
         assert!(!is_alive(p, st + 1));
         assert_ne!(tid(), 0);
+    }
+
+    #[test]
+    fn watch_sees_a_child_exit_and_closes_what_is_no_longer_asked_about() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn sleep");
+        let p = child.id();
+        let st = start_time(p).expect("child stat");
+        let own = (pid(), start_time(pid()).expect("own stat"));
+        let mut w = Watch::default();
+        assert!(w.runs(p, st));
+        assert!(w.runs(own.0, own.1));
+        assert!(!w.runs(p, st + 1), "another start time is another process");
+        assert_eq!(w.len(), 2);
+        // Asked again: answered from the kept descriptor.
+        assert!(w.runs(p, st));
+        w.end_round();
+        assert_eq!(w.len(), 2);
+        child.kill().expect("kill");
+        // Exited and not yet reaped (a zombie) already counts as gone.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while w.runs(p, st) {
+            assert!(std::time::Instant::now() < deadline, "exit not seen");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(!w.runs(p, st));
+        child.wait().expect("reap");
+        assert!(!w.runs(p, st));
+        // A round in which only this process was asked about keeps its
+        // descriptor alone.
+        w.end_round();
+        assert!(w.runs(own.0, own.1));
+        w.end_round();
+        assert_eq!(w.len(), 1);
+        w.end_round();
+        assert!(w.is_empty());
     }
 }
