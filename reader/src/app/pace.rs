@@ -1,20 +1,23 @@
 //! Pacing of the drain loop between rounds. Every batch says how close it
 //! came to a bound that a pause must not overrun (its *fill*, measured by
-//! [`crate::ingest`]: the largest of its positions over `batch_max`,
-//! over one lane's slots, and of the message numbers its events span over
-//! the message slots). A round whose fullest batch reached a quarter is
-//! followed by the next at once (the reader is behind: drain batch after
-//! batch). A round that moved fewer positions is followed by a *gather*
+//! [`crate::ingest`]: the larger of its positions over one lane's slots
+//! and of the message numbers its events span over the message slots; a
+//! batch that took all of `batch_max` positions is full). A round whose
+//! fullest batch reached a quarter is followed by the next at once (the
+//! reader is behind: drain batch after batch). A round that moved fewer positions is followed by a *gather*
 //! pause, so that under a steady load each batch carries what arrived
 //! during the pause rather than the few events of a tight loop: the cost
 //! of a round (clock reads, the ring's counters, one `write`, the commit,
 //! a wake-up) is then shared by many events. The pause starts at 1 ms,
-//! doubles after a round that filled less than 1/16 (up to 10 ms) and
+//! doubles after a round that filled less than 1/16 (up to 32 ms) and
 //! halves after one that filled more than 1/8, so batches settle between
 //! 1/16 and 1/8 full: a load can grow 2 to 4 times within one pause before
-//! the loop goes on at once, and 8 to 16 times before a bound is reached.
-//! At 100k events/s with the defaults (`batch_max` 4096) a round carries
-//! ~300-500 events. After a round in which no position moved (no event and
+//! the loop goes on at once, and 8 to 16 times before a bound is reached
+//! (more where the longest pause leaves batches under 1/16). At 100k
+//! events/s from two threads (two lanes of 16384 slots with the default
+//! ring) a round carries ~1,600 events after a 16 ms pause; below ~50k
+//! events/s a lane the pause stays at 32 ms, so the loop wakes ~30 times a
+//! second. Events reach the exporters at most that much later. After a round in which no position moved (no event and
 //! no loss) the loop spins briefly (not after a gather pause), then sleeps
 //! with doubling intervals from 50 µs (or from the gather pause) up to
 //! 10 ms. An idle reader wakes at most ~100 times a second.
@@ -61,7 +64,7 @@ const MIN_SLEEP: Duration = Duration::from_micros(50);
 const MAX_SLEEP: Duration = Duration::from_millis(10);
 /// Shortest and longest gather pause (see the module docs).
 const MIN_GATHER: Duration = Duration::from_millis(1);
-const MAX_GATHER: Duration = Duration::from_millis(10);
+const MAX_GATHER: Duration = Duration::from_millis(32);
 
 impl Default for Backoff {
     fn default() -> Self {
@@ -135,19 +138,23 @@ mod tests {
     #[test]
     fn the_gather_pause_settles_batches_between_a_sixteenth_and_an_eighth() {
         let ms = Duration::from_millis;
-        // 100k events/s, batches of 4096: 100 events a millisecond, a
-        // fortieth full after 1 ms; the pause doubles to 4 ms (400 events,
+        // 100k events/s, lanes of 16384 slots: 100 events a millisecond,
+        // 1/160 full after 1 ms; the pause doubles to 16 ms (1,600 events,
         // within 1/16..1/8) and stays.
         let mut pause = MIN_GATHER;
         let mut pauses = Vec::new();
-        for _ in 0..6 {
-            let fill = (100 * pause.as_millis() as u32 * FILL_FULL / 4096).min(FILL_FULL);
+        for _ in 0..7 {
+            let fill = (100 * pause.as_millis() as u32 * FILL_FULL / 16384).min(FILL_FULL);
             pause = Backoff::next_gather(pause, fill);
             pauses.push(pause);
         }
-        assert_eq!(pauses, [ms(2), ms(4), ms(4), ms(4), ms(4), ms(4)]);
+        assert_eq!(
+            pauses,
+            [ms(2), ms(4), ms(8), ms(16), ms(16), ms(16), ms(16)]
+        );
         // A light load goes to the longest pause and no further.
-        assert_eq!(Backoff::next_gather(ms(8), 1), MAX_GATHER);
+        assert_eq!(Backoff::next_gather(ms(16), 1), MAX_GATHER);
+        assert_eq!(Backoff::next_gather(ms(20), 1), MAX_GATHER);
         assert_eq!(Backoff::next_gather(MAX_GATHER, 0), MAX_GATHER);
         // A load that grows shortens it, down to the shortest.
         assert_eq!(Backoff::next_gather(ms(8), FILL_FULL / 5), ms(4));

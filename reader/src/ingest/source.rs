@@ -77,9 +77,9 @@ pub struct RingBatch<'a> {
     /// overwritten or torn records is not idle).
     pub progress: usize,
     /// How close the batch came to a bound a pause must not overrun, in
-    /// parts of [`FILL_FULL`]: the largest of its positions over the batch
-    /// size asked for, over one lane's slots, and of the message numbers
-    /// its events span over the message slots.
+    /// parts of [`FILL_FULL`]: the larger of its positions over one lane's
+    /// slots and of the message numbers its events span over the message
+    /// slots; full when it took all the positions it was allowed.
     pub fill: u32,
 }
 
@@ -87,11 +87,14 @@ pub struct RingBatch<'a> {
 pub const FILL_FULL: u32 = 1024;
 
 /// How close a batch came to what the reader must not let overrun while
-/// it pauses, in parts of [`FILL_FULL`]: the largest of the positions
-/// passed over `limit` (the batch size), over one lane's slots (a lane
-/// that fills overwrites or drops), and the message numbers the batch's
-/// events span over the message slots (a message overwritten before it is
-/// read is lost). `limit` 0 (a final round) counts as full.
+/// it pauses, in parts of [`FILL_FULL`]: the larger of the positions
+/// passed over one lane's slots (a lane that fills overwrites or drops)
+/// and the message numbers the batch's events span over the message slots
+/// (a message overwritten before it is read is lost). A batch that took
+/// all of `limit` (the batch size: more is waiting) and a final round
+/// (`limit` 0) count as full. The batch size itself is no bound a pause
+/// can overrun (what a round leaves, the next takes), so it does not cap
+/// how full batches are gathered.
 fn batch_fill(
     progress: usize,
     limit: usize,
@@ -99,16 +102,13 @@ fn batch_fill(
     message_slots: u64,
     events: &[profilis::Event],
 ) -> u32 {
-    if limit == 0 {
+    if limit == 0 || progress >= limit {
         return FILL_FULL;
     }
     let share = |used: u64, bound: u64| -> u32 {
         (used.saturating_mul(FILL_FULL as u64) / bound.max(1)).min(FILL_FULL as u64) as u32
     };
-    let progress = progress as u64;
-    share(progress, limit as u64)
-        .max(share(progress, lane_slots))
-        .max(share(message_span(events), message_slots))
+    share(progress as u64, lane_slots).max(share(message_span(events), message_slots))
 }
 
 /// How many message numbers the events' messages span (a message with a
@@ -538,16 +538,22 @@ mod tests {
     }
 
     #[test]
-    fn fill_is_the_largest_share_of_batch_size_lane_and_message_slots() {
+    fn fill_is_the_larger_share_of_lane_and_message_slots_and_a_full_batch_is_full() {
         let none: [Event; 0] = [];
-        assert_eq!(batch_fill(100, 4096, 16384, 256, &none), 100 * 1024 / 4096);
-        // A small lane bounds the pause more than the batch size does.
+        assert_eq!(batch_fill(1024, 4096, 16384, 256, &none), FILL_FULL / 16);
+        // A small lane bounds the pause.
         assert_eq!(batch_fill(100, 4096, 256, 256, &none), 400);
         // 64 message numbers of 256 slots: a quarter.
         let messages: Vec<Event> = (1..=64).map(event).collect();
         assert_eq!(batch_fill(64, 4096, 16384, 256, &messages), FILL_FULL / 4);
+        // A batch that took all it was allowed: more is waiting.
+        assert_eq!(batch_fill(4096, 4096, 16384, 256, &none), FILL_FULL);
+        assert_eq!(
+            batch_fill(4095, 4096, 16384, 256, &none),
+            4095 * 1024 / 16384
+        );
         // Never above full; a final round (no limit) is full.
-        assert_eq!(batch_fill(9000, 4096, 16384, 256, &none), FILL_FULL);
+        assert_eq!(batch_fill(90000, 100000, 16384, 256, &none), FILL_FULL);
         assert_eq!(batch_fill(1, 0, 16384, 256, &none), FILL_FULL);
     }
 }
