@@ -2,7 +2,7 @@
 //! A `fork` child resets the caches (pthread_atfork), so its events carry its
 //! own pid and it registers its own writer-table entry.
 
-use crate::sync::local::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use crate::sync::local::{AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::cell::Cell;
 use std::sync::Once;
 
@@ -120,11 +120,13 @@ pub fn runs(pid: u32, start: u64) -> bool {
 /// exits (one `poll` against an `open`, a `read` and a `close` of
 /// `/proc/PID/stat`). Where pidfds are unavailable (Linux before 5.3, a pid
 /// in another namespace, no descriptor left) each check falls back to
-/// [`runs`].
+/// [`runs`]. At most [`MAX_PIDFDS`] descriptors are kept in a process, all
+/// watches together (the soft limit on open files is often 1024); past
+/// that, checks read `/proc`.
 #[derive(Default)]
 pub struct Watch {
     /// (pid, start time, pidfd of that process, seen in the current round).
-    watched: Vec<(u32, u64, std::os::fd::OwnedFd, bool)>,
+    watched: Vec<(u32, u64, Pidfd, bool)>,
     /// Answers of this round for processes without a kept descriptor (a
     /// process holding several lanes is checked once a round).
     checked: Vec<(u32, u64, bool)>,
@@ -195,26 +197,50 @@ impl Watch {
     }
 }
 
-/// A pidfd of `pid`, or `None` where the kernel does not give one.
-fn pidfd_open(pid: u32) -> Option<std::os::fd::OwnedFd> {
+/// Most pidfds that [`Watch`]es keep open in one process.
+pub const MAX_PIDFDS: usize = 256;
+
+/// pidfds kept open by every [`Watch`] of this process.
+static PIDFDS: AtomicUsize = AtomicUsize::new(0);
+
+/// A kept pidfd, counted in [`PIDFDS`] while open.
+struct Pidfd(std::os::fd::OwnedFd);
+
+impl Drop for Pidfd {
+    fn drop(&mut self) {
+        PIDFDS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A pidfd of `pid`, or `None` where the kernel does not give one or
+/// [`MAX_PIDFDS`] are open (the descriptor has close-on-exec set).
+fn pidfd_open(pid: u32) -> Option<Pidfd> {
     use std::os::fd::FromRawFd;
+    // ORDERING: a count, no data published through it.
+    if PIDFDS.fetch_add(1, Relaxed) >= MAX_PIDFDS {
+        PIDFDS.fetch_sub(1, Relaxed);
+        return None;
+    }
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
     // or -1; it touches no memory of ours.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
     if fd < 0 {
+        PIDFDS.fetch_sub(1, Relaxed);
         return None;
     }
     // SAFETY: the descriptor was just returned by the kernel and is owned
     // by nothing else.
-    Some(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int) })
+    Some(Pidfd(unsafe {
+        std::os::fd::OwnedFd::from_raw_fd(fd as libc::c_int)
+    }))
 }
 
 /// Whether the process of a pidfd has exited (its descriptor is readable).
 /// A poll that fails counts as running: the next check asks again.
-fn exited(fd: &std::os::fd::OwnedFd) -> bool {
+fn exited(fd: &Pidfd) -> bool {
     use std::os::fd::AsRawFd;
     let mut p = libc::pollfd {
-        fd: fd.as_raw_fd(),
+        fd: fd.0.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };

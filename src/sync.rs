@@ -23,5 +23,5 @@ pub fn spin_hint() {
 /// Process-local atomics (call-site caches, the pid cache): never shared
 /// through the ring file and never model-checked, so always `std`'s.
 pub mod local {
-    pub use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
+    pub use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 }
