@@ -1,26 +1,27 @@
 //! Pacing of the drain loop between rounds. Every batch says how close it
 //! came to a bound that a pause must not overrun (its *fill*, measured by
-//! [`crate::ingest`]: the larger of its positions over one lane's slots
-//! and of the message numbers its events span over the message slots; a
-//! batch that took all of `batch_max` positions is full). A round whose
-//! fullest batch reached a quarter is followed by the next at once (the
-//! reader is behind: drain batch after batch). A round that moved fewer positions is followed by a *gather*
-//! pause, so that under a steady load each batch carries what arrived
-//! during the pause rather than the few events of a tight loop: the cost
-//! of a round (clock reads, the ring's counters, one `write`, the commit,
-//! a wake-up) is then shared by many events. The pause starts at 1 ms,
-//! doubles after a round that filled less than 1/16 (up to 32 ms) and
-//! halves after one that filled more than 1/8, so batches settle between
-//! 1/16 and 1/8 full: a load can grow 2 to 4 times within one pause before
-//! the loop goes on at once, and 8 to 16 times before a bound is reached
-//! (more where the longest pause leaves batches under 1/16). At 100k
+//! [`crate::ingest`]: the larger of its positions over one lane's slots and
+//! of the message numbers its events span over the message slots; a batch
+//! that took all of `batch_max` positions is full). A round whose fullest
+//! batch reached a quarter is followed by the next at once (the reader is
+//! behind: drain batch after batch). A round that moved fewer positions is
+//! followed by a *gather* pause, so that under a steady load each batch
+//! carries what arrived during the pause rather than the few events of a
+//! tight loop: the cost of a round (clock reads, the ring's counters, one
+//! `write`, the commit, a wake-up) is then shared by many events. The pause
+//! starts at 1 ms, doubles after a round that filled less than 1/16 (up to
+//! 32 ms) and halves after one that filled more than 1/8, so batches settle
+//! between 1/16 and 1/8 full: a load can grow 2 to 4 times within one pause
+//! before the loop goes on at once, and 8 to 16 times before a bound is
+//! reached (more where the longest pause leaves batches under 1/16). At 100k
 //! events/s from two threads (two lanes of 16384 slots with the default
-//! ring) a round carries ~1,600 events after a 16 ms pause; below ~50k
-//! events/s a lane the pause stays at 32 ms, so the loop wakes ~30 times a
-//! second. Events reach the exporters at most that much later. After a round in which no position moved (no event and
-//! no loss) the loop spins briefly (not after a gather pause), then sleeps
-//! with doubling intervals from 50 µs (or from the gather pause) up to
-//! 10 ms. An idle reader wakes at most ~100 times a second.
+//! ring) a round carries ~1,600 events after a 16 ms pause; below ~64k
+//! events/s in a ring the pause stays at 32 ms, so the loop wakes ~30 times
+//! a second. Events reach the exporters at most that much later. After a
+//! round in which no position moved (no event and no loss) the loop spins
+//! briefly (not after a gather pause), then sleeps with doubling intervals
+//! from 50 µs (or from the gather pause) up to 10 ms. An idle reader wakes
+//! at most ~100 times a second.
 
 use crate::ingest::FILL_FULL;
 use std::time::Duration;
