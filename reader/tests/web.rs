@@ -9,12 +9,10 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
-use profilis_reader::app::drain::{Drain, DrainOptions};
 use profilis_reader::outputs::web::{self, Listen, UiConfig, WebState};
 use profilis_reader::views::{Snapshot, SnapshotHandle};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tower::ServiceExt;
@@ -31,19 +29,7 @@ fn drained() -> Arc<Snapshot> {
             let path = tmp.path().join("web.ring");
             let ring = ring(&path, 4096);
             write_events(&ring, 1000);
-            let drain = Drain::new(
-                DrainOptions {
-                    rings: vec![path],
-                    once: true,
-                    ..DrainOptions::default()
-                },
-                Vec::new(),
-                Arc::new(AtomicBool::new(false)),
-            )
-            .unwrap();
-            let handle = drain.snapshots();
-            drain.run();
-            handle.load()
+            snapshot_after_draining(path)
         })
         .clone()
 }

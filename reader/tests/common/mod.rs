@@ -340,12 +340,10 @@ pub fn stderr_line(
     panic!("no stderr line with {marker:?} in {deadline:?}; got: {seen:#?}");
 }
 
-/// The dashboard's router serving the snapshot of one `--once` drain of
-/// the ring at `path` (no exporter), for requests made in-process.
-pub fn router_after_draining(path: PathBuf) -> axum::Router {
+/// The statistics snapshot after one `--once` drain of the ring at `path`
+/// (no exporter).
+pub fn snapshot_after_draining(path: PathBuf) -> std::sync::Arc<profilis_reader::views::Snapshot> {
     use profilis_reader::app::drain::{Drain, DrainOptions};
-    use profilis_reader::outputs::web::{self, UiConfig, WebState};
-    use profilis_reader::views::SnapshotHandle;
     let drain = Drain::new(
         DrainOptions {
             rings: vec![path],
@@ -358,7 +356,15 @@ pub fn router_after_draining(path: PathBuf) -> axum::Router {
     .unwrap();
     let snapshots = drain.snapshots();
     drain.run();
+    snapshots.load()
+}
+
+/// The dashboard's router serving the snapshot of one `--once` drain of
+/// the ring at `path` (no exporter), for requests made in-process.
+pub fn router_after_draining(path: PathBuf) -> axum::Router {
+    use profilis_reader::outputs::web::{self, UiConfig, WebState};
+    use profilis_reader::views::SnapshotHandle;
     let handle = SnapshotHandle::new();
-    handle.store((*snapshots.load()).clone());
+    handle.store((*snapshot_after_draining(path)).clone());
     web::router(WebState::new(handle, UiConfig::default()))
 }
