@@ -208,6 +208,8 @@ struct Pidfd(std::os::fd::OwnedFd);
 
 impl Drop for Pidfd {
     fn drop(&mut self) {
+        // ORDERING: Relaxed, no pair: a count of open descriptors, and no
+        // data is published through it.
         PIDFDS.fetch_sub(1, Relaxed);
     }
 }
@@ -216,7 +218,9 @@ impl Drop for Pidfd {
 /// [`MAX_PIDFDS`] are open (the descriptor has close-on-exec set).
 fn pidfd_open(pid: u32) -> Option<Pidfd> {
     use std::os::fd::FromRawFd;
-    // ORDERING: a count, no data published through it.
+    // ORDERING: Relaxed, no pair (here and below): a count of open
+    // descriptors, no data published through it. Reserved before the open
+    // so that watches on several threads never keep more than the budget.
     if PIDFDS.fetch_add(1, Relaxed) >= MAX_PIDFDS {
         PIDFDS.fetch_sub(1, Relaxed);
         return None;
