@@ -61,29 +61,41 @@ test("a recent error's row expands into its stack and collapses again", async ()
   const rowCount = await page.$$eval("#errors-table tbody tr", rows => rows.length);
   assert.equal(rowCount, json.errors.length, "nothing expanded yet");
   const e = withStack[0];
-  const row = `#errors-table tbody tr.expandable:has(td[data-key=ts_ns][data-value="${e.ts_ns}"])`;
-  assert.equal(await page.getAttribute(row, "aria-expanded"), "false");
+  // The row is named by its detail id (time and route, as app.js keys it)
+  // and read with the row after it in one evaluation, the lookup included:
+  // `page.$eval` finds the element and runs the function in two steps, and
+  // a refresh in between hands it a row already replaced (detached: no row
+  // after it).
+  const row = `#errors-table tbody tr.expandable[data-detail-id="${e.ts_ns} ${e.route}"]`;
+  const state = () => page.evaluate(selector => {
+    const r = document.querySelector(selector);
+    if (!r) return { expanded: null, stack: null };
+    const next = r.nextElementSibling;
+    return {
+      expanded: r.getAttribute("aria-expanded"),
+      stack: next?.classList.contains("detail") ? next.querySelector("pre.stack")?.textContent ?? null : null,
+    };
+  }, row);
+  const closed = { expanded: "false", stack: null };
+  const open = { expanded: "true", stack: e.stack };
+  const same = (a, b) => a.expanded === b.expanded && a.stack === b.stack;
+  assert.deepEqual(await state(), closed);
   // A click that lands while a refresh rebuilds the rows is clicked again.
-  const expanded = () => page.getAttribute(row, "aria-expanded");
-  await eventually("the row opened by a click", async () => {
-    if ((await expanded()) === "false") await page.click(row);
-    return (await expanded()) === "true" ? true : undefined;
+  await eventually("the row opened by a click, its stack below it", async () => {
+    const now = await state();
+    if (now.expanded === "false") await page.click(row);
+    return same(await state(), open) ? true : undefined;
   });
-  const shown = await page.$eval(row, r => r.nextElementSibling.querySelector("pre.stack").textContent);
-  assert.equal(shown, e.stack);
-  assert.equal(await page.getAttribute(row, "aria-expanded"), "true");
   // Stays open across the page's refreshes.
   await page.waitForTimeout(1200);
-  assert.equal(await page.getAttribute(row, "aria-expanded"), "true");
-  assert.equal(await page.$eval(row, r => r.nextElementSibling.classList.contains("detail")), true);
-  await page.$eval(row, r => r.scrollIntoView({ block: "center" }));
+  assert.deepEqual(await state(), open);
+  await page.evaluate(selector => document.querySelector(selector).scrollIntoView({ block: "center" }), row);
   await page.screenshot({ path: path.join(shots, "error-stack.png") });
   // The keyboard closes it.
   await eventually("the row closed by Enter", async () => {
-    if ((await expanded()) === "true") await page.press(row, "Enter");
-    return (await expanded()) === "false" ? true : undefined;
+    if ((await state()).expanded === "true") await page.press(row, "Enter");
+    return same(await state(), closed) ? true : undefined;
   });
-  assert.equal(await page.$eval(row, r => r.nextElementSibling?.classList.contains("detail") ?? false), false);
   await page.unroute("**/metrics.json");
   assert.deepEqual(problems, []);
 });
