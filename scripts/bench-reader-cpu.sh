@@ -13,6 +13,13 @@
 #
 # CPU seconds, not wall time: the figure holds on a busy machine as long as
 # the reader keeps up (the events/s printed is close to the load's).
+#
+# The floor, measured in the same run: the kernel's CPU for writing as many
+# bytes as the drain thread wrote in the interval (its `wchar`, the JSONL
+# lines) into the same directory, by `dd` from /dev/zero in blocks the size
+# of the reader's mean write: what the JSONL bytes cost to write, with no
+# reading, statistics or rendering in it. With zstd the compression
+# thread's figure is zstd's own cost (read the closed file, compress, write).
 set -euo pipefail
 rate=21000
 seconds=10
@@ -57,24 +64,48 @@ threads() {
     printf '%s %s\n' "$(tr ' ' '_' <"$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
   done
 }
+drain_wchar() {
+  for t in /proc/"$reader_pid"/task/*; do
+    if [ "$(cat "$t/comm")" = profilis-drain ]; then
+      awk '$1 == "wchar:" {print $2}' "$t/io"
+      return
+    fi
+  done
+  echo 0
+}
 drained() {
   curl -sf "http://127.0.0.1:$port/_profilis/metrics.json" |
     python3 -c 'import json,sys; r=json.load(sys.stdin)["reader"]; print(r["events"], r["batches"])'
 }
 threads >"$work/before"
 read -r events0 batches0 < <(drained)
+wchar0=$(drain_wchar)
 t0=$(date +%s.%N)
 sleep "$seconds"
 threads >"$work/after"
 read -r events1 batches1 < <(drained)
+wchar1=$(drain_wchar)
 t1=$(date +%s.%N)
 
+# The floor: the same bytes written into the JSONL directory by dd.
+written=$((wchar1 - wchar0))
+block=$((written / (batches1 - batches0 > 0 ? batches1 - batches0 : 1) / 4096 * 4096))
+[ "$block" -ge 4096 ] || block=4096
+floor_cpu=0
+if [ "$written" -gt 0 ]; then
+  TIMEFORMAT='%U %S'
+  floor_cpu=$({ time dd if=/dev/zero of="$work/jsonl/floor.dd" bs="$block" \
+    count=$((written / block)) status=none 2>/dev/null; } 2>&1 | awk '{print $1 + $2}')
+  rm -f "$work/jsonl/floor.dd"
+fi
+
 python3 - "$work/before" "$work/after" "$(getconf CLK_TCK)" "$events0" "$events1" \
-  "$batches0" "$batches1" "$t0" "$t1" "$rate" "$compress" <<'PY'
+  "$batches0" "$batches1" "$t0" "$t1" "$rate" "$compress" "$written" "$block" "$floor_cpu" <<'PY'
 import sys
 before_f, after_f, tck = sys.argv[1], sys.argv[2], float(sys.argv[3])
 e0, e1, b0, b1 = (int(x) for x in sys.argv[4:8])
 t0, t1, rate, compress = float(sys.argv[8]), float(sys.argv[9]), sys.argv[10], sys.argv[11]
+written, block, floor_cpu = int(sys.argv[12]), int(sys.argv[13]), float(sys.argv[14])
 def load(path):
     out = {}
     for line in open(path):
@@ -91,4 +122,9 @@ print(f"  CPU {total:.2f} s = {total / wall:.3f} of a core = {total / max(events
 for name, s in sorted(cpu.items(), key=lambda kv: -kv[1]):
     if s > 0:
         print(f"    thread {name:<18} {s:6.2f} s  {s / max(events, 1) * 1e6:.3f} ms per 1,000 events")
+if written > 0 and events > 0:
+    floor = floor_cpu / events * 1e6
+    ratio = f", the reader {total / floor_cpu:.1f}x that" if floor_cpu > 0 else ""
+    print(f"  floor: the kernel writing the same {written / events:.0f} bytes per event with dd"
+          f" ({block // 1024} KiB blocks) took {floor_cpu:.2f} s = {floor:.3f} ms per 1,000 events{ratio}")
 PY
