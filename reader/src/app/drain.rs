@@ -319,7 +319,7 @@ impl Drain {
                 break;
             }
             match Pace::after(progress, fill) {
-                Pace::Idle => idle.idle(),
+                Pace::Idle => idle.idle(self.rings.smallest_lane()),
                 Pace::Gather => idle.gather(fill),
                 Pace::Busy => idle.busy(),
             }

@@ -20,8 +20,12 @@
 //! a second. Events reach the exporters at most that much later. After a
 //! round in which no position moved (no event and no loss) the loop spins
 //! briefly (not after a gather pause), then sleeps with doubling intervals
-//! from 50 µs (or from the gather pause) up to 10 ms. An idle reader wakes
-//! at most ~100 times a second.
+//! from 50 µs (or from the gather pause) up to the time the smallest lane
+//! of the attached rings takes to fill at [`BURST_EVENTS_PER_SEC`], within
+//! 10 ms ..= 32 ms: 32 ms with the default lanes of 16384 slots (the
+//! margin of the longest gather pause), so an idle reader wakes ~30 times
+//! a second; with lanes of 4096 slots or fewer it stays at 10 ms (~100
+//! wake-ups a second).
 
 use crate::ingest::FILL_FULL;
 use std::time::Duration;
@@ -62,7 +66,10 @@ pub(super) struct Backoff {
 
 const SPIN_ROUNDS: u32 = 8;
 const MIN_SLEEP: Duration = Duration::from_micros(50);
-const MAX_SLEEP: Duration = Duration::from_millis(10);
+/// The longest idle sleep whatever the lanes.
+const SHORT_IDLE_CAP: Duration = Duration::from_millis(10);
+/// The rate of a burst that an idle sleep must not let fill a lane.
+const BURST_EVENTS_PER_SEC: u64 = 500_000;
 /// Shortest and longest gather pause (see the module docs).
 const MIN_GATHER: Duration = Duration::from_millis(1);
 const MAX_GATHER: Duration = Duration::from_millis(32);
@@ -78,7 +85,9 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    pub(super) fn idle(&mut self) {
+    /// After a round in which nothing moved; `smallest_lane` is the fewest
+    /// slots of a lane among the attached rings (none attached: `None`).
+    pub(super) fn idle(&mut self, smallest_lane: Option<u64>) {
         if self.spins < SPIN_ROUNDS {
             self.spins += 1;
             for _ in 0..64 {
@@ -86,8 +95,21 @@ impl Backoff {
             }
             return;
         }
+        let cap = Self::idle_cap(smallest_lane);
+        self.sleep = self.sleep.min(cap);
         std::thread::sleep(self.sleep);
-        self.sleep = (self.sleep * 2).min(MAX_SLEEP);
+        self.sleep = (self.sleep * 2).min(cap);
+    }
+
+    /// The longest idle sleep: the time a lane of `smallest_lane` slots
+    /// takes to fill at [`BURST_EVENTS_PER_SEC`], within
+    /// [`SHORT_IDLE_CAP`] ..= [`MAX_GATHER`].
+    fn idle_cap(smallest_lane: Option<u64>) -> Duration {
+        let Some(slots) = smallest_lane else {
+            return SHORT_IDLE_CAP;
+        };
+        let fill = Duration::from_nanos(slots.saturating_mul(1_000_000_000 / BURST_EVENTS_PER_SEC));
+        fill.clamp(SHORT_IDLE_CAP, MAX_GATHER)
     }
 
     pub(super) fn busy(&mut self) {
@@ -122,7 +144,9 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
-    use super::{Backoff, Pace, FILL_FULL, MAX_GATHER, MIN_GATHER, MIN_SLEEP, SPIN_ROUNDS};
+    use super::{
+        Backoff, Pace, FILL_FULL, MAX_GATHER, MIN_GATHER, MIN_SLEEP, SHORT_IDLE_CAP, SPIN_ROUNDS,
+    };
     use std::time::Duration;
 
     #[test]
@@ -173,9 +197,37 @@ mod tests {
             (Duration::from_millis(2), Duration::from_millis(2))
         );
         assert_eq!(b.spins, SPIN_ROUNDS);
-        b.idle();
+        b.idle(Some(16384));
         assert_eq!(b.sleep, Duration::from_millis(4));
         b.busy();
         assert_eq!((b.gather, b.sleep, b.spins), (MIN_GATHER, MIN_SLEEP, 0));
+    }
+
+    #[test]
+    fn idle_sleeps_grow_to_what_the_smallest_lane_allows() {
+        let ms = Duration::from_millis;
+        // The default lanes (16384 slots) fill in 32.8 ms at 500k events/s:
+        // the longest gather pause.
+        assert_eq!(Backoff::idle_cap(Some(16384)), MAX_GATHER);
+        assert_eq!(Backoff::idle_cap(Some(1 << 20)), MAX_GATHER);
+        assert_eq!(Backoff::idle_cap(Some(8192)), Duration::from_micros(16_384));
+        // Small lanes, and no ring: the short cap.
+        assert_eq!(Backoff::idle_cap(Some(4096)), SHORT_IDLE_CAP);
+        assert_eq!(Backoff::idle_cap(Some(64)), SHORT_IDLE_CAP);
+        assert_eq!(Backoff::idle_cap(None), SHORT_IDLE_CAP);
+        // The sleeps double up to the cap and stay there.
+        let mut b = Backoff {
+            spins: SPIN_ROUNDS,
+            sleep: ms(8),
+            gather: MAX_GATHER,
+        };
+        b.idle(Some(16384));
+        assert_eq!(b.sleep, ms(16));
+        b.idle(Some(16384));
+        b.idle(Some(16384));
+        assert_eq!(b.sleep, MAX_GATHER);
+        // A ring with small lanes attached since: the next sleep is short.
+        b.idle(Some(1024));
+        assert_eq!(b.sleep, SHORT_IDLE_CAP);
     }
 }

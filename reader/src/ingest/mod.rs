@@ -302,6 +302,13 @@ impl Rings {
         }
     }
 
+    /// The fewest slots of a lane among the attached rings (none attached:
+    /// `None`): how much a single writing thread can put ahead of the reader
+    /// before its lane is full.
+    pub fn smallest_lane(&self) -> Option<u64> {
+        self.sources.iter().map(Source::lane_slots).min()
+    }
+
     /// Whether every ring is drained to its target.
     pub fn reached_targets(&self) -> bool {
         self.sources.iter().all(Source::reached_target)

@@ -332,6 +332,11 @@ impl Source {
         self.file
     }
 
+    /// Slots of each of the ring's lanes.
+    pub fn lane_slots(&self) -> u64 {
+        self.consumer.info().params.lane_slots()
+    }
+
     /// The ring's file as a candidate for removal (see [`lifecycle`]),
     /// unless its identity could not be read when it was attached.
     pub fn removal(&self) -> Option<Candidate<'_>> {
