@@ -75,7 +75,8 @@ async fn get_json(app: &axum::Router, uri: &str) -> Value {
 }
 
 /// A snapshot in which this process, a writer of the ring, has been
-/// sampled twice (so its CPU % over an interval is known).
+/// sampled twice (so its CPU % over an interval is known) and its PSS read
+/// (within the reader's budget for those reads).
 fn sampled() -> Snapshot {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("procs.ring");
@@ -104,7 +105,7 @@ fn sampled() -> Snapshot {
         handle.load().processes.services.iter().any(|s| {
             s.workers
                 .iter()
-                .any(|w| w.pid == me && w.cpu_percent.is_some())
+                .any(|w| w.pid == me && w.cpu_percent.is_some() && w.pss_bytes.is_some())
         })
     });
     shutdown.store(true, Relaxed);

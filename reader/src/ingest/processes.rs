@@ -1,7 +1,8 @@
 //! CPU and memory of the writer processes: every `--process-interval` the
-//! reader reads `/proc/PID/stat`, `statm` and `smaps_rollup` of each live
-//! process in the writer tables of the attached rings (three small reads
-//! each, never per event), and of itself at every snapshot.
+//! reader reads `/proc/PID/stat` and `statm` of each live process in the
+//! writer tables of the attached rings (two small reads each, never per
+//! event), and of itself at every snapshot; `smaps_rollup` (PSS) as its
+//! budget allows (see [`PssBudget`]).
 //!
 //! A process is known by its pid and start time, as in the writer table: a
 //! pid whose `/proc` entry has another start time is a new process that
@@ -27,6 +28,62 @@ pub const MAX_SAMPLED_PER_TICK: usize = 256;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(250);
 /// Departed processes whose last sample is kept for their post-mortems.
 const DEPARTED_KEPT: usize = 256;
+/// `smaps_rollup` reads take at most one part in this many of the time
+/// that passes (1% of a core).
+const PSS_SHARE: u32 = 100;
+/// Most of the budget saved up while no read was due: what reads may take
+/// at once, beyond the one that overdraws it.
+const PSS_BURST: Duration = Duration::from_millis(10);
+
+/// Time for `smaps_rollup` reads. The kernel walks a process's page tables
+/// to sum its PSS (about 10 ms per GB resident on the development VM, 1,000
+/// times a `statm` read), on the drain loop's thread: read for every writer
+/// every second, a few large processes would take several percent of a
+/// core and hold the drain loop up for tens of milliseconds. Reads earn
+/// [`PSS_SHARE`]-th of the time that passes, saved up to [`PSS_BURST`]; a
+/// read may overdraw the budget, and none starts until it is paid back.
+/// Between reads a process keeps the PSS of its last one.
+struct PssBudget {
+    /// Nanoseconds left (negative: owed).
+    left_ns: i64,
+    earned_to: Instant,
+}
+
+impl PssBudget {
+    fn new(now: Instant) -> PssBudget {
+        PssBudget {
+            left_ns: PSS_BURST.as_nanos() as i64,
+            earned_to: now,
+        }
+    }
+
+    /// Whether a read may start at `now`.
+    fn allows(&mut self, now: Instant) -> bool {
+        if now > self.earned_to {
+            let earned = (now - self.earned_to).as_nanos() / u128::from(PSS_SHARE);
+            let cap = PSS_BURST.as_nanos() as i64;
+            self.left_ns = (self.left_ns as i128 + earned as i128).min(cap as i128) as i64;
+            self.earned_to = now;
+        }
+        self.left_ns > 0
+    }
+
+    fn spend(&mut self, took: Duration) {
+        self.left_ns = self.left_ns.saturating_sub(took.as_nanos() as i64);
+    }
+
+    /// Reads the PSS of the process at `dir` if the budget allows:
+    /// `Some(its PSS)` when read (`Some(None)`: not readable).
+    fn read(&mut self, dir: &Path, now: Instant) -> Option<Option<u64>> {
+        if !self.allows(now) {
+            return None;
+        }
+        let start = Instant::now();
+        let pss = procfs::read_pss(dir);
+        self.spend(start.elapsed());
+        Some(pss)
+    }
+}
 
 /// A process: pid and start time.
 type Key = (u32, u64);
@@ -48,6 +105,8 @@ struct Tracked {
     rings: Vec<String>,
     /// When it was last read, and its CPU ticks then.
     previous: Option<(Instant, u64)>,
+    /// When its PSS was last read (`None`: never), and what it read.
+    pss_read: Option<(Instant, Option<u64>)>,
     sample: Option<ProcessResources>,
 }
 
@@ -63,6 +122,9 @@ pub struct ProcessSampler {
     writers: u64,
     not_sampled: u64,
     own: Option<(Instant, u64)>,
+    /// The reader's own PSS as last read.
+    own_pss: Option<u64>,
+    pss: PssBudget,
     ticks_per_sec: f64,
     boot_secs: Option<u64>,
 }
@@ -82,8 +144,9 @@ impl ProcessSampler {
             not_sampled: 0,
             // The reader's CPU at its first snapshot: since the sampler was
             // made.
-            own: procfs::read(Path::new("/proc/self"), false)
-                .map(|r| (now, r.stat.utime + r.stat.stime)),
+            own: procfs::read(Path::new("/proc/self")).map(|r| (now, r.stat.utime + r.stat.stime)),
+            own_pss: None,
+            pss: PssBudget::new(now),
             ticks_per_sec: clock_ticks_per_sec(),
             boot_secs: procfs::boot_time_secs(),
         }
@@ -141,6 +204,7 @@ impl ProcessSampler {
                 service: None,
                 rings: Vec::new(),
                 previous: None,
+                pss_read: None,
                 sample: None,
             });
             t.service = service.map(str::to_string);
@@ -155,10 +219,11 @@ impl ProcessSampler {
         }
         let start = self.cursor % keys.len();
         self.cursor = start + take;
+        let mut read = Vec::with_capacity(take);
         for i in 0..take {
             let key = keys[(start + i) % keys.len()];
             let dir = proc_dir.join(key.0.to_string());
-            match procfs::read(&dir, true) {
+            match procfs::read(&dir) {
                 Some(r) if r.stat.start_time == key.1 && !r.stat.exited() => {
                     let t = self.tracked.get_mut(&key).expect("listed above");
                     let (sample, previous) =
@@ -170,9 +235,24 @@ impl ProcessSampler {
                         sampled_ns: now_ns,
                         ..sample
                     });
+                    read.push((t.pss_read.map(|(at, _)| at), key, dir));
                 }
                 // Gone, a zombie, or its pid taken by another process.
                 _ => self.depart(key),
+            }
+        }
+        // PSS as the budget allows: never read first, then the oldest.
+        read.sort_by_key(|(at, key, _)| (*at, *key));
+        for (_, key, dir) in read {
+            let Some(pss) = self.pss.read(&dir, now) else {
+                break;
+            };
+            let t = self.tracked.get_mut(&key).expect("read above");
+            t.pss_read = Some((now, pss));
+        }
+        for t in self.tracked.values_mut() {
+            if let Some(sample) = &mut t.sample {
+                sample.pss_bytes = t.pss_read.and_then(|(_, pss)| pss);
             }
         }
     }
@@ -232,7 +312,11 @@ impl ProcessSampler {
     }
 
     fn own_process(&mut self, now: Instant, now_ns: u64) -> Option<ReaderProcess> {
-        let r = procfs::read(Path::new("/proc/self"), true)?;
+        let own = Path::new("/proc/self");
+        let r = procfs::read(own)?;
+        if let Some(pss) = self.pss.read(own, now) {
+            self.own_pss = pss;
+        }
         let key = (std::process::id(), r.stat.start_time);
         let (process, previous) = resources(key, &r, self.own, self.ticks_per_sec, now);
         self.own = Some(previous);
@@ -240,6 +324,7 @@ impl ProcessSampler {
         Some(ReaderProcess {
             process: ProcessResources {
                 sampled_ns: now_ns,
+                pss_bytes: self.own_pss,
                 ..process
             },
             start_time_seconds: boot as f64 + r.stat.start_time as f64 / self.ticks_per_sec,
@@ -270,7 +355,6 @@ fn resources(
         cpu_seconds: ticks as f64 / ticks_per_sec,
         cpu_percent,
         rss_bytes: r.rss_bytes,
-        pss_bytes: r.pss_bytes,
         virtual_bytes: r.stat.vsize,
         threads: r.stat.threads,
         ..ProcessResources::default()
@@ -399,6 +483,62 @@ mod tests {
         s.tick_in(p, all(), t0, 2);
         s.tick_in(p, all(), t0, 3);
         assert_eq!(s.snapshot(t0, 3).services[0].processes, 5);
+    }
+
+    #[test]
+    fn pss_reads_earn_a_hundredth_of_the_time_and_may_overdraw_it() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut b = PssBudget::new(t0);
+        assert!(b.allows(t0));
+        b.spend(ms(25)); // one large process: 15 ms owed
+        assert!(!b.allows(t0 + ms(1000)), "5 ms owed after a second");
+        assert!(b.allows(t0 + ms(1600)), "paid back after 1.5 s");
+        // Saved up to the burst only.
+        assert!(b.allows(t0 + Duration::from_secs(100)));
+        assert_eq!(b.left_ns, PSS_BURST.as_nanos() as i64);
+        // Time going backwards earns nothing.
+        b.spend(ms(20));
+        assert!(!b.allows(t0));
+    }
+
+    #[test]
+    fn pss_is_read_as_the_budget_allows_oldest_first_and_kept_between() {
+        let root = tempfile::tempdir().unwrap();
+        let p = root.path();
+        let t0 = Instant::now();
+        let secs = Duration::from_secs;
+        fake(p, 30, 0, 100, 10, Some(40));
+        fake(p, 31, 0, 100, 10, Some(80));
+        let mut s = ProcessSampler::new(secs(1), 8, t0);
+        let all = || [live(30, 100, "s"), live(31, 100, "s")];
+        s.tick_in(p, all(), t0, 1);
+        let pss = |s: &ProcessSampler, pid| s.last_sample(pid, 100).unwrap().pss_bytes;
+        assert_eq!((pss(&s, 30), pss(&s, 31)), (Some(40 << 10), Some(80 << 10)));
+        // A read that took a second (a process of ~100 GB): owed for 100 s.
+        s.pss.spend(secs(1));
+        fake(p, 30, 0, 100, 20, Some(41));
+        fake(p, 31, 0, 100, 20, Some(81));
+        s.tick_in(p, all(), t0 + secs(1), 2);
+        let w30 = s.last_sample(30, 100).unwrap();
+        assert_eq!(
+            w30.rss_bytes,
+            20 * procfs::page_size(),
+            "RSS read each tick"
+        );
+        assert_eq!(w30.pss_bytes, Some(40 << 10), "PSS kept from its last read");
+        // Paid back: both read again (the budget allows several small reads).
+        s.tick_in(p, all(), t0 + secs(102), 3);
+        assert_eq!((pss(&s, 30), pss(&s, 31)), (Some(41 << 10), Some(81 << 10)));
+        // Room for one read only: the one read longest ago goes first.
+        fake(p, 30, 0, 100, 20, Some(42));
+        fake(p, 31, 0, 100, 20, Some(82));
+        s.tracked.get_mut(&(30, 100)).unwrap().pss_read = Some((t0, Some(41 << 10)));
+        s.pss.left_ns = 1;
+        s.pss.earned_to = t0 + secs(103);
+        s.tick_in(p, all(), t0 + secs(103), 4);
+        assert_eq!(pss(&s, 30), Some(42 << 10), "read longest ago: read");
+        assert_eq!(pss(&s, 31), Some(81 << 10), "the budget ran out: kept");
     }
 
     #[test]

@@ -75,42 +75,41 @@ pub fn parse_smaps_rollup_pss(text: &str) -> Option<u64> {
     })
 }
 
-/// One reading of a process.
+/// One reading of a process: its `stat` and `statm`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Reading {
     /// From `stat`.
     pub stat: Stat,
     /// Resident set, bytes (`statm`).
     pub rss_bytes: u64,
-    /// Proportional set size, bytes (`smaps_rollup`); `None` when not
-    /// readable (another user's process, or a kernel without the file).
-    pub pss_bytes: Option<u64>,
 }
 
-/// Reads the process whose `/proc` directory is `dir`; `None` when it is
-/// gone or unreadable. `with_pss`: read `smaps_rollup` too (it costs a walk
-/// of the process's page tables in the kernel).
-pub fn read(dir: &Path, with_pss: bool) -> Option<Reading> {
+/// Reads `stat` and `statm` of the process whose `/proc` directory is
+/// `dir`; `None` when it is gone or unreadable.
+pub fn read(dir: &Path) -> Option<Reading> {
     let stat = parse_stat(&std::fs::read_to_string(dir.join("stat")).ok()?)?;
     let (_, resident) = parse_statm(&std::fs::read_to_string(dir.join("statm")).ok()?)?;
-    let pss_bytes = if with_pss {
-        std::fs::read_to_string(dir.join("smaps_rollup"))
-            .ok()
-            .as_deref()
-            .and_then(parse_smaps_rollup_pss)
-    } else {
-        None
-    };
     Some(Reading {
         stat,
         rss_bytes: resident * page_size(),
-        pss_bytes,
     })
 }
 
 /// Reads process `pid`; see [`read`].
-pub fn read_pid(pid: u32, with_pss: bool) -> Option<Reading> {
-    read(Path::new(&format!("/proc/{pid}")), with_pss)
+pub fn read_pid(pid: u32) -> Option<Reading> {
+    read(Path::new(&format!("/proc/{pid}")))
+}
+
+/// The proportional set size of the process whose `/proc` directory is
+/// `dir`, bytes, from `smaps_rollup`; `None` when not readable (another
+/// user's process, a kernel without the file, or the process gone). The
+/// kernel walks the process's page tables for it: ~10 ms per GB resident
+/// on the development VM, against ~20 µs for `stat` or `statm`.
+pub fn read_pss(dir: &Path) -> Option<u64> {
+    std::fs::read_to_string(dir.join("smaps_rollup"))
+        .ok()
+        .as_deref()
+        .and_then(parse_smaps_rollup_pss)
 }
 
 /// Bytes per page (`sysconf(_SC_PAGESIZE)`).
@@ -230,22 +229,23 @@ mod tests {
         // As for another user's process: the file is there, reading it is
         // refused (a directory in its place fails the same way for root).
         std::fs::create_dir(dir.path().join("smaps_rollup")).unwrap();
-        let r = read(dir.path(), true).unwrap();
-        assert_eq!(r.pss_bytes, None);
+        let r = read(dir.path()).unwrap();
+        assert_eq!(read_pss(dir.path()), None);
         assert_eq!(r.rss_bytes, 1234 * page_size());
         assert_eq!(r.stat.utime + r.stat.stime, 325);
         std::fs::remove_dir(dir.path().join("smaps_rollup")).unwrap();
         std::fs::write(dir.path().join("smaps_rollup"), "Pss: 8 kB\n").unwrap();
-        assert_eq!(read(dir.path(), true).unwrap().pss_bytes, Some(8192));
-        assert_eq!(read(dir.path(), false).unwrap().pss_bytes, None);
+        assert_eq!(read_pss(dir.path()), Some(8192));
         std::fs::remove_file(dir.path().join("stat")).unwrap();
-        assert_eq!(read(dir.path(), true), None, "a process gone");
+        assert_eq!(read(dir.path()), None, "a process gone");
     }
 
     #[test]
     fn this_process_reads_itself() {
-        let r = read_pid(std::process::id(), true).unwrap();
+        let r = read_pid(std::process::id()).unwrap();
         assert!(r.rss_bytes > 0 && r.stat.vsize >= r.rss_bytes);
+        let own = Path::new("/proc/self");
+        assert!(read_pss(own).is_some_and(|pss| pss > 0 && pss <= r.rss_bytes * 2));
         assert!(r.stat.threads >= 1);
         assert!(parse_btime("cpu 1 2\nbtime 1700000000\n") == Some(1_700_000_000));
         assert!(boot_time_secs().unwrap() > 1_000_000_000);
