@@ -3,7 +3,8 @@
 //!
 //! Per attached ring, a [`WriterWatch`] keeps the last `--postmortem-events`
 //! events of every writer-table entry (a fixed-size ring buffer of raw
-//! events: a copy of about 130 bytes per event, no allocation). Every flush
+//! events, about 130 bytes each; of a batch only each writer's last ones
+//! are copied, once, so a busy writer costs a count per event). Every flush
 //! interval the drain loop checks the writer table: a writer whose pid is
 //! gone, or was reused by a process with another start time, is dead. Its
 //! events may still be in the ring, so the ring's claim position at that
@@ -63,6 +64,11 @@ struct Watched {
 pub struct WriterWatch {
     keep: usize,
     writers: Vec<Watched>,
+    /// Scratch of [`record_batch`](Self::record_batch): entries whose
+    /// process began within the batch, and where.
+    began: Vec<(u16, usize)>,
+    /// Scratch: events picked per entry.
+    taken: Vec<usize>,
 }
 
 impl WriterWatch {
@@ -71,50 +77,110 @@ impl WriterWatch {
         WriterWatch {
             keep,
             writers: Vec::new(),
+            began: Vec::new(),
+            taken: Vec::new(),
         }
     }
 
-    /// Records a delivered event.
-    #[inline]
-    pub fn record(&mut self, ctx: &mut RingContext, names: &Names, wall_ns: u64, e: &Event) {
+    /// Records a batch of delivered events, each at its wall-clock time
+    /// `wall_ns`: every event counts for its writer, and of each writer's
+    /// events the last `keep` are copied (once per batch, not once per
+    /// event: the batch's others would be pushed out by them anyway).
+    pub fn record_batch(
+        &mut self,
+        ctx: &mut RingContext,
+        names: &Names,
+        events: &[Event],
+        wall_ns: impl Fn(&Event) -> u64,
+    ) {
         // Only entries of the ring's writer table (the drain loop reads the
         // table before a batch that names a new one).
-        if e.writer == NO_WRITER || !ctx.writer_known(e.writer) {
-            return;
-        }
-        let i = e.writer as usize;
-        if self.writers.len() <= i {
-            self.writers.resize_with(i + 1, Watched::default);
-        }
-        let w = &mut self.writers[i];
-        if w.pid != e.pid {
-            if w.pid != 0 && w.done {
-                return; // a stray record of a writer already reported
-            }
-            *w = Watched {
-                pid: e.pid,
-                ..Watched::default()
+        let known = |e: &Event| e.writer != NO_WRITER && ctx.writer_known(e.writer);
+        let picked = self.count(events, known, &wall_ns);
+        for i in picked {
+            let e = &events[i];
+            let (message, stack) = if e.message.0 != 0 {
+                (ctx.message(names, e.message), ctx.stack(names, e.message))
+            } else {
+                (None, None)
             };
+            self.keep_event(Captured {
+                event: *e,
+                wall_ns: wall_ns(e),
+                message,
+                stack,
+            });
         }
-        w.events += 1;
-        w.last_event_ns = w.last_event_ns.max(wall_ns);
-        if self.keep == 0 || w.done {
-            return;
+    }
+
+    /// Counts `events` for their writers (in order: an entry whose pid
+    /// changes starts over for the new process) and returns the positions
+    /// in `events` of those to keep, in order: each writer's last `keep`
+    /// since its process began.
+    fn count(
+        &mut self,
+        events: &[Event],
+        known: impl Fn(&Event) -> bool,
+        wall_ns: &impl Fn(&Event) -> u64,
+    ) -> Vec<usize> {
+        // Where each entry's current process began in this batch.
+        self.began.clear();
+        for (i, e) in events.iter().enumerate() {
+            if !known(e) {
+                continue;
+            }
+            let index = e.writer as usize;
+            if self.writers.len() <= index {
+                self.writers.resize_with(index + 1, Watched::default);
+            }
+            let w = &mut self.writers[index];
+            if w.pid != e.pid {
+                if w.pid != 0 && w.done {
+                    continue; // a stray record of a writer already reported
+                }
+                *w = Watched {
+                    pid: e.pid,
+                    ..Watched::default()
+                };
+                self.began.retain(|&(entry, _)| entry != e.writer);
+                self.began.push((e.writer, i));
+            }
+            w.events += 1;
+            w.last_event_ns = w.last_event_ns.max(wall_ns(e));
         }
+        let mut picked = Vec::new();
+        if self.keep == 0 {
+            return picked;
+        }
+        self.taken.clear();
+        self.taken.resize(self.writers.len(), 0);
+        for (i, e) in events.iter().enumerate().rev() {
+            if !known(e) {
+                continue;
+            }
+            let index = e.writer as usize;
+            let w = &self.writers[index];
+            let began = self
+                .began
+                .iter()
+                .find(|&&(entry, _)| entry == e.writer)
+                .map_or(0, |&(_, at)| at);
+            if w.done || w.pid != e.pid || i < began || self.taken[index] == self.keep {
+                continue;
+            }
+            self.taken[index] += 1;
+            picked.push(i);
+        }
+        picked.reverse();
+        picked
+    }
+
+    fn keep_event(&mut self, c: Captured) {
+        let w = &mut self.writers[c.event.writer as usize];
         if w.recent.len() == self.keep {
             w.recent.pop_front();
         }
-        let (message, stack) = if e.message.0 != 0 {
-            (ctx.message(names, e.message), ctx.stack(names, e.message))
-        } else {
-            (None, None)
-        };
-        w.recent.push_back(Captured {
-            event: *e,
-            wall_ns,
-            message,
-            stack,
-        });
+        w.recent.push_back(c);
     }
 
     /// Wall ns of the latest event drained from writer `index` (0: none).
@@ -252,6 +318,109 @@ impl PostMortems {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::support::test_event::blank;
+
+    /// Event by event, as the watch once recorded: the model the batch
+    /// recording must match.
+    fn record_one(w: &mut WriterWatch, e: &Event, wall_ns: u64) {
+        let i = e.writer as usize;
+        if w.writers.len() <= i {
+            w.writers.resize_with(i + 1, Watched::default);
+        }
+        let keep = w.keep;
+        let x = &mut w.writers[i];
+        if x.pid != e.pid {
+            if x.pid != 0 && x.done {
+                return;
+            }
+            *x = Watched {
+                pid: e.pid,
+                ..Watched::default()
+            };
+        }
+        x.events += 1;
+        x.last_event_ns = x.last_event_ns.max(wall_ns);
+        if keep == 0 || x.done {
+            return;
+        }
+        if x.recent.len() == keep {
+            x.recent.pop_front();
+        }
+        x.recent.push_back(Captured {
+            event: *e,
+            wall_ns,
+            message: None,
+            stack: None,
+        });
+    }
+
+    fn state(w: &WriterWatch) -> Vec<(u32, u64, u64, bool, Vec<u64>)> {
+        w.writers
+            .iter()
+            .map(|x| {
+                let kept = x.recent.iter().map(|c| c.event.position).collect();
+                (x.pid, x.events, x.last_event_ns, x.done, kept)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_keeps_what_event_by_event_recording_kept() {
+        // Four entries; processes replace each other in an entry, strays
+        // of a reported process arrive late, some entries are reported
+        // (done) between batches, one entry is unknown to the table.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for keep in [0, 1, 3, 8] {
+            let (mut batched, mut model) = (WriterWatch::new(keep), WriterWatch::new(keep));
+            let mut position = 0;
+            for round in 0..300 {
+                let len = next(24) as usize;
+                let events: Vec<Event> = (0..len)
+                    .map(|_| {
+                        position += 1;
+                        let writer = next(5) as u16;
+                        Event {
+                            position,
+                            writer: if writer == 4 { NO_WRITER } else { writer },
+                            pid: 100 + writer as u32 * 10 + next(3) as u32 / 2,
+                            ts_mono_ns: next(1000),
+                            ..blank()
+                        }
+                    })
+                    .collect();
+                let wall = |e: &Event| e.ts_mono_ns;
+                let known = |e: &Event| e.writer != NO_WRITER;
+                let picked = batched.count(&events, known, &wall);
+                for i in picked {
+                    let e = &events[i];
+                    batched.keep_event(Captured {
+                        event: *e,
+                        wall_ns: e.ts_mono_ns,
+                        message: None,
+                        stack: None,
+                    });
+                }
+                for e in events.iter().filter(|e| known(e)) {
+                    record_one(&mut model, e, e.ts_mono_ns);
+                }
+                assert_eq!(state(&batched), state(&model), "keep {keep}, round {round}");
+                if round % 7 == 3 {
+                    let entry = next(4) as usize;
+                    for w in [&mut batched, &mut model] {
+                        if let Some(x) = w.writers.get_mut(entry) {
+                            x.done = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_latest_deaths_are_kept_one_per_ring_and_pid() {

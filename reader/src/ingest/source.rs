@@ -259,9 +259,7 @@ impl Source {
         );
         if !batch.events.is_empty() {
             ctx.begin_batch();
-            for e in batch.events {
-                watch.record(ctx, batch.names, batch.wall_ns(e), e);
-            }
+            watch.record_batch(ctx, batch.names, batch.events, |e| batch.wall_ns(e));
         }
         RingBatch {
             ctx,
