@@ -123,8 +123,12 @@ impl WriterWatch {
         known: impl Fn(&Event) -> bool,
         wall_ns: &impl Fn(&Event) -> u64,
     ) -> Vec<usize> {
-        // Where each entry's current process began in this batch.
+        // Where each entry's current process began in this batch, and which
+        // entries keep events of it (`NOT_KEPT`: none).
+        const NOT_KEPT: usize = usize::MAX;
         self.began.clear();
+        self.taken.clear();
+        let mut open = 0;
         for (i, e) in events.iter().enumerate() {
             if !known(e) {
                 continue;
@@ -132,6 +136,9 @@ impl WriterWatch {
             let index = e.writer as usize;
             if self.writers.len() <= index {
                 self.writers.resize_with(index + 1, Watched::default);
+            }
+            if self.taken.len() <= index {
+                self.taken.resize(index + 1, NOT_KEPT);
             }
             let w = &mut self.writers[index];
             if w.pid != e.pid {
@@ -147,28 +154,40 @@ impl WriterWatch {
             }
             w.events += 1;
             w.last_event_ns = w.last_event_ns.max(wall_ns(e));
+            if !w.done && self.taken[index] == NOT_KEPT {
+                self.taken[index] = 0;
+                open += 1;
+            }
         }
         let mut picked = Vec::new();
         if self.keep == 0 {
             return picked;
         }
-        self.taken.clear();
-        self.taken.resize(self.writers.len(), 0);
+        // Backwards, until every entry has its last `keep`.
         for (i, e) in events.iter().enumerate().rev() {
+            if open == 0 {
+                break;
+            }
             if !known(e) {
                 continue;
             }
             let index = e.writer as usize;
-            let w = &self.writers[index];
+            let taken = self.taken[index];
+            if taken == NOT_KEPT || taken == self.keep || self.writers[index].pid != e.pid {
+                continue;
+            }
             let began = self
                 .began
                 .iter()
                 .find(|&&(entry, _)| entry == e.writer)
                 .map_or(0, |&(_, at)| at);
-            if w.done || w.pid != e.pid || i < began || self.taken[index] == self.keep {
+            if i < began {
                 continue;
             }
-            self.taken[index] += 1;
+            self.taken[index] = taken + 1;
+            if taken + 1 == self.keep {
+                open -= 1;
+            }
             picked.push(i);
         }
         picked.reverse();
