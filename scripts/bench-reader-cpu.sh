@@ -122,7 +122,9 @@ print(f"  CPU {total:.2f} s = {total / wall:.3f} of a core = {total / max(events
 for name, s in sorted(cpu.items(), key=lambda kv: -kv[1]):
     if s > 0:
         print(f"    thread {name:<18} {s:6.2f} s  {s / max(events, 1) * 1e6:.3f} ms per 1,000 events")
-if written > 0 and events > 0:
+if 0 < written < 50_000_000 or floor_cpu < 0.01:
+    print(f"  floor: {written} bytes written, too few to time their write")
+elif events > 0:
     floor = floor_cpu / events * 1e6
     ratio = f", the reader {total / floor_cpu:.1f}x that" if floor_cpu > 0 else ""
     print(f"  floor: the kernel writing the same {written / events:.0f} bytes per event with dd"

@@ -36,7 +36,7 @@ const PSS_SHARE: u32 = 100;
 const PSS_BURST: Duration = Duration::from_millis(10);
 
 /// Time for `smaps_rollup` reads. The kernel walks a process's page tables
-/// to sum its PSS (about 10 ms per GB resident on the development VM, 1,000
+/// to sum its PSS (6-10 ms per GB resident on the development VM, 1,000
 /// times a `statm` read), on the drain loop's thread: read for every writer
 /// every second, a few large processes would take several percent of a
 /// core and hold the drain loop up for tens of milliseconds. Reads earn
