@@ -2,7 +2,7 @@
 //! reader reads `/proc/PID/stat` and `statm` of each live process in the
 //! writer tables of the attached rings (two small reads each, never per
 //! event), and of itself at every snapshot; `smaps_rollup` (PSS) as its
-//! budget allows (see [`PssBudget`]).
+//! budget allows (see `PssBudget`).
 //!
 //! A process is known by its pid and start time, as in the writer table: a
 //! pid whose `/proc` entry has another start time is a new process that
