@@ -61,8 +61,9 @@ impl PssBudget {
     fn allows(&mut self, now: Instant) -> bool {
         if now > self.earned_to {
             let earned = (now - self.earned_to).as_nanos() / u128::from(PSS_SHARE);
+            let earned = i64::try_from(earned).unwrap_or(i64::MAX);
             let cap = PSS_BURST.as_nanos() as i64;
-            self.left_ns = (self.left_ns as i128 + earned as i128).min(cap as i128) as i64;
+            self.left_ns = self.left_ns.saturating_add(earned).min(cap);
             self.earned_to = now;
         }
         self.left_ns > 0
@@ -233,6 +234,8 @@ impl ProcessSampler {
                         service: t.service.clone(),
                         rings: t.rings.clone(),
                         sampled_ns: now_ns,
+                        // Its last read; a new one below if the budget allows.
+                        pss_bytes: t.pss_read.and_then(|(_, pss)| pss),
                         ..sample
                     });
                     read.push((t.pss_read.map(|(at, _)| at), key, dir));
@@ -249,10 +252,8 @@ impl ProcessSampler {
             };
             let t = self.tracked.get_mut(&key).expect("read above");
             t.pss_read = Some((now, pss));
-        }
-        for t in self.tracked.values_mut() {
             if let Some(sample) = &mut t.sample {
-                sample.pss_bytes = t.pss_read.and_then(|(_, pss)| pss);
+                sample.pss_bytes = pss;
             }
         }
     }
